@@ -1,0 +1,87 @@
+# cnode: a C node for Erlang/Elixir clusters.
+#   make            build libcnode.a and cnoded (release flags: -O2, assertions on)
+#   make run        install deps if missing, build, start `cnoded --sname cnode`
+#   make test       unit tests (Check) + interop tests against real BEAM nodes
+#   make test SAN=1 the same, built with ASan+UBSan
+#   make test-otp27 the interop tests under Erlang 27 / Elixir 1.18
+.DEFAULT_GOAL := all
+
+SAN ?= 0
+BUILD := build$(if $(filter 1,$(SAN)),-san,)
+
+# erl_interface lives inside the Erlang install; ask erl where (no hard-coded version).
+EI_DIR = $(shell erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interface)]),halt().' 2>/dev/null)
+PKGS := libsodium openssl
+
+CC ?= cc
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -pthread -MMD -MP
+ifeq ($(SAN),1)
+  OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDSAN := -fsanitize=address,undefined
+else
+  OPT := -O2
+  LDSAN :=
+endif
+CPPFLAGS = -I. -Icnode -Icnode/include -I$(EI_DIR)/include $(shell pkg-config --cflags $(PKGS))
+CFLAGS = $(CFLAGS_BASE) $(OPT)
+# libsodium is linked statically so the binary also runs inside the OTP 27 root (which lacks it).
+LDLIBS = -L$(EI_DIR)/lib -lei -Wl,-Bstatic -lsodium -Wl,-Bdynamic -lssl -lcrypto -lpthread -lm
+
+LIB_SRC := $(filter-out cnode/cli/%,$(wildcard cnode/*.c cnode/*/*.c epmd_client/*.c))
+CLI_SRC := $(wildcard cnode/cli/*.c) $(wildcard workers/*.c)
+UNIT_SRC := $(wildcard test/unit/check_*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
+
+LIB := $(BUILD)/libcnode.a
+CNODED := $(BUILD)/cnoded
+
+.PHONY: all deps run test unit interop test-otp27 clean format
+all: $(LIB) $(CNODED)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CNODED): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDSAN) -pthread -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/test/%: test/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs check)
+
+deps:
+	@bash scripts/install-deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(CNODED) --sname cnode $(ARGS)
+
+unit: $(UNIT_BIN)
+	@bash test/unit/run.sh $(UNIT_BIN)
+
+interop: all
+	@CNODED=$(CURDIR)/$(CNODED) bash test/interop/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory unit interop
+	@if [ "$(OTP27)" != 0 ] && [ -x ../shared/tools/otp27 ]; then \
+	  $(MAKE) --no-print-directory test-otp27; \
+	else echo "test: OTP 27 interop skipped (../shared/tools/otp27 not found or OTP27=0)"; fi
+
+test-otp27: all
+	@CNODED=$(CURDIR)/$(CNODED) ../shared/tools/otp27 run bash test/interop/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
