@@ -1,0 +1,142 @@
+/* cnoded: the daemon = libcnode + this command line + the built-in workers. */
+#include "cnode.h"
+#include "util/log.h"
+#include "workers/workers.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CNODED_VERSION "0.1.0"
+
+static const char usage[] =
+    "usage: cnoded (--sname NAME | --name NAME[@HOST]) [options]\n"
+    "\n"
+    "  --sname NAME            short node name: NAME@<short host name>\n"
+    "  --name NAME[@HOST]      long node name (host: the fully qualified host name)\n"
+    "  --cookie COOKIE         the magic cookie (default: ~/.erlang.cookie)\n"
+    "  --hidden                connect as a hidden node (not in Node.list/0)\n"
+    "  --port N                distribution listen port (default: any free port)\n"
+    "  --epmd-port N           epmd port (default: $ERL_EPMD_PORT or 4369)\n"
+    "  --no-epmd-start         do not start epmd when none answers\n"
+    "  --connect NODE          connect to NODE at start (repeatable)\n"
+    "  --net-ticktime SECS     net_ticktime, as the kernel parameter (default 60)\n"
+    "  --handshake-timeout MS  handshake time limit (default 7000, net_setuptime)\n"
+    "  --schedulers N          scheduler threads (default: one per core)\n"
+    "  --max-message-size N    largest message accepted, in bytes (default 512 MiB)\n"
+    "  --log-level LEVEL       error, warn, info (default) or debug\n"
+    "  --version               print the version\n"
+    "  --help                  this text\n";
+
+static int die_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "cnoded: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see cnoded --help)\n");
+    return 2;
+}
+
+static int parse_num(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cn_config c;
+    cn_config_defaults(&c);
+    const char **connect = calloc((size_t)argc, sizeof *connect);
+    if (!connect)
+        return 1;
+    c.connect = connect;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--version")) {
+            printf("cnoded %s\n", CNODED_VERSION);
+            return 0;
+        }
+        if (!strcmp(a, "--hidden")) {
+            c.hidden = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-epmd-start")) {
+            c.no_epmd_start = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            return die_usage("unexpected argument '%s'", a);
+        if (!v)
+            return die_usage("%s needs a value", a);
+        i++;
+        if (!strcmp(a, "--sname") || !strcmp(a, "--name")) {
+            if (c.name)
+                return die_usage("%s: only one of --sname/--name may be given", a);
+            c.name = v;
+            c.longnames = a[2] == 'n';
+        } else if (!strcmp(a, "--cookie")) {
+            c.cookie = v;
+        } else if (!strcmp(a, "--port")) {
+            if (parse_num(v, 0, 65535, &n) < 0)
+                return die_usage("bad port '%s'", v);
+            c.port = (uint16_t)n;
+        } else if (!strcmp(a, "--epmd-port")) {
+            if (parse_num(v, 1, 65535, &n) < 0)
+                return die_usage("bad epmd port '%s'", v);
+            c.epmd_port = (uint16_t)n;
+        } else if (!strcmp(a, "--connect")) {
+            if (!strchr(v, '@'))
+                return die_usage("--connect needs a full node name (name@host), got '%s'", v);
+            connect[c.nconnect++] = v;
+        } else if (!strcmp(a, "--net-ticktime")) {
+            if (parse_num(v, 1, 86400, &n) < 0)
+                return die_usage("bad net_ticktime '%s'", v);
+            c.net_ticktime = (int)n;
+        } else if (!strcmp(a, "--handshake-timeout")) {
+            if (parse_num(v, 100, 600000, &n) < 0)
+                return die_usage("bad handshake timeout '%s'", v);
+            c.handshake_timeout_ms = (int)n;
+        } else if (!strcmp(a, "--schedulers")) {
+            if (parse_num(v, 1, 1024, &n) < 0)
+                return die_usage("bad scheduler count '%s'", v);
+            c.schedulers = (int)n;
+        } else if (!strcmp(a, "--max-message-size")) {
+            if (parse_num(v, 1024, 1L << 31, &n) < 0)
+                return die_usage("bad message size '%s'", v);
+            c.max_message = (size_t)n;
+        } else if (!strcmp(a, "--log-level")) {
+            int l = cn_log_parse_level(v);
+            if (l < 0)
+                return die_usage("bad log level '%s'", v);
+            cn_log_level = l;
+        } else {
+            return die_usage("unknown option '%s'", a);
+        }
+    }
+    if (!c.name)
+        return die_usage("%s", "a node name is required: --sname NAME or --name NAME@HOST");
+
+    char err[512];
+    int code;
+    if (cn_node_start(&c, err, sizeof err, &code) < 0) {
+        cn_error("%s", err);
+        return code ? code : 1;
+    }
+    if (cn_spawn_worker(&cn_echo_worker, NULL, 0, "echo", NULL) < 0)
+        cn_error("cannot start the echo worker");
+    int r = cn_node_run();
+    free(connect);
+    return r;
+}

@@ -1,0 +1,829 @@
+#include "dist/conn.h"
+
+#include "dist/ctrl.h"
+#include "dist/flags.h"
+#include "dist/frame.h"
+#include "dist/handshake.h"
+#include "dist/rx.h"
+#include "epmd_client/epmd.h"
+#include "loop.h"
+#include "node.h"
+#include "proc/ident.h"
+#include "proc/proc.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+enum { C_DIALING, C_HANDSHAKE, C_UP, C_CLOSED };
+
+struct cn_conn {
+    cn_ev ev;
+    int fd;
+    int state;
+    int role;
+    uint32_t node;
+    int has_node;
+    atomic_int refs;
+    cn_hs hs;
+    cn_framer fr;
+    cn_rx *rx;
+    uint64_t flags;
+    cn_buf hsout;
+    /* Frames queued by any thread; moved to the write queue by the I/O thread. */
+    pthread_mutex_t olock;
+    cn_oframe *ohead, *otail;
+    int flush_posted;
+    /* I/O thread only. */
+    cn_oframe *whead, *wtail;
+    size_t woff;
+    int writing; /* EPOLLOUT armed */
+    uint64_t created_ms, last_read_ms, last_write_ms;
+    uint64_t bytes_in, bytes_out;
+    char peer[1024];
+    struct cn_conn *all_next; /* list of all open connections (I/O thread) */
+};
+
+/* The table maps a node index to its current connection (pending or up). */
+static cn_conn *table[CN_MAX_NODES];
+static pthread_mutex_t tlock = PTHREAD_MUTEX_INITIALIZER;
+static cn_conn *all; /* I/O thread only */
+static int listen_fd = -1;
+static cn_ev listen_ev;
+
+static void conn_close(cn_conn *c, const char *why);
+static void conn_events(void *ctx, uint32_t events);
+
+static void oframe_free(cn_oframe *f)
+{
+    free(f->ctl);
+    free(f->pl);
+    free(f);
+}
+
+static void frames_free(cn_oframe *f)
+{
+    while (f) {
+        cn_oframe *n = f->next;
+        oframe_free(f);
+        f = n;
+    }
+}
+
+static void conn_ref(cn_conn *c) { atomic_fetch_add(&c->refs, 1); }
+
+static void conn_release(cn_conn *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    cn_framer_free(&c->fr);
+    if (c->rx)
+        cn_rx_free(c->rx);
+    cn_buf_free(&c->hsout);
+    frames_free(c->ohead);
+    frames_free(c->whead);
+    pthread_mutex_destroy(&c->olock);
+    free(c);
+}
+
+static void release_post(void *arg) { conn_release(arg); }
+
+static cn_conn *conn_new(int role)
+{
+    cn_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->fd = -1;
+    c->role = role;
+    c->state = role == CN_HS_INITIATOR ? C_DIALING : C_HANDSHAKE;
+    atomic_init(&c->refs, 1);
+    pthread_mutex_init(&c->olock, NULL);
+    cn_buf_init(&c->hsout, 1 << 16);
+    cn_framer_init(&c->fr, 2, cn_node.max_message + 64);
+    c->created_ms = c->last_read_ms = c->last_write_ms = cn_now_ms();
+    c->ev.fn = conn_events;
+    c->ev.ctx = c;
+    return c;
+}
+
+static void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static void arm(cn_conn *c)
+{
+    int want = c->hsout.len > 0 || c->whead != NULL;
+    if (want == c->writing)
+        return;
+    c->writing = want;
+    cn_loop_mod(&c->ev, EPOLLIN | (want ? EPOLLOUT : 0));
+}
+
+/* ---- the table ---------------------------------------------------------------------- */
+
+uint64_t cn_conn_flags(uint32_t node)
+{
+    uint64_t f = 0;
+    pthread_mutex_lock(&tlock);
+    cn_conn *c = node < CN_MAX_NODES ? table[node] : NULL;
+    if (c && c->state == C_UP)
+        f = c->flags;
+    pthread_mutex_unlock(&tlock);
+    return f;
+}
+
+int cn_conn_is_up(uint32_t node) { return cn_conn_flags(node) != 0; }
+
+size_t cn_conn_list(uint32_t *nodes, size_t cap)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&tlock);
+    for (uint32_t i = 1; i < CN_MAX_NODES && n < cap; i++)
+        if (table[i] && table[i]->state == C_UP)
+            nodes[n++] = i;
+    pthread_mutex_unlock(&tlock);
+    return n;
+}
+
+static void table_remove(cn_conn *c)
+{
+    pthread_mutex_lock(&tlock);
+    if (c->has_node && table[c->node] == c) {
+        table[c->node] = NULL;
+        pthread_mutex_unlock(&tlock);
+        conn_release(c);
+        return;
+    }
+    pthread_mutex_unlock(&tlock);
+}
+
+/* ---- writing ------------------------------------------------------------------------ */
+
+/* Move frames queued by other threads to the write queue, adding the frame prefix now
+ * that the format is known. */
+static void take_outbox(cn_conn *c)
+{
+    pthread_mutex_lock(&c->olock);
+    cn_oframe *f = c->ohead;
+    c->ohead = c->otail = NULL;
+    c->flush_posted = 0;
+    pthread_mutex_unlock(&c->olock);
+    int hdr = (c->flags & (DFLAG_DIST_HDR_ATOM_CACHE | DFLAG_FRAGMENTS)) != 0;
+    while (f) {
+        cn_oframe *next = f->next;
+        f->next = NULL;
+        if (hdr) {
+            cn_set32(f->pre, (uint32_t)(3 + f->ctl_len + f->pl_len));
+            f->pre[4] = 131;
+            f->pre[5] = 68;
+            f->pre[6] = 0;
+            f->npre = 7;
+            f->mid = 0;
+        } else {
+            size_t len = 2 + f->ctl_len + (f->pl ? 1 + f->pl_len : 0);
+            cn_set32(f->pre, (uint32_t)len);
+            f->pre[4] = 112;
+            f->pre[5] = 131;
+            f->npre = 6;
+            f->mid = f->pl ? 131 : 0;
+        }
+        if (c->wtail)
+            c->wtail->next = f;
+        else
+            c->whead = f;
+        c->wtail = f;
+        f = next;
+    }
+}
+
+/* Write as much as the socket takes: handshake bytes, then frames with writev. */
+static int conn_write(cn_conn *c)
+{
+    while (c->hsout.len > 0) {
+        ssize_t n = write(c->fd, c->hsout.data, c->hsout.len);
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+        cn_buf_consume(&c->hsout, (size_t)n);
+        c->bytes_out += (uint64_t)n;
+        c->last_write_ms = cn_now_ms();
+    }
+    while (c->whead) {
+        struct iovec iov[256];
+        int niov = 0;
+        size_t skip = c->woff;
+        for (cn_oframe *f = c->whead; f && niov < 252; f = f->next) {
+            const void *seg[4] = {f->pre, f->ctl, &f->mid, f->pl};
+            size_t len[4] = {(size_t)f->npre, f->ctl_len, f->mid ? 1u : 0u, f->pl_len};
+            for (int i = 0; i < 4; i++) {
+                if (len[i] == 0)
+                    continue;
+                if (skip >= len[i]) {
+                    skip -= len[i];
+                    continue;
+                }
+                iov[niov].iov_base = (char *)seg[i] + skip;
+                iov[niov].iov_len = len[i] - skip;
+                skip = 0;
+                niov++;
+            }
+        }
+        ssize_t n = writev(c->fd, iov, niov);
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+        c->bytes_out += (uint64_t)n;
+        c->last_write_ms = cn_now_ms();
+        size_t done = c->woff + (size_t)n;
+        while (c->whead) {
+            cn_oframe *f = c->whead;
+            size_t flen = (size_t)f->npre + f->ctl_len + (f->mid ? 1 : 0) + f->pl_len;
+            if (done < flen)
+                break;
+            done -= flen;
+            c->whead = f->next;
+            if (!c->whead)
+                c->wtail = NULL;
+            oframe_free(f);
+        }
+        c->woff = done;
+    }
+    return 0;
+}
+
+static void flush_post(void *arg)
+{
+    cn_conn *c = arg;
+    if (c->state == C_UP) {
+        take_outbox(c);
+        if (conn_write(c) < 0)
+            conn_close(c, "write failed");
+        else
+            arm(c);
+    }
+    conn_release(c);
+}
+
+static void dial_post(void *arg);
+
+int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial_ok)
+{
+    if (node == 0 || node >= CN_MAX_NODES || cn_loop_stopping()) {
+        oframe_free(f);
+        return -1;
+    }
+    int dial = 0;
+    pthread_mutex_lock(&tlock);
+    cn_conn *c = table[node];
+    if (!c && !dial_ok) {
+        pthread_mutex_unlock(&tlock);
+        oframe_free(f);
+        return -1;
+    }
+    if (!c) {
+        c = conn_new(CN_HS_INITIATOR);
+        if (!c) {
+            pthread_mutex_unlock(&tlock);
+            oframe_free(f);
+            return -1;
+        }
+        c->node = node;
+        c->has_node = 1;
+        snprintf(c->peer, sizeof c->peer, "%s", cn_node_name(node));
+        table[node] = c; /* the table's reference */
+        dial = 1;
+    }
+    conn_ref(c);
+    pthread_mutex_unlock(&tlock);
+
+    int post = 0, dropped = 0;
+    f->next = NULL;
+    pthread_mutex_lock(&c->olock);
+    if (c->state == C_CLOSED) {
+        dropped = 1;
+    } else {
+        if (c->otail)
+            c->otail->next = f;
+        else
+            c->ohead = f;
+        c->otail = f;
+        if (c->state == C_UP && !c->flush_posted) {
+            c->flush_posted = 1;
+            post = 1;
+        }
+    }
+    pthread_mutex_unlock(&c->olock);
+    if (dropped)
+        oframe_free(f);
+    if (dial) {
+        conn_ref(c);
+        cn_loop_post(dial_post, c);
+    }
+    if (post)
+        cn_loop_post(flush_post, c); /* passes our reference on */
+    else
+        conn_release(c);
+    return dropped ? -1 : 0;
+}
+
+/* ---- connection life ---------------------------------------------------------------- */
+
+static void conn_up(cn_conn *c)
+{
+    c->state = C_UP;
+    c->flags = c->hs.flags;
+    cn_framer_set_lenbytes(&c->fr, 4);
+    c->rx = cn_rx_new(c->flags, cn_node.max_message);
+    char fl[512];
+    cn_flags_describe(c->flags, fl, sizeof fl);
+    cn_info("connection up: %s (%s, %s, flags %s)", c->peer,
+            c->role == CN_HS_INITIATOR ? "outgoing" : "incoming",
+            (c->flags & DFLAG_PUBLISHED) ? "visible" : "hidden", fl);
+    take_outbox(c);
+}
+
+static void conn_close(cn_conn *c, const char *why)
+{
+    if (c->state == C_CLOSED)
+        return;
+    int was = c->state;
+    pthread_mutex_lock(&c->olock);
+    c->state = C_CLOSED;
+    cn_oframe *drop = c->ohead;
+    c->ohead = c->otail = NULL;
+    pthread_mutex_unlock(&c->olock);
+    frames_free(drop);
+    if (was == C_UP)
+        cn_info("connection down: %s (%s)", c->peer, why);
+    else if (c->peer[0])
+        cn_info("connection attempt %s %s failed: %s",
+                c->role == CN_HS_INITIATOR ? "to" : "from", c->peer, why);
+    else
+        cn_info("incoming connection closed during handshake: %s", why);
+    if (c->fd >= 0) {
+        cn_loop_del(&c->ev);
+        close(c->fd);
+        c->fd = -1;
+        /* unlink from the I/O list */
+        for (cn_conn **pp = &all; *pp; pp = &(*pp)->all_next)
+            if (*pp == c) {
+                *pp = c->all_next;
+                break;
+            }
+        cn_loop_post(release_post, c); /* the I/O reference, after this event batch */
+    }
+    table_remove(c);
+    if (was == C_UP)
+        cn_proc_nodedown(c->node);
+}
+
+static void conn_start_io(cn_conn *c, int fd)
+{
+    c->fd = fd;
+    c->ev.fd = fd;
+    conn_ref(c); /* the I/O reference */
+    c->all_next = all;
+    all = c;
+    c->writing = 0;
+    cn_loop_add(&c->ev, EPOLLIN);
+}
+
+/* Acceptor: choose the status for a peer (PROTOCOL.md §2.5). */
+static const char *decide(void *ctx, const char *peer_name, uint64_t peer_flags)
+{
+    (void)peer_flags;
+    cn_conn *c = ctx;
+    snprintf(c->peer, sizeof c->peer, "%s", peer_name);
+    long idx = cn_node_intern(peer_name, strlen(peer_name));
+    if (idx <= 0)
+        return "not_allowed";
+    const char *status = "ok";
+    cn_conn *old = NULL;
+    pthread_mutex_lock(&tlock);
+    cn_conn *cur = table[idx];
+    if (!cur) {
+        table[idx] = c;
+        conn_ref(c);
+    } else if (cur->state == C_UP) {
+        status = "alive"; /* replaced once this handshake completes */
+    } else if (cur->role == CN_HS_INITIATOR) {
+        if (strcmp(cn_node.name, peer_name) > 0) {
+            status = "nok"; /* our own attempt wins */
+        } else {
+            status = "ok_simultaneous";
+            old = cur; /* hand its queued frames over, then drop it */
+            table[idx] = c;
+            conn_ref(c);
+        }
+    } else {
+        status = "nok"; /* another incoming attempt from the same name is in progress */
+    }
+    pthread_mutex_unlock(&tlock);
+    c->node = (uint32_t)idx;
+    c->has_node = 1;
+    if (old) {
+        pthread_mutex_lock(&old->olock);
+        cn_oframe *q = old->ohead;
+        old->ohead = old->otail = NULL;
+        pthread_mutex_unlock(&old->olock);
+        pthread_mutex_lock(&c->olock);
+        c->ohead = q;
+        for (c->otail = q; c->otail && c->otail->next; c->otail = c->otail->next) {
+        }
+        pthread_mutex_unlock(&c->olock);
+        old->has_node = 0; /* it no longer owns the table slot */
+        conn_close(old, "simultaneous connect: the peer's attempt won");
+        conn_release(old); /* the table's reference it held */
+    }
+    return status;
+}
+
+/* After an `alive` handshake completes, the old connection goes. */
+static void replace_old(cn_conn *c)
+{
+    pthread_mutex_lock(&tlock);
+    cn_conn *cur = table[c->node];
+    int swap = cur != c;
+    if (swap) {
+        table[c->node] = c;
+        conn_ref(c);
+    }
+    pthread_mutex_unlock(&tlock);
+    if (swap && cur) {
+        cur->has_node = 0;
+        conn_close(cur, "replaced by a new connection from the same node");
+        conn_release(cur);
+    }
+}
+
+static void handle_hs_frame(cn_conn *c, const uint8_t *p, size_t len)
+{
+    int r = cn_hs_input(&c->hs, p, len, &c->hsout);
+    if (r == CN_HS_CONTINUE)
+        return;
+    if (r == CN_HS_FAIL) {
+        if (strstr(c->hs.err, "cookie"))
+            cn_warn("handshake with %s refused: %s", c->peer[0] ? c->peer : "?", c->hs.err);
+        conn_write(c); /* a final status message, if any */
+        conn_close(c, c->hs.err);
+        return;
+    }
+    if (c->role == CN_HS_ACCEPTOR && strcmp(c->hs.status, "alive") == 0)
+        replace_old(c);
+    conn_up(c);
+}
+
+static void conn_read(cn_conn *c)
+{
+    for (int rounds = 0; rounds < 16 && c->state != C_CLOSED; rounds++) {
+        size_t cap;
+        uint8_t *space = cn_framer_space(&c->fr, &cap);
+        if (!space) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        ssize_t n = read(c->fd, space, cap);
+        if (n == 0) {
+            conn_close(c, "closed by peer");
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            conn_close(c, strerror(errno));
+            return;
+        }
+        cn_framer_commit(&c->fr, (size_t)n);
+        c->bytes_in += (uint64_t)n;
+        c->last_read_ms = cn_now_ms();
+        const uint8_t *frame;
+        size_t flen;
+        int r;
+        while (c->state != C_CLOSED && (r = cn_framer_next(&c->fr, &frame, &flen)) == 1) {
+            if (c->state == C_HANDSHAKE) {
+                handle_hs_frame(c, frame, flen);
+                continue;
+            }
+            if (flen == 0)
+                continue; /* tick */
+            cn_dist_msg m;
+            char err[256] = "";
+            int d = cn_rx_frame(c->rx, frame, flen, &m, err, sizeof err);
+            if (d < 0) {
+                cn_warn("bad frame from %s: %s", c->peer, err);
+                conn_close(c, "protocol error");
+                return;
+            }
+            if (d == 1 && cn_ctrl_dispatch(c->node, &m, err, sizeof err) < 0) {
+                cn_warn("bad control message from %s: %s", c->peer, err);
+                conn_close(c, "protocol error");
+                return;
+            }
+        }
+        if (c->state != C_CLOSED && r < 0) {
+            cn_warn("frame from %s larger than the limit (%zu bytes)", c->peer,
+                    cn_node.max_message);
+            conn_close(c, "oversized frame");
+            return;
+        }
+        if ((size_t)n < cap)
+            break;
+    }
+}
+
+static void conn_events(void *ctx, uint32_t events)
+{
+    cn_conn *c = ctx;
+    if (c->state == C_CLOSED)
+        return;
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        conn_read(c);
+    if (c->state == C_CLOSED)
+        return;
+    if (c->state == C_UP)
+        take_outbox(c);
+    if (conn_write(c) < 0) {
+        conn_close(c, "write failed");
+        return;
+    }
+    arm(c);
+}
+
+/* ---- accepting ---------------------------------------------------------------------- */
+
+static void on_accept(void *ctx, uint32_t events)
+{
+    (void)ctx;
+    (void)events;
+    for (;;) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        set_nonblock(fd);
+        cn_conn *c = conn_new(CN_HS_ACCEPTOR);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        cn_hs_init(&c->hs, CN_HS_ACCEPTOR, 2, cn_node.name, cn_node.creation, cn_node.flags,
+                   cn_node.cookie);
+        c->hs.decide = decide;
+        c->hs.ctx = c;
+        conn_start_io(c, fd);
+        conn_release(c); /* only the I/O reference remains until the table takes one */
+    }
+}
+
+int cn_conn_listen(uint16_t port, uint16_t *bound_port, char *err, size_t errlen)
+{
+    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(listen_fd, 128) < 0) {
+        snprintf(err, errlen, "cannot listen on port %u: %s", port, strerror(errno));
+        close(listen_fd);
+        listen_fd = -1;
+        return -1;
+    }
+    socklen_t al = sizeof a;
+    getsockname(listen_fd, (struct sockaddr *)&a, &al);
+    *bound_port = ntohs(a.sin_port);
+    listen_ev.fd = listen_fd;
+    listen_ev.fn = on_accept;
+    listen_ev.ctx = NULL;
+    return cn_loop_add(&listen_ev, EPOLLIN);
+}
+
+/* ---- dialling ----------------------------------------------------------------------- */
+
+typedef struct dial_job {
+    cn_conn *c;
+    int fd;
+    char err[256];
+} dial_job;
+
+static int connect_host(const char *host, uint16_t port, int timeout_ms, char *err, size_t el)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+    char ps[8];
+    snprintf(ps, sizeof ps, "%u", port);
+    int gr = getaddrinfo(host, ps, &hints, &res);
+    if (gr != 0) {
+        snprintf(err, el, "cannot resolve %s: %s", host, gai_strerror(gr));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        if (errno == EINPROGRESS) {
+            struct pollfd pf = {.fd = fd, .events = POLLOUT};
+            int soerr = 0;
+            socklen_t sl = sizeof soerr;
+            if (poll(&pf, 1, timeout_ms) == 1 &&
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+                break;
+            snprintf(err, el, "cannot connect to %s:%u: %s", host, port,
+                     soerr ? strerror(soerr) : "timeout");
+        } else {
+            snprintf(err, el, "cannot connect to %s:%u: %s", host, port, strerror(errno));
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static void dial_done(void *arg)
+{
+    dial_job *j = arg;
+    cn_conn *c = j->c;
+    if (c->state == C_CLOSED || cn_loop_stopping()) {
+        if (j->fd >= 0)
+            close(j->fd);
+    } else if (j->fd < 0) {
+        conn_close(c, j->err);
+    } else {
+        set_nonblock(j->fd);
+        c->state = C_HANDSHAKE;
+        c->created_ms = cn_now_ms();
+        cn_hs_init(&c->hs, CN_HS_INITIATOR, 2, cn_node.name, cn_node.creation, cn_node.flags,
+                   cn_node.cookie);
+        cn_hs_set_expect(&c->hs, c->peer);
+        conn_start_io(c, j->fd);
+        cn_hs_start(&c->hs, &c->hsout);
+        if (conn_write(c) < 0)
+            conn_close(c, "write failed");
+        else
+            arm(c);
+    }
+    conn_release(c);
+    free(j);
+}
+
+static void *dial_thread(void *arg)
+{
+    dial_job *j = arg;
+    cn_conn *c = j->c;
+    j->fd = -1;
+    char alive[256], host[768];
+    const char *at = strchr(c->peer, '@');
+    if (!at || at == c->peer || !at[1] || (size_t)(at - c->peer) >= sizeof alive ||
+        strlen(at + 1) >= sizeof host) {
+        snprintf(j->err, sizeof j->err, "not a node name");
+    } else {
+        memcpy(alive, c->peer, (size_t)(at - c->peer));
+        alive[at - c->peer] = '\0';
+        strcpy(host, at + 1);
+        cn_epmd_port_info info;
+        int r = cn_epmd_port_please(host, cn_node.epmd_port, alive, &info,
+                                    cn_node.handshake_timeout_ms, j->err, sizeof j->err);
+        if (r >= 0)
+            j->fd = connect_host(host, info.port, cn_node.handshake_timeout_ms, j->err,
+                                 sizeof j->err);
+    }
+    cn_loop_post(dial_done, j);
+    return NULL;
+}
+
+static void dial_post(void *arg)
+{
+    cn_conn *c = arg;
+    dial_job *j = calloc(1, sizeof *j);
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (!j || c->state == C_CLOSED) {
+        free(j);
+        conn_release(c);
+    } else {
+        j->c = c; /* the job carries our reference */
+        if (pthread_create(&t, &at, dial_thread, j) != 0) {
+            conn_close(c, "cannot start a dialler thread");
+            conn_release(c);
+            free(j);
+        }
+    }
+    pthread_attr_destroy(&at);
+}
+
+void cn_conn_dial(uint32_t node)
+{
+    /* An empty frame list still creates and dials the connection: queue nothing. */
+    pthread_mutex_lock(&tlock);
+    int exists = node < CN_MAX_NODES && table[node] != NULL;
+    pthread_mutex_unlock(&tlock);
+    if (exists || node == 0)
+        return;
+    cn_conn *c = conn_new(CN_HS_INITIATOR);
+    if (!c)
+        return;
+    c->node = node;
+    c->has_node = 1;
+    snprintf(c->peer, sizeof c->peer, "%s", cn_node_name(node));
+    pthread_mutex_lock(&tlock);
+    if (table[node]) {
+        pthread_mutex_unlock(&tlock);
+        conn_release(c);
+        return;
+    }
+    table[node] = c;
+    pthread_mutex_unlock(&tlock);
+    conn_ref(c);
+    dial_post(c);
+}
+
+/* ---- timers ------------------------------------------------------------------------- */
+
+static cn_oframe *tick_frame(void)
+{
+    cn_oframe *f = calloc(1, sizeof *f);
+    if (f)
+        f->npre = 4; /* four zero bytes: an empty frame */
+    return f;
+}
+
+void cn_conn_timers(uint64_t now)
+{
+    uint64_t tick = (uint64_t)cn_node.ticktime_ms / 4;
+    uint64_t dead = (uint64_t)cn_node.ticktime_ms + tick;
+    cn_conn *next;
+    for (cn_conn *c = all; c; c = next) {
+        next = c->all_next;
+        if (c->state == C_HANDSHAKE) {
+            if (now - c->created_ms > (uint64_t)cn_node.handshake_timeout_ms)
+                conn_close(c, "handshake timeout");
+            continue;
+        }
+        if (c->state != C_UP)
+            continue;
+        if (now - c->last_read_ms > dead) {
+            conn_close(c, "tick timeout: nothing received within net_ticktime");
+            continue;
+        }
+        if (now - c->last_write_ms >= tick && !c->whead) {
+            cn_oframe *f = tick_frame();
+            if (f) {
+                c->whead = c->wtail = f;
+                if (conn_write(c) < 0)
+                    conn_close(c, "write failed");
+                else
+                    arm(c);
+            }
+        }
+    }
+}
+
+void cn_conn_close_all(void)
+{
+    /* Flush what is queued (bounded wait), then close: peers see a clean nodedown. */
+    uint64_t until = cn_now_ms() + 1000;
+    for (cn_conn *c = all; c; c = c->all_next) {
+        if (c->state != C_UP)
+            continue;
+        take_outbox(c);
+        while (c->whead && cn_now_ms() < until) {
+            if (conn_write(c) < 0)
+                break;
+            if (c->whead) {
+                struct pollfd pf = {.fd = c->fd, .events = POLLOUT};
+                poll(&pf, 1, 50);
+            }
+        }
+    }
+    while (all)
+        conn_close(all, "node shutting down");
+    if (listen_fd >= 0) {
+        cn_loop_del(&listen_ev);
+        close(listen_fd);
+        listen_fd = -1;
+    }
+}

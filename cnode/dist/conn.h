@@ -1,0 +1,41 @@
+/* conn: one distribution connection (handshake, framing, ticks, write queue) and the table
+ * of connections by peer name. Owned by the I/O thread; other threads only queue frames. */
+#ifndef CN_CONN_H
+#define CN_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cn_conn cn_conn;
+
+/* An outgoing frame: control term and optional payload, both without version byte, both
+ * malloc'd and owned by the frame. The frame format prefix is added at write time. */
+typedef struct cn_oframe {
+    struct cn_oframe *next;
+    char *ctl;
+    size_t ctl_len;
+    char *pl;
+    size_t pl_len;
+    uint8_t pre[8]; /* length + format prefix, filled by the writer */
+    uint8_t mid;    /* 131 before the payload in 'p' frames */
+    int npre;
+} cn_oframe;
+
+/* Queue a frame for a node; if no connection exists, dial it (dial=1) or drop the frame.
+ * Takes ownership of f. Returns 0, or -1 when the frame was dropped. */
+int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial);
+/* Negotiated flags of the connection to node, or 0 if not up. */
+uint64_t cn_conn_flags(uint32_t node);
+/* Is a connection to node up? */
+int cn_conn_is_up(uint32_t node);
+
+/* Called by the I/O loop. */
+int cn_conn_listen(uint16_t port, uint16_t *bound_port, char *err, size_t errlen);
+void cn_conn_dial(uint32_t node); /* start an outgoing connection (I/O thread) */
+void cn_conn_timers(uint64_t now_ms);
+void cn_conn_close_all(void);
+
+/* Number of up connections and their names (for logs / introspection). */
+size_t cn_conn_list(uint32_t *nodes, size_t cap);
+
+#endif

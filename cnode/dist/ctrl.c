@@ -1,0 +1,365 @@
+#include "dist/ctrl.h"
+
+#include "dist/out.h"
+#include "proc/ident.h"
+#include "proc/proc.h"
+#include "util/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Control operations (PROTOCOL.md §4.1). */
+enum {
+    OP_LINK = 1,
+    OP_SEND = 2,
+    OP_EXIT = 3,
+    OP_UNLINK = 4,
+    OP_REG_SEND = 6,
+    OP_GROUP_LEADER = 7,
+    OP_EXIT2 = 8,
+    OP_SEND_TT = 12,
+    OP_EXIT_TT = 13,
+    OP_REG_SEND_TT = 16,
+    OP_EXIT2_TT = 18,
+    OP_MONITOR_P = 19,
+    OP_DEMONITOR_P = 20,
+    OP_MONITOR_P_EXIT = 21,
+    OP_SEND_SENDER = 22,
+    OP_SEND_SENDER_TT = 23,
+    OP_PAYLOAD_EXIT = 24,
+    OP_PAYLOAD_EXIT_TT = 25,
+    OP_PAYLOAD_EXIT2 = 26,
+    OP_PAYLOAD_EXIT2_TT = 27,
+    OP_PAYLOAD_MONITOR_P_EXIT = 28,
+    OP_SPAWN_REQUEST = 29,
+    OP_SPAWN_REQUEST_TT = 30,
+    OP_SPAWN_REPLY = 31,
+    OP_SPAWN_REPLY_TT = 32,
+    OP_ALIAS_SEND = 33,
+    OP_ALIAS_SEND_TT = 34,
+    OP_UNLINK_ID = 35,
+    OP_UNLINK_ID_ACK = 36,
+};
+
+typedef struct ctl {
+    const char *buf;
+    int idx;
+    int arity;
+    long op;
+    uint32_t peer;
+    char *err;
+    size_t errlen;
+} ctl;
+
+static int bad(ctl *c, const char *what)
+{
+    snprintf(c->err, c->errlen, "control message %ld: %s", c->op, what);
+    return -1;
+}
+
+/* A pid in a control message must belong to the peer (for senders) or to us (targets). */
+static int get_pid(ctl *c, cn_pid *p) { return cn_decode_pid(c->buf, &c->idx, p); }
+
+static int get_long(ctl *c, unsigned long long *v) { return ei_decode_ulonglong(c->buf, &c->idx, v); }
+
+static int skip(ctl *c) { return ei_skip_term(c->buf, &c->idx); }
+
+/* The rest of the control term, from idx, copied as a reason (without version byte). */
+static int get_term_span(ctl *c, const char **start, int *len)
+{
+    int s = c->idx;
+    if (skip(c) < 0)
+        return -1;
+    *start = c->buf + s;
+    *len = c->idx - s;
+    return 0;
+}
+
+/* Hand the payload (with version byte) to a local process as a message. */
+static cn_msg *payload_msg(cn_dist_msg *m, int kind)
+{
+    cn_msg *msg = cn_msg_adopt(kind, m->storage, (char *)m->payload, m->payload_len);
+    if (msg)
+        m->storage = NULL;
+    return msg;
+}
+
+/* The payload used as an exit reason: without version byte. */
+static cn_msg *payload_reason(cn_dist_msg *m, int kind)
+{
+    if (!m->payload || m->payload_len < 2)
+        return NULL;
+    cn_msg *msg = cn_msg_adopt(kind, m->storage, (char *)m->payload + 1, m->payload_len - 1);
+    if (msg)
+        m->storage = NULL;
+    return msg;
+}
+
+static int is_local(const cn_pid *p) { return p->node == 0; }
+
+static void deliver_to_name(const char *name, cn_msg *msg)
+{
+    cn_pid to;
+    if (cn_whereis(name, &to) == 0)
+        cn_deliver_local(&to, msg);
+    else {
+        cn_debug("message to unregistered name '%s' dropped", name);
+        cn_msg_free(msg);
+    }
+}
+
+static int do_send(ctl *c, cn_dist_msg *m, int has_from, int by_name)
+{
+    cn_pid from = {0};
+    char name[MAXATOMLEN_UTF8];
+    cn_pid to;
+    if (has_from) {
+        if (get_pid(c, &from) < 0)
+            return bad(c, "bad sender pid");
+    } else if (skip(c) < 0) {
+        return bad(c, "bad unused field");
+    }
+    if (by_name) {
+        if (skip(c) < 0 || ei_decode_atom(c->buf, &c->idx, name) < 0)
+            return bad(c, "bad registered name");
+    } else if (get_pid(c, &to) < 0) {
+        return bad(c, "bad destination pid");
+    }
+    if (!m->payload)
+        return bad(c, "missing message");
+    cn_msg *msg = payload_msg(m, CN_MSG);
+    if (!msg)
+        return 0;
+    msg->from = from;
+    msg->has_from = has_from;
+    if (by_name)
+        deliver_to_name(name, msg);
+    else if (is_local(&to))
+        cn_deliver_local(&to, msg);
+    else
+        cn_msg_free(msg);
+    return 0;
+}
+
+static int do_alias_send(ctl *c, cn_dist_msg *m)
+{
+    cn_pid from;
+    cn_ref alias;
+    if (get_pid(c, &from) < 0 || cn_decode_ref(c->buf, &c->idx, &alias) < 0)
+        return bad(c, "bad alias send");
+    if (!m->payload)
+        return bad(c, "missing message");
+    /* Aliases of C processes are not handed out yet: a message to an unknown alias is
+     * dropped, as on the BEAM. */
+    cn_debug("message to inactive alias dropped");
+    return 0;
+}
+
+/* LINK, UNLINK(_ID)(_ACK), EXIT, EXIT2 and the payload forms: signals to a local pid. */
+static int do_signal(ctl *c, cn_dist_msg *m, int kind, int with_id, int reason_in_ctl,
+                     int reason_in_payload, int has_token)
+{
+    unsigned long long id = 0;
+    cn_pid from, to;
+    if (with_id && get_long(c, &id) < 0)
+        return bad(c, "bad unlink id");
+    if (get_pid(c, &from) < 0 || get_pid(c, &to) < 0)
+        return bad(c, "bad pid");
+    if (has_token && skip(c) < 0)
+        return bad(c, "bad trace token");
+    cn_msg *msg;
+    if (reason_in_ctl) {
+        const char *r;
+        int rl;
+        if (get_term_span(c, &r, &rl) < 0)
+            return bad(c, "bad reason");
+        msg = cn_msg_new(kind, r, (size_t)rl);
+    } else if (reason_in_payload) {
+        msg = payload_reason(m, kind);
+        if (!msg)
+            return bad(c, "missing reason");
+    } else {
+        msg = cn_msg_new(kind, NULL, 0);
+    }
+    if (!msg)
+        return 0;
+    msg->from = from;
+    msg->has_from = 1;
+    msg->id = id;
+    if (is_local(&to))
+        cn_deliver_local(&to, msg);
+    else
+        cn_msg_free(msg);
+    return 0;
+}
+
+static int do_monitor(ctl *c, int demonitor)
+{
+    cn_pid from, to = {0};
+    cn_ref ref;
+    char name[MAXATOMLEN_UTF8];
+    int by_name = 0, type, size;
+    if (get_pid(c, &from) < 0)
+        return bad(c, "bad watcher pid");
+    if (ei_get_type(c->buf, &c->idx, &type, &size) < 0)
+        return bad(c, "bad target");
+    if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
+        type == ERL_SMALL_ATOM_UTF8_EXT) {
+        if (ei_decode_atom(c->buf, &c->idx, name) < 0)
+            return bad(c, "bad target name");
+        by_name = 1;
+    } else if (get_pid(c, &to) < 0) {
+        return bad(c, "bad target pid");
+    }
+    if (cn_decode_ref(c->buf, &c->idx, &ref) < 0)
+        return bad(c, "bad reference");
+    if (by_name && cn_whereis(name, &to) < 0) {
+        if (!demonitor) /* nothing there: DOWN noproc at once (PROTOCOL.md §4.4) */
+            cn_out_down(NULL, name, &from, &ref, "\x77\x06noproc", 8);
+        return 0;
+    }
+    if (!is_local(&to))
+        return 0;
+    cn_msg *msg = cn_msg_new(demonitor ? CN_SIG_DEMONITOR : CN_SIG_MONITOR,
+                             by_name ? name : NULL, by_name ? strlen(name) + 1 : 0);
+    if (!msg)
+        return 0;
+    msg->from = from;
+    msg->has_from = 1;
+    msg->ref = ref;
+    msg->name_mon = by_name;
+    cn_deliver_local(&to, msg);
+    return 0;
+}
+
+/* A process of ours monitored a remote process that has now gone. */
+static int do_monitor_exit(ctl *c, cn_dist_msg *m, int payload)
+{
+    cn_pid from = {0}, to;
+    cn_ref ref;
+    int type, size, by_name = 0;
+    if (ei_get_type(c->buf, &c->idx, &type, &size) < 0)
+        return bad(c, "bad monitored process");
+    if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
+        type == ERL_SMALL_ATOM_UTF8_EXT) {
+        by_name = 1;
+        if (skip(c) < 0)
+            return bad(c, "bad monitored name");
+    } else if (get_pid(c, &from) < 0) {
+        return bad(c, "bad monitored pid");
+    }
+    if (get_pid(c, &to) < 0 || cn_decode_ref(c->buf, &c->idx, &ref) < 0)
+        return bad(c, "bad watcher or reference");
+    cn_msg *msg;
+    if (payload) {
+        msg = payload_reason(m, CN_SIG_DOWN);
+        if (!msg)
+            return bad(c, "missing reason");
+    } else {
+        const char *r;
+        int rl;
+        if (get_term_span(c, &r, &rl) < 0)
+            return bad(c, "bad reason");
+        msg = cn_msg_new(CN_SIG_DOWN, r, (size_t)rl);
+    }
+    if (!msg)
+        return 0;
+    msg->from = from;
+    msg->has_from = !by_name;
+    msg->name_mon = by_name;
+    msg->ref = ref;
+    if (is_local(&to))
+        cn_deliver_local(&to, msg);
+    else
+        cn_msg_free(msg);
+    return 0;
+}
+
+static int do_group_leader(ctl *c)
+{
+    cn_pid gl, to;
+    if (get_pid(c, &gl) < 0 || get_pid(c, &to) < 0)
+        return bad(c, "bad pid");
+    cn_msg *msg = cn_msg_new(CN_SIG_GROUP_LEADER, NULL, 0);
+    if (!msg)
+        return 0;
+    msg->from = gl;
+    msg->has_from = 1;
+    if (is_local(&to))
+        cn_deliver_local(&to, msg);
+    else
+        cn_msg_free(msg);
+    return 0;
+}
+
+static int dispatch(ctl *c, cn_dist_msg *m)
+{
+    switch (c->op) {
+    case OP_SEND:
+    case OP_SEND_TT:
+        return do_send(c, m, 0, 0);
+    case OP_SEND_SENDER:
+    case OP_SEND_SENDER_TT:
+        return do_send(c, m, 1, 0);
+    case OP_REG_SEND:
+    case OP_REG_SEND_TT:
+        return do_send(c, m, 1, 1);
+    case OP_ALIAS_SEND:
+    case OP_ALIAS_SEND_TT:
+        return do_alias_send(c, m);
+    case OP_LINK:
+        return do_signal(c, m, CN_SIG_LINK, 0, 0, 0, 0);
+    case OP_UNLINK:
+        return do_signal(c, m, CN_SIG_UNLINK, 0, 0, 0, 0);
+    case OP_UNLINK_ID:
+        return do_signal(c, m, CN_SIG_UNLINK, 1, 0, 0, 0);
+    case OP_UNLINK_ID_ACK:
+        return do_signal(c, m, CN_SIG_UNLINK_ACK, 1, 0, 0, 0);
+    case OP_EXIT:
+        return do_signal(c, m, CN_SIG_EXIT, 0, 1, 0, 0);
+    case OP_EXIT_TT:
+        return do_signal(c, m, CN_SIG_EXIT, 0, 1, 0, 1);
+    case OP_EXIT2:
+        return do_signal(c, m, CN_SIG_EXIT2, 0, 1, 0, 0);
+    case OP_EXIT2_TT:
+        return do_signal(c, m, CN_SIG_EXIT2, 0, 1, 0, 1);
+    case OP_PAYLOAD_EXIT:
+        return do_signal(c, m, CN_SIG_EXIT, 0, 0, 1, 0);
+    case OP_PAYLOAD_EXIT_TT:
+        return do_signal(c, m, CN_SIG_EXIT, 0, 0, 1, 1);
+    case OP_PAYLOAD_EXIT2:
+        return do_signal(c, m, CN_SIG_EXIT2, 0, 0, 1, 0);
+    case OP_PAYLOAD_EXIT2_TT:
+        return do_signal(c, m, CN_SIG_EXIT2, 0, 0, 1, 1);
+    case OP_MONITOR_P:
+        return do_monitor(c, 0);
+    case OP_DEMONITOR_P:
+        return do_monitor(c, 1);
+    case OP_MONITOR_P_EXIT:
+        return do_monitor_exit(c, m, 0);
+    case OP_PAYLOAD_MONITOR_P_EXIT:
+        return do_monitor_exit(c, m, 1);
+    case OP_GROUP_LEADER:
+        return do_group_leader(c);
+    default:
+        cn_warn("control message %ld from %s not supported here; dropped", c->op,
+                cn_node_name(c->peer));
+        return 0;
+    }
+}
+
+int cn_ctrl_dispatch(uint32_t peer, cn_dist_msg *m, char *err, size_t errlen)
+{
+    ctl c = {.buf = (const char *)m->ctl, .idx = 0, .peer = peer, .err = err, .errlen = errlen};
+    int version, r = -1;
+    if (ei_decode_version(c.buf, &c.idx, &version) < 0 ||
+        ei_decode_tuple_header(c.buf, &c.idx, &c.arity) < 0 || c.arity < 1 ||
+        ei_decode_long(c.buf, &c.idx, &c.op) < 0) {
+        snprintf(err, errlen, "control message is not a tuple starting with an operation");
+    } else {
+        r = dispatch(&c, m);
+    }
+    cn_dist_msg_free(m);
+    return r;
+}

@@ -1,0 +1,189 @@
+#include "dist/out.h"
+
+#include "dist/conn.h"
+#include "dist/flags.h"
+#include "proc/ident.h"
+#include "util/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Encoding happens here, on the sender's thread. Forms are chosen from the connection's
+ * flags when it is up; before that, the forms every peer must accept (PROTOCOL.md §3.5). */
+
+/* dial: messages and new links/monitors connect on demand, as on the BEAM; exit and
+ * down signals for a node that is gone are dropped instead. */
+static int frame_out_d(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len, int dial)
+{
+    cn_oframe *f = calloc(1, sizeof *f);
+    if (!f) {
+        ei_x_free(ctl);
+        return -1;
+    }
+    f->ctl = ctl->buff; /* ownership moves to the frame */
+    f->ctl_len = (size_t)ctl->index;
+    if (pl) {
+        f->pl = malloc(pl_len ? (size_t)pl_len : 1);
+        if (!f->pl) {
+            free(f->ctl);
+            free(f);
+            return -1;
+        }
+        memcpy(f->pl, pl, (size_t)pl_len);
+        f->pl_len = (size_t)pl_len;
+    }
+    return cn_conn_enqueue(node, f, dial);
+}
+
+static int frame_out(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len)
+{
+    return frame_out_d(node, ctl, pl, pl_len, 1);
+}
+
+static int signal_out(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len)
+{
+    return frame_out_d(node, ctl, pl, pl_len, 0);
+}
+
+static void ctl_begin(ei_x_buff *x, int arity, long op)
+{
+    ei_x_new(x);
+    ei_x_encode_tuple_header(x, arity);
+    ei_x_encode_long(x, op);
+}
+
+static void enc_atom(ei_x_buff *x, const char *a)
+{
+    ei_x_encode_atom_len_as(x, a, (int)strlen(a), ERLANG_UTF8, ERLANG_UTF8);
+}
+
+int cn_out_send(const cn_pid *from, const cn_pid *to, const char *msg, int len)
+{
+    ei_x_buff x;
+    if (from && (cn_conn_flags(to->node) & DFLAG_SEND_SENDER)) {
+        ctl_begin(&x, 3, 22);
+        cn_encode_pid(&x, from);
+    } else {
+        ctl_begin(&x, 3, 2);
+        enc_atom(&x, "");
+    }
+    cn_encode_pid(&x, to);
+    return frame_out(to->node, &x, msg, len);
+}
+
+int cn_out_reg_send(const cn_pid *from, uint32_t node, const char *name, const char *msg, int len)
+{
+    ei_x_buff x;
+    ctl_begin(&x, 4, 6);
+    cn_encode_pid(&x, from);
+    enc_atom(&x, "");
+    enc_atom(&x, name);
+    return frame_out(node, &x, msg, len);
+}
+
+int cn_out_alias_send(const cn_pid *from, const cn_ref *alias, const char *msg, int len)
+{
+    ei_x_buff x;
+    ctl_begin(&x, 3, 33);
+    cn_encode_pid(&x, from);
+    cn_encode_ref(&x, alias);
+    return frame_out(alias->node, &x, msg, len);
+}
+
+static int pid_pair(long op, const cn_pid *from, const cn_pid *to)
+{
+    ei_x_buff x;
+    ctl_begin(&x, 3, op);
+    cn_encode_pid(&x, from);
+    cn_encode_pid(&x, to);
+    return frame_out(to->node, &x, NULL, 0);
+}
+
+int cn_out_link(const cn_pid *from, const cn_pid *to) { return pid_pair(1, from, to); }
+
+static int unlink_op(long op, const cn_pid *from, const cn_pid *to, uint64_t id)
+{
+    ei_x_buff x;
+    ctl_begin(&x, 4, op);
+    ei_x_encode_ulonglong(&x, id);
+    cn_encode_pid(&x, from);
+    cn_encode_pid(&x, to);
+    return frame_out(to->node, &x, NULL, 0);
+}
+
+int cn_out_unlink_id(const cn_pid *from, const cn_pid *to, uint64_t id)
+{
+    if (!(cn_conn_flags(to->node) & DFLAG_UNLINK_ID))
+        return pid_pair(4, from, to); /* old link protocol (OTP 23/24 peers) */
+    return unlink_op(35, from, to, id);
+}
+
+int cn_out_unlink_id_ack(const cn_pid *from, const cn_pid *to, uint64_t id)
+{
+    ei_x_buff x;
+    ctl_begin(&x, 4, 36);
+    ei_x_encode_ulonglong(&x, id);
+    cn_encode_pid(&x, from);
+    cn_encode_pid(&x, to);
+    return signal_out(to->node, &x, NULL, 0);
+}
+
+int cn_out_exit(const cn_pid *from, const cn_pid *to, const char *reason, int len, int exit2)
+{
+    ei_x_buff x;
+    if (cn_conn_flags(to->node) & DFLAG_EXIT_PAYLOAD) {
+        ctl_begin(&x, 3, exit2 ? 26 : 24);
+        cn_encode_pid(&x, from);
+        cn_encode_pid(&x, to);
+        return signal_out(to->node, &x, reason, len);
+    }
+    ctl_begin(&x, 4, exit2 ? 8 : 3);
+    cn_encode_pid(&x, from);
+    cn_encode_pid(&x, to);
+    ei_x_append_buf(&x, reason, len);
+    return signal_out(to->node, &x, NULL, 0);
+}
+
+static int monitor_op(long op, const cn_pid *from, const cn_pid *to, uint32_t node,
+                      const char *name, const cn_ref *ref)
+{
+    ei_x_buff x;
+    ctl_begin(&x, 4, op);
+    cn_encode_pid(&x, from);
+    if (name)
+        enc_atom(&x, name);
+    else
+        cn_encode_pid(&x, to);
+    cn_encode_ref(&x, ref);
+    return frame_out(name ? node : to->node, &x, NULL, 0);
+}
+
+int cn_out_monitor(const cn_pid *from, const cn_pid *to, uint32_t node, const char *name,
+                   const cn_ref *ref)
+{
+    return monitor_op(19, from, to, node, name, ref);
+}
+
+int cn_out_demonitor(const cn_pid *from, const cn_pid *to, uint32_t node, const char *name,
+                     const cn_ref *ref)
+{
+    return monitor_op(20, from, to, node, name, ref);
+}
+
+int cn_out_down(const cn_pid *from, const char *name, const cn_pid *to, const cn_ref *ref,
+                const char *reason, int len)
+{
+    ei_x_buff x;
+    int payload = (cn_conn_flags(to->node) & DFLAG_EXIT_PAYLOAD) != 0;
+    ctl_begin(&x, payload ? 4 : 5, payload ? 28 : 21);
+    if (name)
+        enc_atom(&x, name);
+    else
+        cn_encode_pid(&x, from);
+    cn_encode_pid(&x, to);
+    cn_encode_ref(&x, ref);
+    if (payload)
+        return signal_out(to->node, &x, reason, len);
+    ei_x_append_buf(&x, reason, len);
+    return signal_out(to->node, &x, NULL, 0);
+}

@@ -1,0 +1,26 @@
+/* out: outgoing control messages, encoded on the sending thread and queued on the peer's
+ * connection (dialling it if needed); the I/O thread only frames and writes them. */
+#ifndef CN_OUT_H
+#define CN_OUT_H
+
+#include "cnode.h"
+
+/* msg/reason terms are encoded without version byte; they are copied. */
+int cn_out_send(const cn_pid *from, const cn_pid *to, const char *msg, int len);
+int cn_out_reg_send(const cn_pid *from, uint32_t node, const char *name, const char *msg, int len);
+int cn_out_alias_send(const cn_pid *from, const cn_ref *alias, const char *msg, int len);
+int cn_out_link(const cn_pid *from, const cn_pid *to);
+int cn_out_unlink_id(const cn_pid *from, const cn_pid *to, uint64_t id);
+int cn_out_unlink_id_ack(const cn_pid *from, const cn_pid *to, uint64_t id);
+/* exit2 = 0: a link broke (EXIT); 1: exit/2 (EXIT2). */
+int cn_out_exit(const cn_pid *from, const cn_pid *to, const char *reason, int len, int exit2);
+/* Monitor `to` (a pid, or a name on node when name != NULL). */
+int cn_out_monitor(const cn_pid *from, const cn_pid *to, uint32_t node, const char *name,
+                   const cn_ref *ref);
+int cn_out_demonitor(const cn_pid *from, const cn_pid *to, uint32_t node, const char *name,
+                     const cn_ref *ref);
+/* MONITOR_P_EXIT: `from` (or `name`, for a name monitor) died; tell watcher `to`. */
+int cn_out_down(const cn_pid *from, const char *name, const cn_pid *to, const cn_ref *ref,
+                const char *reason, int len);
+
+#endif

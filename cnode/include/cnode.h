@@ -1,0 +1,127 @@
+/* cnode.h: the one public header of libcnode, for worker authors and embedding programs.
+ * A node hosts processes; a worker is a GenServer-shaped callback table; terms are ei buffers. */
+#ifndef CNODE_H
+#define CNODE_H
+
+#include <ei.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- identities --------------------------------------------------------------------- */
+
+/* A process identifier. `node` is an index into the node's table of node names
+ * (0 is this node); compare pids with cn_pid_eq. */
+typedef struct cn_pid {
+    uint32_t node;
+    uint32_t id;
+    uint32_t serial;
+    uint32_t creation;
+} cn_pid;
+
+/* A reference (also used as an alias). Up to 5 words, as OTP 26+. */
+typedef struct cn_ref {
+    uint32_t node;
+    uint32_t creation;
+    uint32_t len;
+    uint32_t n[5];
+} cn_ref;
+
+int cn_pid_eq(const cn_pid *a, const cn_pid *b);
+int cn_ref_eq(const cn_ref *a, const cn_ref *b);
+/* The full name ("name@host") of a node index, or NULL. */
+const char *cn_node_name(uint32_t node);
+
+/* ei codecs for pids and refs (ei's own structs are 1 KiB each; ours are small). */
+int cn_decode_pid(const char *buf, int *index, cn_pid *out);
+int cn_encode_pid(ei_x_buff *x, const cn_pid *pid);
+int cn_decode_ref(const char *buf, int *index, cn_ref *out);
+int cn_encode_ref(ei_x_buff *x, const cn_ref *ref);
+
+/* ---- processes ---------------------------------------------------------------------- */
+
+typedef struct cn_proc cn_proc; /* a running process, seen from its own callbacks */
+
+/* Who sent a call, and the tag to answer with. Copy it with cn_from_dup to reply later. */
+typedef struct cn_from {
+    cn_pid pid;
+    char *tag; /* the caller's tag term, encoded without version byte */
+    int tag_len;
+} cn_from;
+
+enum {
+    CN_NOREPLY = 0, /* continue; for handle_call: reply later with cn_reply */
+    CN_REPLY = 1,   /* handle_call only: send `reply` to the caller */
+    CN_STOP = 2     /* stop the process; the reason is set with cn_set_stop_reason (default normal) */
+};
+
+/* A worker module: GenServer-shaped callbacks. Every callback gets a term at buf+*index
+ * (ei_decode_* from there); replies and state exports are encoded without version byte. */
+typedef struct cn_worker {
+    const char *module; /* the Erlang-visible module name, e.g. "echo" */
+    /* args: the Erlang list given to start the worker. Return 0 and set *state, or -1. */
+    int (*init)(cn_proc *self, const char *buf, int *index, void **state);
+    int (*handle_call)(cn_proc *self, void *state, const char *buf, int *index,
+                       const cn_from *from, ei_x_buff *reply);
+    int (*handle_cast)(cn_proc *self, void *state, const char *buf, int *index);
+    int (*handle_info)(cn_proc *self, void *state, const char *buf, int *index);
+    /* reason: encoded without version byte. Frees the state. */
+    void (*terminate)(cn_proc *self, void *state, const char *reason, int reason_len);
+    /* Optional: the state as an Erlang term (for :sys.get_state and handoff). */
+    int (*export_state)(void *state, ei_x_buff *out);
+} cn_worker;
+
+/* Start a worker process (args: an encoded list without version byte, or NULL for []).
+ * If name is not NULL it is registered under it. Returns 0 and the pid, or -1. */
+int cn_spawn_worker(const cn_worker *w, const char *args, int args_len, const char *name,
+                    cn_pid *pid_out);
+
+cn_pid cn_self(const cn_proc *self);
+/* Send an encoded term (without version byte) to a pid, local or remote. */
+int cn_send(cn_proc *self, const cn_pid *to, const char *msg, int len);
+/* Send to a registered name on a node (node NULL or this node: local). Connects if needed. */
+int cn_send_name(cn_proc *self, const char *name, const char *node, const char *msg, int len);
+/* Answer a call (also a deferred one). */
+int cn_reply(cn_proc *self, const cn_from *from, const char *reply, int len);
+cn_from *cn_from_dup(const cn_from *from);
+void cn_from_free(cn_from *from);
+/* Set the reason a process stops with (encoded term without version byte). */
+void cn_set_stop_reason(cn_proc *self, const char *reason, int len);
+/* A fresh reference of this node. */
+cn_ref cn_make_ref(void);
+
+/* ---- the node ----------------------------------------------------------------------- */
+
+typedef struct cn_config {
+    const char *name;  /* "alive" (short names: host added) or "alive@host" */
+    int longnames;     /* 1: --name, 0: --sname */
+    const char *cookie;
+    int hidden;
+    uint16_t port;      /* listen port, 0 = any */
+    uint16_t epmd_port; /* 0 = ERL_EPMD_PORT or 4369 */
+    int no_epmd_start;
+    int net_ticktime; /* seconds, default 60 */
+    int handshake_timeout_ms;
+    int schedulers;     /* 0 = one per core */
+    size_t max_message; /* largest message accepted, bytes */
+    const char **connect;
+    int nconnect;
+} cn_config;
+
+void cn_config_defaults(cn_config *c);
+/* Start the node: register with epmd, listen, start scheduler and I/O threads.
+ * Returns 0, or -1 with a message in err (exit code hint in *code: 1 name taken). */
+int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code);
+/* Run until stopped (SIGTERM/SIGINT or cn_node_stop); then shut down cleanly. */
+int cn_node_run(void);
+void cn_node_stop(void);
+/* This node's full name. */
+const char *cn_node_self_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

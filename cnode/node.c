@@ -1,0 +1,269 @@
+#include "node.h"
+
+#include "dist/conn.h"
+#include "dist/flags.h"
+#include "epmd_client/epmd.h"
+#include "loop.h"
+#include "proc/ident.h"
+#include "proc/proc.h"
+#include "proc/sched.h"
+#include "services/services.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sys/epoll.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+cn_node_state cn_node;
+
+static cn_ev epmd_ev, signal_ev;
+
+void cn_config_defaults(cn_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->net_ticktime = 60;
+    c->handshake_timeout_ms = 7000; /* net_setuptime's default */
+    c->max_message = (size_t)512 << 20;
+}
+
+const char *cn_node_self_name(void) { return cn_node.name; }
+
+/* Short names use the host name up to the first dot; long names the full name (as erl). */
+static int host_part(int longnames, char *out, size_t cap)
+{
+    char h[256];
+    if (gethostname(h, sizeof h) < 0)
+        return -1;
+    h[sizeof h - 1] = '\0';
+    if (!longnames) {
+        char *dot = strchr(h, '.');
+        if (dot)
+            *dot = '\0';
+    } else if (!strchr(h, '.')) {
+        struct addrinfo hints = {.ai_flags = AI_CANONNAME}, *res;
+        if (getaddrinfo(h, NULL, &hints, &res) == 0) {
+            if (res->ai_canonname && strchr(res->ai_canonname, '.'))
+                snprintf(h, sizeof h, "%s", res->ai_canonname);
+            freeaddrinfo(res);
+        }
+    }
+    snprintf(out, cap, "%s", h);
+    return 0;
+}
+
+/* The cookie: given, else ~/.erlang.cookie, created as erl creates it if missing. */
+static int load_cookie(const char *given, char *out, size_t cap, char *err, size_t errlen)
+{
+    if (given) {
+        if (strlen(given) >= cap || !given[0]) {
+            snprintf(err, errlen, "the cookie must be 1 to %zu characters", cap - 1);
+            return -1;
+        }
+        snprintf(out, cap, "%s", given);
+        return 0;
+    }
+    const char *home = getenv("HOME");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/.erlang.cookie", home ? home : ".");
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0400);
+        if (fd < 0) {
+            snprintf(err, errlen, "no cookie given and cannot create %s: %s", path,
+                     strerror(errno));
+            return -1;
+        }
+        char c[21];
+        for (int i = 0; i < 20; i++)
+            c[i] = (char)('A' + randombytes_uniform(26));
+        c[20] = '\0';
+        ssize_t w = write(fd, c, 20);
+        close(fd);
+        if (w != 20) {
+            snprintf(err, errlen, "cannot write %s", path);
+            return -1;
+        }
+        snprintf(out, cap, "%s", c);
+        return 0;
+    }
+    size_t n = fread(out, 1, cap - 1, f);
+    fclose(f);
+    out[n] = '\0';
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        out[--n] = '\0';
+    if (n == 0) {
+        snprintf(err, errlen, "%s is empty", path);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_epmd(void *ctx, uint32_t events)
+{
+    (void)ctx;
+    (void)events;
+    char b[64];
+    ssize_t n = read(cn_node.epmd_fd, b, sizeof b);
+    if (n > 0)
+        return;
+    /* epmd went away; the node keeps serving its open connections. */
+    cn_warn("epmd closed the registration connection; new peers cannot find this node");
+    cn_loop_del(&epmd_ev);
+    close(cn_node.epmd_fd);
+    cn_node.epmd_fd = -1;
+}
+
+static void on_signal(void *ctx, uint32_t events)
+{
+    (void)ctx;
+    (void)events;
+    struct signalfd_siginfo si;
+    if (read(signal_ev.fd, &si, sizeof si) == (ssize_t)sizeof si)
+        cn_info("signal %u received, shutting down", si.ssi_signo);
+    cn_loop_stop();
+}
+
+static int do_register(const char *alive, char *err, size_t errlen)
+{
+    int fd = cn_epmd_register(NULL, cn_node.epmd_port, alive, cn_node.listen_port,
+                              &cn_node.creation, 5000, err, errlen);
+    return fd;
+}
+
+static int start_dist(const cn_config *c, const char *alive, char *err, size_t errlen, int *code)
+{
+    char lerr[256];
+    if (cn_conn_listen(c->port, &cn_node.listen_port, lerr, sizeof lerr) < 0) {
+        snprintf(err, errlen, "%s", lerr);
+        return -1;
+    }
+    int fd = do_register(alive, err, errlen);
+    if (fd == CN_EPMD_ERR_NOEPMD && !c->no_epmd_start) {
+        cn_info("no epmd on port %u; starting one", cn_node.epmd_port);
+        if (cn_epmd_start_daemon(cn_node.epmd_port, 5000, err, errlen) < 0)
+            return -1;
+        fd = do_register(alive, err, errlen);
+    }
+    if (fd == CN_EPMD_ERR_TAKEN) {
+        snprintf(err, errlen, "the name %s is already in use on this host (epmd port %u)",
+                 alive, cn_node.epmd_port);
+        *code = 1;
+        return -1;
+    }
+    if (fd < 0)
+        return -1;
+    cn_node.epmd_fd = fd;
+    epmd_ev.fd = fd;
+    epmd_ev.fn = on_epmd;
+    cn_loop_add(&epmd_ev, EPOLLIN);
+    return 0;
+}
+
+int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code)
+{
+    *code = 2;
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium failed to initialise");
+        return -1;
+    }
+    ei_init();
+    if (!c->name || !c->name[0]) {
+        snprintf(err, errlen, "a node name is required (--sname or --name)");
+        return -1;
+    }
+    char alive[256], host[768];
+    const char *at = strchr(c->name, '@');
+    size_t alen = at ? (size_t)(at - c->name) : strlen(c->name);
+    if (alen == 0 || alen >= sizeof alive) {
+        snprintf(err, errlen, "bad node name '%s'", c->name);
+        return -1;
+    }
+    memcpy(alive, c->name, alen);
+    alive[alen] = '\0';
+    if (at && at[1])
+        snprintf(host, sizeof host, "%s", at + 1);
+    else if (host_part(c->longnames, host, sizeof host) < 0) {
+        snprintf(err, errlen, "cannot determine the host name");
+        return -1;
+    }
+    if (!c->longnames && strchr(host, '.')) {
+        snprintf(err, errlen, "short names cannot have a dot in the host part: %s", host);
+        return -1;
+    }
+    snprintf(cn_node.name, sizeof cn_node.name, "%s@%s", alive, host);
+    *code = 1;
+    if (load_cookie(c->cookie, cn_node.cookie, sizeof cn_node.cookie, err, errlen) < 0)
+        return -1;
+    cn_node.hidden = c->hidden;
+    cn_node.longnames = c->longnames;
+    cn_node.flags = cn_flags_ours(c->hidden);
+    cn_node.epmd_port = cn_epmd_default_port(c->epmd_port);
+    cn_node.ticktime_ms = (c->net_ticktime > 0 ? c->net_ticktime : 60) * 1000;
+    cn_node.handshake_timeout_ms = c->handshake_timeout_ms > 0 ? c->handshake_timeout_ms : 7000;
+    cn_node.max_message = c->max_message ? c->max_message : (size_t)512 << 20;
+    cn_node.epmd_fd = -1;
+
+    /* Signals are taken by the I/O loop through a signalfd; block them before any thread
+     * exists so that every thread inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (cn_loop_init() < 0 || cn_ptab_init(1 << 20) < 0) {
+        snprintf(err, errlen, "out of resources at start");
+        return -1;
+    }
+    signal_ev.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    signal_ev.fn = on_signal;
+    if (signal_ev.fd >= 0)
+        cn_loop_add(&signal_ev, EPOLLIN);
+    if (start_dist(c, alive, err, errlen, code) < 0)
+        return -1;
+    cn_ident_init(cn_node.name, cn_node.creation);
+    if (cn_sched_start(c->schedulers) < 0 || cn_services_start() < 0) {
+        snprintf(err, errlen, "cannot start schedulers or services");
+        return -1;
+    }
+    cn_info("node %s started, listening on port %u, creation %u, %s, %d schedulers",
+            cn_node.name, cn_node.listen_port, cn_node.creation,
+            c->hidden ? "hidden" : "visible", cn_sched_count());
+    for (int i = 0; i < c->nconnect; i++) {
+        long n = cn_node_intern(c->connect[i], strlen(c->connect[i]));
+        if (n > 0)
+            cn_conn_dial((uint32_t)n);
+    }
+    *code = 0;
+    return 0;
+}
+
+int cn_node_run(void)
+{
+    cn_loop_run(cn_conn_timers, 250);
+    /* Shutdown: processes terminate (their exit signals are queued to the peers), then
+     * connections are flushed and closed, then epmd forgets us. */
+    cn_proc_shutdown_all();
+    uint64_t until = cn_now_ms() + 2000;
+    while (cn_proc_count() > 0 && cn_now_ms() < until)
+        usleep(5000);
+    cn_sched_stop(500);
+    cn_conn_close_all();
+    if (cn_node.epmd_fd >= 0)
+        close(cn_node.epmd_fd);
+    cn_info("node %s stopped", cn_node.name);
+    return 0;
+}
+
+void cn_node_stop(void) { cn_loop_stop(); }

@@ -1,0 +1,614 @@
+#include "proc/proc.h"
+
+#include "dist/out.h"
+#include "proc/ident.h"
+#include "proc/sched.h"
+#include "util/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- messages ----------------------------------------------------------------------- */
+
+cn_msg *cn_msg_new(int kind, const void *data, size_t len)
+{
+    cn_msg *m = calloc(1, sizeof *m + len);
+    if (!m)
+        return NULL;
+    m->kind = kind;
+    m->data = (char *)(m + 1);
+    m->len = len;
+    if (len)
+        memcpy(m->data, data, len);
+    return m;
+}
+
+cn_msg *cn_msg_adopt(int kind, void *storage, char *data, size_t len)
+{
+    cn_msg *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->kind = kind;
+    m->storage = storage;
+    m->data = data;
+    m->len = len;
+    return m;
+}
+
+void cn_msg_free(cn_msg *m)
+{
+    if (!m)
+        return;
+    free(m->storage);
+    free(m);
+}
+
+/* ---- the process table -------------------------------------------------------------- */
+
+/* A pid's id is its slot; the serial counts reuses of the slot, so a stale pid never
+ * reaches a newer process. */
+static cn_proc **slots;
+static uint32_t *serials;
+static uint32_t *freelist;
+static size_t nslots, nfree, nlive;
+static pthread_mutex_t ptlock = PTHREAD_MUTEX_INITIALIZER;
+
+int cn_ptab_init(size_t max_procs)
+{
+    slots = calloc(max_procs, sizeof *slots);
+    serials = calloc(max_procs, sizeof *serials);
+    freelist = malloc(max_procs * sizeof *freelist);
+    if (!slots || !serials || !freelist)
+        return -1;
+    nslots = max_procs;
+    /* Slot 0 is never used: <0.0.0> looks like init on the BEAM. Low ids are handed out
+     * first, so pids fit the old 15-bit id format for as long as possible. */
+    for (size_t i = 0; i + 1 < max_procs; i++)
+        freelist[i] = (uint32_t)(max_procs - 1 - i);
+    nfree = max_procs - 1;
+    return 0;
+}
+
+cn_proc *cn_proc_create(const cn_proc_ops *ops, void *beh)
+{
+    cn_proc *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    pthread_mutex_init(&p->lock, NULL);
+    p->ops = ops;
+    p->beh = beh;
+    atomic_init(&p->refs, 2); /* the table's and the creator's */
+    pthread_mutex_lock(&ptlock);
+    if (nfree == 0) {
+        pthread_mutex_unlock(&ptlock);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        cn_warn("process limit reached (%zu)", nslots - 1);
+        return NULL;
+    }
+    uint32_t slot = freelist[--nfree];
+    serials[slot] = (serials[slot] + 1) & 0x1fff;
+    p->pid = (cn_pid){.node = 0, .id = slot, .serial = serials[slot],
+                      .creation = cn_ident_creation()};
+    slots[slot] = p;
+    nlive++;
+    pthread_mutex_unlock(&ptlock);
+    return p;
+}
+
+cn_proc *cn_proc_get(const cn_pid *pid)
+{
+    if (pid->node != 0 || pid->id >= nslots || pid->creation != cn_ident_creation())
+        return NULL;
+    pthread_mutex_lock(&ptlock);
+    cn_proc *p = slots[pid->id];
+    if (p && (p->pid.serial != pid->serial || p->dead))
+        p = NULL;
+    if (p)
+        atomic_fetch_add(&p->refs, 1);
+    pthread_mutex_unlock(&ptlock);
+    return p;
+}
+
+void cn_proc_release(cn_proc *p)
+{
+    if (atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    cn_msg *m = p->mq_head;
+    while (m) {
+        cn_msg *n = m->next;
+        cn_msg_free(m);
+        m = n;
+    }
+    pthread_mutex_destroy(&p->lock);
+    free(p->regname);
+    free(p->stop_reason);
+    free(p);
+}
+
+static void table_remove(cn_proc *p)
+{
+    pthread_mutex_lock(&ptlock);
+    if (slots[p->pid.id] == p) {
+        slots[p->pid.id] = NULL;
+        freelist[nfree++] = p->pid.id;
+        nlive--;
+    }
+    pthread_mutex_unlock(&ptlock);
+    cn_proc_release(p);
+}
+
+void cn_proc_discard(cn_proc *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->dead = 1;
+    pthread_mutex_unlock(&p->lock);
+    table_remove(p);
+    cn_proc_release(p);
+}
+
+size_t cn_proc_count(void)
+{
+    pthread_mutex_lock(&ptlock);
+    size_t n = nlive;
+    pthread_mutex_unlock(&ptlock);
+    return n;
+}
+
+void cn_proc_foreach(void (*fn)(cn_proc *p, void *arg), void *arg)
+{
+    /* Collect references under the lock, call outside it. */
+    pthread_mutex_lock(&ptlock);
+    size_t n = 0, cap = nlive;
+    cn_proc **list = malloc((cap ? cap : 1) * sizeof *list);
+    for (size_t i = 1; list && i < nslots && n < cap; i++)
+        if (slots[i] && !slots[i]->dead) {
+            atomic_fetch_add(&slots[i]->refs, 1);
+            list[n++] = slots[i];
+        }
+    pthread_mutex_unlock(&ptlock);
+    for (size_t i = 0; i < n; i++) {
+        fn(list[i], arg);
+        cn_proc_release(list[i]);
+    }
+    free(list);
+}
+
+/* ---- delivery ----------------------------------------------------------------------- */
+
+int cn_proc_deliver(cn_proc *p, cn_msg *m)
+{
+    int schedule = 0;
+    m->next = NULL;
+    pthread_mutex_lock(&p->lock);
+    if (p->dead) {
+        pthread_mutex_unlock(&p->lock);
+        return -1;
+    }
+    if (p->mq_tail)
+        p->mq_tail->next = m;
+    else
+        p->mq_head = m;
+    p->mq_tail = m;
+    p->mq_len++;
+    if (p->sched == CN_S_IDLE) {
+        p->sched = CN_S_QUEUED;
+        schedule = 1;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (schedule) {
+        atomic_fetch_add(&p->refs, 1); /* the run queue's reference */
+        cn_sched_enqueue(p);
+    }
+    return 0;
+}
+
+static const char NOPROC[] = "\x77\x06noproc";
+#define NOPROC_LEN 8
+
+/* A signal reached a process that does not exist: answer as the BEAM does. */
+static void dead_target(const cn_pid *to, cn_msg *m)
+{
+    switch (m->kind) {
+    case CN_SIG_MONITOR:
+        cn_sig_send_down(to, m->name_mon ? m->data : NULL, &m->from, &m->ref, NOPROC,
+                         NOPROC_LEN);
+        break;
+    case CN_SIG_LINK:
+        cn_sig_send_exit(to, &m->from, NOPROC, NOPROC_LEN, 1);
+        break;
+    case CN_SIG_UNLINK:
+        if (m->id)
+            cn_sig_send_unlink_ack(to, &m->from, m->id);
+        break;
+    default:
+        break;
+    }
+    cn_msg_free(m);
+}
+
+void cn_deliver_local(const cn_pid *to, cn_msg *m)
+{
+    cn_proc *p = cn_proc_get(to);
+    if (p && cn_proc_deliver(p, m) == 0) {
+        cn_proc_release(p);
+        return;
+    }
+    if (p)
+        cn_proc_release(p);
+    dead_target(to, m);
+}
+
+/* ---- signals out -------------------------------------------------------------------- */
+
+void cn_sig_send_exit(const cn_pid *from, const cn_pid *to, const char *reason, int len, int link)
+{
+    if (to->node != 0) {
+        cn_out_exit(from, to, reason, len, !link);
+        return;
+    }
+    cn_msg *m = cn_msg_new(link ? CN_SIG_EXIT : CN_SIG_EXIT2, reason, (size_t)len);
+    if (!m)
+        return;
+    m->from = *from;
+    m->has_from = 1;
+    cn_deliver_local(to, m);
+}
+
+void cn_sig_send_down(const cn_pid *from, const char *name, const cn_pid *to, const cn_ref *ref,
+                      const char *reason, int len)
+{
+    if (to->node != 0) {
+        cn_out_down(from, name, to, ref, reason, len);
+        return;
+    }
+    cn_msg *m = cn_msg_new(CN_SIG_DOWN, reason, (size_t)len);
+    if (!m)
+        return;
+    m->from = *from;
+    m->has_from = 1;
+    m->ref = *ref;
+    cn_deliver_local(to, m);
+}
+
+void cn_sig_send_unlink_ack(const cn_pid *from, const cn_pid *to, uint64_t id)
+{
+    if (to->node != 0) {
+        cn_out_unlink_id_ack(from, to, id);
+        return;
+    }
+    cn_msg *m = cn_msg_new(CN_SIG_UNLINK_ACK, NULL, 0);
+    if (!m)
+        return;
+    m->from = *from;
+    m->has_from = 1;
+    m->id = id;
+    cn_deliver_local(to, m);
+}
+
+/* ---- exits -------------------------------------------------------------------------- */
+
+static int reason_is(const char *reason, size_t len, const char *atom)
+{
+    char a[MAXATOMLEN_UTF8];
+    int idx = 0;
+    return len > 0 && ei_decode_atom(reason, &idx, a) == 0 && (size_t)idx == len &&
+           strcmp(a, atom) == 0;
+}
+
+static void proc_exit(cn_proc *p, const char *reason, int len)
+{
+    const char killed[] = "\x77\x06killed";
+    if (reason_is(reason, (size_t)len, "kill")) {
+        reason = killed;
+        len = 8;
+    }
+    if (p->ops->terminate && !reason_is(reason, (size_t)len, "killed"))
+        p->ops->terminate(p, reason, len);
+    pthread_mutex_lock(&p->lock);
+    p->dead = 1;
+    cn_msg *rest = p->mq_head;
+    p->mq_head = p->mq_tail = NULL;
+    pthread_mutex_unlock(&p->lock);
+    if (p->regname)
+        cn_unregister(p->regname);
+    for (cn_link *l = p->links, *n; l; l = n) {
+        n = l->next;
+        if (l->unlink_id == 0)
+            cn_sig_send_exit(&p->pid, &l->pid, reason, len, 1);
+        free(l);
+    }
+    for (cn_mon *m = p->monitored_by, *n; m; m = n) {
+        n = m->next;
+        cn_sig_send_down(&p->pid, m->name, &m->pid, &m->ref, reason, len);
+        free(m->name);
+        free(m);
+    }
+    for (cn_mon *m = p->monitors, *n; m; m = n) {
+        n = m->next;
+        if (m->pid.node != 0)
+            cn_out_demonitor(&p->pid, &m->pid, m->pid.node, NULL, &m->ref);
+        free(m->name);
+        free(m);
+    }
+    p->links = NULL;
+    p->monitors = p->monitored_by = NULL;
+    while (rest) {
+        cn_msg *n = rest->next;
+        dead_target(&p->pid, rest);
+        rest = n;
+    }
+    cn_debug("process <%u.%u> exited", p->pid.id, p->pid.serial);
+    table_remove(p);
+}
+
+/* ---- signals in --------------------------------------------------------------------- */
+
+static cn_link **find_link(cn_proc *p, const cn_pid *pid)
+{
+    cn_link **pp = &p->links;
+    while (*pp && !cn_pid_eq(&(*pp)->pid, pid))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void drop_link(cn_link **pp)
+{
+    cn_link *l = *pp;
+    *pp = l->next;
+    free(l);
+}
+
+static cn_mon **find_mon(cn_mon **head, const cn_ref *ref)
+{
+    while (*head && !cn_ref_eq(&(*head)->ref, ref))
+        head = &(*head)->next;
+    return head;
+}
+
+/* Deliver a runtime-made message (built with a version byte) to the process itself. */
+static int self_message(cn_proc *p, ei_x_buff *x)
+{
+    cn_msg m = {.kind = CN_MSG, .data = x->buff, .len = (size_t)x->index};
+    int r = p->ops->message(p, &m);
+    ei_x_free(x);
+    return r;
+}
+
+/* Returns 1 if the process must die with `reason`. */
+static int exit_signal(cn_proc *p, const cn_pid *from, const char *reason, size_t len, int linked)
+{
+    if (!linked && reason_is(reason, len, "kill"))
+        return 1;
+    if (p->trap_exit) {
+        ei_x_buff x;
+        ei_x_new_with_version(&x);
+        ei_x_encode_tuple_header(&x, 3);
+        ei_x_encode_atom(&x, "EXIT");
+        cn_encode_pid(&x, from);
+        ei_x_append_buf(&x, reason, (int)len);
+        if (self_message(p, &x) == CN_STOP)
+            return -1;
+        return 0;
+    }
+    return !reason_is(reason, len, "normal");
+}
+
+static int down_message(cn_proc *p, const cn_msg *m, const cn_mon *mon)
+{
+    ei_x_buff x;
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 5);
+    ei_x_encode_atom(&x, "DOWN");
+    cn_encode_ref(&x, &m->ref);
+    ei_x_encode_atom(&x, "process");
+    if (mon->name) {
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_atom(&x, mon->name);
+        ei_x_encode_atom(&x, cn_node_name(mon->pid.node));
+    } else {
+        cn_encode_pid(&x, &mon->pid);
+    }
+    ei_x_append_buf(&x, m->data, (int)m->len);
+    return self_message(p, &x);
+}
+
+static const char NOCONNECTION[] = "\x77\x0cnoconnection";
+#define NOCONNECTION_LEN 14
+
+/* Returns 1 to stop with the reason in *reason, 0 to go on. */
+static int nodedown(cn_proc *p, uint32_t node, const char **reason, int *rlen)
+{
+    for (cn_mon **pp = &p->monitored_by; *pp;) {
+        cn_mon *m = *pp;
+        if (m->pid.node == node) {
+            *pp = m->next;
+            free(m->name);
+            free(m);
+        } else {
+            pp = &m->next;
+        }
+    }
+    for (cn_mon **pp = &p->monitors; *pp;) {
+        cn_mon *mon = *pp;
+        if (mon->pid.node != node) {
+            pp = &mon->next;
+            continue;
+        }
+        *pp = mon->next;
+        cn_msg m = {.kind = CN_SIG_DOWN, .ref = mon->ref, .data = (char *)NOCONNECTION,
+                    .len = NOCONNECTION_LEN};
+        int r = down_message(p, &m, mon);
+        free(mon->name);
+        free(mon);
+        if (r == CN_STOP)
+            return -1;
+    }
+    for (cn_link **pp = &p->links; *pp;) {
+        cn_link *l = *pp;
+        if (l->pid.node != node) {
+            pp = &l->next;
+            continue;
+        }
+        int active = l->unlink_id == 0;
+        cn_pid from = l->pid;
+        drop_link(pp);
+        if (!active)
+            continue;
+        int r = exit_signal(p, &from, NOCONNECTION, NOCONNECTION_LEN, 1);
+        if (r) {
+            *reason = NOCONNECTION;
+            *rlen = NOCONNECTION_LEN;
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Handle one mailbox entry. Returns 0 to go on, 1 to die with (reason, len), -1 to die
+ * with the process's own stop reason. */
+static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
+{
+    cn_link **lp;
+    cn_mon **mp;
+    switch (m->kind) {
+    case CN_MSG:
+        return p->ops->message(p, m) == CN_STOP ? -1 : 0;
+    case CN_SIG_LINK:
+        if (!*find_link(p, &m->from)) {
+            cn_link *l = calloc(1, sizeof *l);
+            if (l) {
+                l->pid = m->from;
+                l->next = p->links;
+                p->links = l;
+            }
+        }
+        return 0;
+    case CN_SIG_UNLINK:
+        lp = find_link(p, &m->from);
+        if (*lp && (*lp)->unlink_id == 0)
+            drop_link(lp);
+        if (m->id)
+            cn_sig_send_unlink_ack(&p->pid, &m->from, m->id);
+        return 0;
+    case CN_SIG_UNLINK_ACK:
+        lp = find_link(p, &m->from);
+        if (*lp && (*lp)->unlink_id == m->id)
+            drop_link(lp);
+        return 0;
+    case CN_SIG_EXIT:
+        lp = find_link(p, &m->from);
+        if (!*lp || (*lp)->unlink_id != 0)
+            return 0;
+        drop_link(lp);
+        *reason = m->data;
+        *rlen = (int)m->len;
+        return exit_signal(p, &m->from, m->data, m->len, 1);
+    case CN_SIG_EXIT2:
+        *reason = m->data;
+        *rlen = (int)m->len;
+        return exit_signal(p, &m->from, m->data, m->len, 0);
+    case CN_SIG_MONITOR: {
+        cn_mon *mon = calloc(1, sizeof *mon);
+        if (mon) {
+            mon->pid = m->from;
+            mon->ref = m->ref;
+            mon->name = m->name_mon ? strdup(m->data) : NULL;
+            mon->next = p->monitored_by;
+            p->monitored_by = mon;
+        }
+        return 0;
+    }
+    case CN_SIG_DEMONITOR:
+        mp = find_mon(&p->monitored_by, &m->ref);
+        if (*mp) {
+            cn_mon *mon = *mp;
+            *mp = mon->next;
+            free(mon->name);
+            free(mon);
+        }
+        return 0;
+    case CN_SIG_DOWN: {
+        mp = find_mon(&p->monitors, &m->ref);
+        if (!*mp)
+            return 0;
+        cn_mon *mon = *mp;
+        *mp = mon->next;
+        int r = down_message(p, m, mon);
+        free(mon->name);
+        free(mon);
+        return r == CN_STOP ? -1 : 0;
+    }
+    case CN_SIG_NODEDOWN:
+        return nodedown(p, m->node, reason, rlen);
+    case CN_SIG_GROUP_LEADER:
+        p->group_leader = m->from;
+        return 0;
+    case CN_SIG_SHUTDOWN:
+        *reason = "\x77\x08shutdown";
+        *rlen = 10;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int cn_proc_run(cn_proc *p, int budget)
+{
+    for (int i = 0; i < budget; i++) {
+        pthread_mutex_lock(&p->lock);
+        cn_msg *m = p->mq_head;
+        if (m) {
+            p->mq_head = m->next;
+            if (!p->mq_head)
+                p->mq_tail = NULL;
+            p->mq_len--;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (!m)
+            return 0;
+        const char *reason = NULL;
+        int rlen = 0;
+        int r = handle(p, m, &reason, &rlen);
+        if (r != 0) {
+            if (r < 0) {
+                reason = p->stop_reason ? p->stop_reason : "\x77\x06normal";
+                rlen = p->stop_reason ? p->stop_reason_len : 8;
+            }
+            proc_exit(p, reason, rlen);
+            cn_msg_free(m);
+            return 0;
+        }
+        cn_msg_free(m);
+    }
+    pthread_mutex_lock(&p->lock);
+    int more = p->mq_head != NULL;
+    pthread_mutex_unlock(&p->lock);
+    return more;
+}
+
+/* ---- node-wide events --------------------------------------------------------------- */
+
+static void post_nodedown(cn_proc *p, void *arg)
+{
+    cn_msg *m = cn_msg_new(CN_SIG_NODEDOWN, NULL, 0);
+    if (!m)
+        return;
+    m->node = *(uint32_t *)arg;
+    if (cn_proc_deliver(p, m) < 0)
+        cn_msg_free(m);
+}
+
+void cn_proc_nodedown(uint32_t node) { cn_proc_foreach(post_nodedown, &node); }
+
+static void post_shutdown(cn_proc *p, void *arg)
+{
+    (void)arg;
+    cn_msg *m = cn_msg_new(CN_SIG_SHUTDOWN, NULL, 0);
+    if (!m)
+        return;
+    if (cn_proc_deliver(p, m) < 0)
+        cn_msg_free(m);
+}
+
+void cn_proc_shutdown_all(void) { cn_proc_foreach(post_shutdown, NULL); }

@@ -1,0 +1,134 @@
+/* proc: the process runtime inside the node: process records, mailboxes and signals.
+ * Every message and signal to a process goes through its mailbox, which keeps the order
+ * of signals between any pair of processes; only the process's own scheduler turn reads it. */
+#ifndef CN_PROC_H
+#define CN_PROC_H
+
+#include "cnode.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* What arrives in a mailbox. Messages carry a term; signals are acted on by the runtime. */
+enum cn_msg_kind {
+    CN_MSG = 1,        /* a message: data = term with version byte */
+    CN_SIG_LINK,       /* from linked us */
+    CN_SIG_UNLINK,     /* from unlinked us: id (0 = old protocol, no ack) */
+    CN_SIG_UNLINK_ACK, /* from acked our unlink `id` */
+    CN_SIG_EXIT,       /* link broke: from died with reason (data) */
+    CN_SIG_EXIT2,      /* exit/2 from `from` with reason (data) */
+    CN_SIG_MONITOR,    /* from monitors us with ref; name_mon: by registered name */
+    CN_SIG_DEMONITOR,  /* from drops monitor ref */
+    CN_SIG_DOWN,       /* a process we monitor (from) died: ref, reason (data) */
+    CN_SIG_NODEDOWN,   /* connection to node `node` lost */
+    CN_SIG_GROUP_LEADER,
+    CN_SIG_SHUTDOWN, /* the node is stopping: terminate with reason shutdown */
+};
+
+typedef struct cn_msg {
+    struct cn_msg *next;
+    int kind;
+    int name_mon;   /* CN_SIG_MONITOR by name / CN_SIG_DOWN of a name monitor */
+    cn_pid from;    /* sender, if known (node index 0 = local) */
+    int has_from;
+    cn_ref ref;     /* monitors */
+    uint64_t id;    /* unlink id */
+    uint32_t node;  /* CN_SIG_NODEDOWN */
+    char *data;     /* term: messages with version byte, reasons without */
+    size_t len;
+    void *storage;  /* what to free(); data points into it (lets big payloads arrive uncopied) */
+} cn_msg;
+
+cn_msg *cn_msg_new(int kind, const void *data, size_t len);
+/* Take ownership of storage; data points inside it. */
+cn_msg *cn_msg_adopt(int kind, void *storage, char *data, size_t len);
+void cn_msg_free(cn_msg *m);
+
+/* How a kind of process handles what it receives; the gen_server adapter is one. */
+typedef struct cn_proc_ops {
+    const char *module;
+    /* A message (data with version byte). Return 0 to go on, CN_STOP to stop. */
+    int (*message)(cn_proc *p, const cn_msg *m);
+    /* Final call; reason encoded without version byte. Frees behaviour data. */
+    void (*terminate)(cn_proc *p, const char *reason, int reason_len);
+} cn_proc_ops;
+
+typedef struct cn_link {
+    struct cn_link *next;
+    cn_pid pid;
+    uint64_t unlink_id; /* 0 = active; else our unlink is pending with this id */
+} cn_link;
+
+typedef struct cn_mon {
+    struct cn_mon *next;
+    cn_pid pid;   /* watcher (monitored_by) or target (monitors) */
+    cn_ref ref;
+    char *name;   /* name monitors: the registered name (monitored_by) */
+} cn_mon;
+
+struct cn_proc {
+    cn_pid pid;
+    atomic_int refs;
+    pthread_mutex_t lock; /* mailbox and scheduling state */
+    cn_msg *mq_head, *mq_tail;
+    uint32_t mq_len;
+    int sched; /* CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING */
+    int dead;
+    struct cn_proc *runq_next;
+    /* Below: touched only by the process's own scheduler turn. */
+    const cn_proc_ops *ops;
+    void *beh; /* behaviour data */
+    int trap_exit;
+    char *regname;
+    cn_pid group_leader;
+    cn_link *links;
+    cn_mon *monitors;     /* we monitor them */
+    cn_mon *monitored_by; /* they monitor us */
+    char *stop_reason;    /* encoded without version byte */
+    int stop_reason_len;
+};
+
+enum { CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING };
+
+/* Process table. */
+int cn_ptab_init(size_t max_procs);
+/* A new process holding two references: the table's and the caller's (release it). */
+cn_proc *cn_proc_create(const cn_proc_ops *ops, void *beh);
+/* Remove a process that never ran (failed start) and drop the caller's reference. */
+void cn_proc_discard(cn_proc *p);
+/* Look up a local pid; returns a held reference (cn_proc_release) or NULL. */
+cn_proc *cn_proc_get(const cn_pid *pid);
+void cn_proc_release(cn_proc *p);
+size_t cn_proc_count(void);
+/* Call fn on every live process (with a held reference). */
+void cn_proc_foreach(void (*fn)(cn_proc *p, void *arg), void *arg);
+
+/* Put a message/signal in p's mailbox and schedule p. Takes ownership of m. Returns -1
+ * (and frees m) when p is dead. */
+int cn_proc_deliver(cn_proc *p, cn_msg *m);
+/* Deliver to a local pid; for signals to dead/unknown pids the runtime answers
+ * (noproc DOWN for monitors, noproc EXIT for links, acks for unlinks). */
+void cn_deliver_local(const cn_pid *to, cn_msg *m);
+
+/* Run one scheduler turn of p (up to `budget` mailbox entries). Returns 1 if p still has
+ * work (requeue), 0 otherwise. Called only by the scheduler. */
+int cn_proc_run(cn_proc *p, int budget);
+
+/* Registered names. */
+int cn_register(const char *name, const cn_pid *pid); /* 0, or -1 if taken / pid dead */
+int cn_unregister(const char *name);
+int cn_whereis(const char *name, cn_pid *out);
+
+/* Signals out of a process (local or remote target). */
+void cn_sig_send_exit(const cn_pid *from, const cn_pid *to, const char *reason, int len, int link);
+void cn_sig_send_down(const cn_pid *from, const char *name, const cn_pid *to, const cn_ref *ref,
+                      const char *reason, int len);
+void cn_sig_send_unlink_ack(const cn_pid *from, const cn_pid *to, uint64_t id);
+
+/* Tell every process with links/monitors across node's connection that it is gone. */
+void cn_proc_nodedown(uint32_t node);
+/* Ask every process to stop with reason `shutdown` (node shutdown). */
+void cn_proc_shutdown_all(void);
+
+#endif

@@ -1,0 +1,122 @@
+#include "proc/sched.h"
+
+#include "loop.h"
+#include "util/log.h"
+
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+/* One FIFO run queue shared by all schedulers: simple and fair; per-thread queues with
+ * stealing are the next step if the lock shows up in profiles. */
+static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
+static cn_proc *qhead, *qtail;
+static int stopping, busy, nthreads_started;
+static pthread_t *threads;
+
+enum { BUDGET = 64 };
+
+void cn_sched_enqueue(cn_proc *p)
+{
+    p->runq_next = NULL;
+    pthread_mutex_lock(&qlock);
+    if (qtail)
+        qtail->runq_next = p;
+    else
+        qhead = p;
+    qtail = p;
+    pthread_cond_signal(&qcond);
+    pthread_mutex_unlock(&qlock);
+}
+
+static cn_proc *dequeue(void)
+{
+    pthread_mutex_lock(&qlock);
+    while (!qhead && !stopping)
+        pthread_cond_wait(&qcond, &qlock);
+    cn_proc *p = qhead;
+    if (p) {
+        qhead = p->runq_next;
+        if (!qhead)
+            qtail = NULL;
+        busy++;
+    }
+    pthread_mutex_unlock(&qlock);
+    return p;
+}
+
+static void *sched_main(void *arg)
+{
+    (void)arg;
+    cn_proc *p;
+    while ((p = dequeue())) {
+        pthread_mutex_lock(&p->lock);
+        p->sched = CN_S_RUNNING;
+        pthread_mutex_unlock(&p->lock);
+        int more = cn_proc_run(p, BUDGET);
+        pthread_mutex_lock(&p->lock);
+        int requeue = !p->dead && (more || p->mq_head != NULL);
+        p->sched = requeue ? CN_S_QUEUED : CN_S_IDLE;
+        pthread_mutex_unlock(&p->lock);
+        if (requeue)
+            cn_sched_enqueue(p); /* keeps the queue's reference */
+        else
+            cn_proc_release(p);
+        pthread_mutex_lock(&qlock);
+        busy--;
+        pthread_mutex_unlock(&qlock);
+    }
+    return NULL;
+}
+
+int cn_sched_start(int n)
+{
+    if (n <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (int)c : 1;
+    }
+    threads = calloc((size_t)n, sizeof *threads);
+    if (!threads)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&threads[i], NULL, sched_main, NULL) != 0)
+            return -1;
+        nthreads_started++;
+    }
+    return 0;
+}
+
+int cn_sched_count(void) { return nthreads_started; }
+
+void cn_sched_stop(int drain_ms)
+{
+    uint64_t until = cn_now_ms() + (uint64_t)drain_ms;
+    for (;;) {
+        pthread_mutex_lock(&qlock);
+        int idle = !qhead && busy == 0;
+        pthread_mutex_unlock(&qlock);
+        if (idle || cn_now_ms() >= until)
+            break;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    pthread_mutex_lock(&qlock);
+    stopping = 1;
+    pthread_cond_broadcast(&qcond);
+    pthread_mutex_unlock(&qlock);
+    for (int i = 0; i < nthreads_started; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    threads = NULL;
+    nthreads_started = 0;
+    /* Whatever is still queued is dropped with the process table at exit. */
+    pthread_mutex_lock(&qlock);
+    while (qhead) {
+        cn_proc *p = qhead;
+        qhead = p->runq_next;
+        cn_proc_release(p);
+    }
+    qtail = NULL;
+    pthread_mutex_unlock(&qlock);
+}
