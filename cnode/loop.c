@@ -113,6 +113,8 @@ void cn_loop_stop(void)
         wake();
 }
 
+void cn_loop_drain(void) { run_posts(NULL, 0); }
+
 int cn_loop_stopping(void) { return atomic_load(&stopping); }
 
 void cn_loop_run(void (*on_timer)(uint64_t now_ms), int period_ms)

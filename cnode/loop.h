@@ -21,6 +21,8 @@ int cn_loop_post(void (*fn)(void *), void *arg);
 /* Run until cn_loop_stop; on_timer is called about every period_ms. */
 void cn_loop_run(void (*on_timer)(uint64_t now_ms), int period_ms);
 void cn_loop_stop(void); /* safe from any thread and from signal context */
+/* Run what is still posted (after the loop stopped, during shutdown). */
+void cn_loop_drain(void);
 int cn_loop_stopping(void);
 uint64_t cn_now_ms(void);
 

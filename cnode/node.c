@@ -259,7 +259,9 @@ int cn_node_run(void)
     while (cn_proc_count() > 0 && cn_now_ms() < until)
         usleep(5000);
     cn_sched_stop(500);
+    cn_loop_drain();
     cn_conn_close_all();
+    cn_loop_drain();
     if (cn_node.epmd_fd >= 0)
         close(cn_node.epmd_fd);
     cn_info("node %s stopped", cn_node.name);

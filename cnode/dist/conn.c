@@ -285,14 +285,14 @@ static void dial_post(void *arg);
 
 int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial_ok)
 {
-    if (node == 0 || node >= CN_MAX_NODES || cn_loop_stopping()) {
+    if (node == 0 || node >= CN_MAX_NODES) {
         oframe_free(f);
         return -1;
     }
     int dial = 0;
     pthread_mutex_lock(&tlock);
     cn_conn *c = table[node];
-    if (!c && !dial_ok) {
+    if (!c && (!dial_ok || cn_loop_stopping())) { /* no new connections while stopping */
         pthread_mutex_unlock(&tlock);
         oframe_free(f);
         return -1;
@@ -678,8 +678,9 @@ static void dial_done(void *arg)
                    cn_node.cookie);
         cn_hs_set_expect(&c->hs, c->peer);
         conn_start_io(c, j->fd);
-        cn_hs_start(&c->hs, &c->hsout);
-        if (conn_write(c) < 0)
+        if (cn_hs_start(&c->hs, &c->hsout) == CN_HS_FAIL)
+            conn_close(c, c->hs.err);
+        else if (conn_write(c) < 0)
             conn_close(c, "write failed");
         else
             arm(c);
