@@ -632,7 +632,7 @@ static int connect_host(const char *host, uint16_t port, int timeout_ms, char *e
     snprintf(ps, sizeof ps, "%u", port);
     int gr = getaddrinfo(host, ps, &hints, &res);
     if (gr != 0) {
-        snprintf(err, el, "cannot resolve %s: %s", host, gai_strerror(gr));
+        snprintf(err, el, "cannot resolve %.200s: %s", host, gai_strerror(gr));
         return -1;
     }
     int fd = -1;
@@ -649,10 +649,10 @@ static int connect_host(const char *host, uint16_t port, int timeout_ms, char *e
             if (poll(&pf, 1, timeout_ms) == 1 &&
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
                 break;
-            snprintf(err, el, "cannot connect to %s:%u: %s", host, port,
+            snprintf(err, el, "cannot connect to %.200s:%u: %s", host, port,
                      soerr ? strerror(soerr) : "timeout");
         } else {
-            snprintf(err, el, "cannot connect to %s:%u: %s", host, port, strerror(errno));
+            snprintf(err, el, "cannot connect to %.200s:%u: %s", host, port, strerror(errno));
         }
         close(fd);
         fd = -1;

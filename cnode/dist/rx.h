@@ -1,0 +1,40 @@
+/* rx: per-connection decoding of received distribution frames ('p' pass-through or 131,68
+ * headers with the atom cache, 131,69/70 fragments) into self-contained messages. */
+#ifndef CN_RX_H
+#define CN_RX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CN_RX_MAX_SEQS 64      /* fragment sequences in progress at once */
+#define CN_RX_CACHE_SLOTS 2048 /* 8 segments x 256 */
+
+typedef struct cn_rx cn_rx;
+
+/* One received message. ctl and payload each start with a 131 version byte and hold no
+ * ATOM_CACHE_REF (ei can decode them directly). storage is the one allocation owning both;
+ * the caller owns it and frees it with cn_dist_msg_free (possibly on another thread). */
+typedef struct cn_dist_msg {
+    uint8_t *ctl;
+    size_t ctl_len;
+    uint8_t *payload; /* NULL when the frame carried no payload */
+    size_t payload_len;
+    uint8_t *storage;
+} cn_dist_msg;
+
+/* Header mode iff DIST_HDR_ATOM_CACHE or FRAGMENTS was negotiated, else 'p' pass-through.
+ * max_message bounds every message (1 + control + 1 + payload bytes, before and after cache
+ * ref rewriting) and every reassembly; 0 means 1 GiB. Returns NULL when out of memory. */
+cn_rx *cn_rx_new(uint64_t negotiated_flags, size_t max_message);
+void cn_rx_free(cn_rx *rx);
+/* Decode one frame (its body, without the length prefix). Returns 1 when *out holds a
+ * complete message; 0 when a fragment was consumed and nothing is complete yet (also for an
+ * empty frame, i.e. a tick); -1 on a protocol error: the connection must be closed, the
+ * reason is in errbuf. *out is zeroed unless 1 is returned. */
+int cn_rx_frame(cn_rx *rx, const uint8_t *frame, size_t len, cn_dist_msg *out, char *errbuf,
+                size_t errlen);
+/* Number of fragment sequences in progress. */
+int cn_rx_pending_seqs(const cn_rx *rx);
+void cn_dist_msg_free(cn_dist_msg *m);
+
+#endif

@@ -1,0 +1,730 @@
+# Shared helpers for the interop tests (loaded by run.sh with `elixir -r support/helper.exs FILE`).
+#
+# Everything here talks to real processes: cnoded is started through a Port, BEAM peers with OTP's
+# :peer. Every OS process started is recorded (in this VM and as a file in $CNODE_TEST_TMP/pids, so
+# that run.sh can kill leftovers by pid) and stopped by an ExUnit on_exit callback. Every wait is
+# bounded and fails with a message that says what was expected and shows the cnode's log.
+#
+# Environment (set by run.sh): CNODED, ERL_EPMD_PORT, CNODE_TEST_TMP, CNODE_TEST_LOGDIR.
+
+defmodule CnodeTest do
+  import ExUnit.Assertions
+
+  defmodule Cnode do
+    @moduledoc "A running cnoded: `node` is the atom to use from Elixir."
+    defstruct [:node, :name, :cookie, :port, :os_pid, :collector, :args]
+  end
+
+  defmodule Peer do
+    @moduledoc "A BEAM peer node started with :peer (`conn` is :dist or :standard_io)."
+    defstruct [:pid, :node, :os_pid, :name, :cookie, :conn]
+  end
+
+  # ------------------------------------------------------------------------------------------
+  # Registry of OS processes started by this VM (for the watchdog and for run.sh)
+
+  defmodule PidRegistry do
+    @moduledoc false
+    @table :cnode_test_registry
+
+    def init do
+      if :ets.whereis(@table) == :undefined do
+        parent = self()
+
+        spawn(fn ->
+          :ets.new(@table, [:named_table, :public, :set])
+          send(parent, :cnode_test_registry_ready)
+          Process.sleep(:infinity)
+        end)
+
+        receive do
+          :cnode_test_registry_ready -> :ok
+        after
+          5_000 -> raise "CnodeTest: could not create the pid registry"
+        end
+      end
+
+      :ok
+    end
+
+    def add(os_pid, kind, match, extra \\ nil) do
+      :ets.insert(@table, {os_pid, kind, match, extra})
+      write_record(os_pid, kind, match)
+    end
+
+    def remove(os_pid) do
+      :ets.delete(@table, os_pid)
+
+      if dir = pid_dir() do
+        File.rm(Path.join(dir, Integer.to_string(os_pid)))
+      end
+
+      :ok
+    end
+
+    def all, do: :ets.tab2list(@table)
+
+    defp write_record(os_pid, kind, match) do
+      if dir = pid_dir() do
+        File.mkdir_p!(dir)
+        File.write!(Path.join(dir, Integer.to_string(os_pid)), "#{kind} #{match}\n")
+      end
+
+      :ok
+    end
+
+    defp pid_dir do
+      case System.get_env("CNODE_TEST_TMP") do
+        nil -> nil
+        "" -> nil
+        tmp -> Path.join(tmp, "pids")
+      end
+    end
+  end
+
+  # ------------------------------------------------------------------------------------------
+  # Log collector: owns the cnoded Port, keeps its output as lines, mirrors it to a file.
+
+  defmodule LogCollector do
+    @moduledoc false
+    use GenServer
+
+    def start(exe, args, log_path) do
+      GenServer.start(__MODULE__, {exe, args, log_path})
+    end
+
+    @impl true
+    def init({exe, args, log_path}) do
+      port =
+        Port.open({:spawn_executable, exe}, [
+          :binary,
+          :exit_status,
+          :stderr_to_stdout,
+          :use_stdio,
+          args: args
+        ])
+
+      {:os_pid, os_pid} = Port.info(port, :os_pid)
+
+      file =
+        case log_path && File.open(log_path, [:append, :binary]) do
+          {:ok, f} -> f
+          _ -> nil
+        end
+
+      {:ok,
+       %{port: port, os_pid: os_pid, rev: [], n: 0, partial: "", status: nil, file: file}}
+    rescue
+      e -> {:stop, {:spawn_failed, Exception.message(e)}}
+    end
+
+    @impl true
+    def handle_call(:info, _from, s), do: {:reply, {s.port, s.os_pid}, s}
+    def handle_call(:snapshot, _from, s), do: {:reply, {Enum.reverse(s.rev), s.status}, s}
+    def handle_call(:status, _from, s), do: {:reply, s.status, s}
+    def handle_call(:count, _from, s), do: {:reply, s.n, s}
+
+    @impl true
+    def handle_info({port, {:data, data}}, %{port: port} = s) do
+      if s.file, do: IO.binwrite(s.file, data)
+      [partial | lines] = String.split(s.partial <> data, "\n") |> Enum.reverse()
+      lines = Enum.map(lines, &String.trim_trailing(&1, "\r"))
+      {:noreply, %{s | rev: lines ++ s.rev, n: s.n + length(lines), partial: partial}}
+    end
+
+    def handle_info({port, {:exit_status, status}}, %{port: port} = s) do
+      s =
+        if s.partial != "",
+          do: %{s | rev: [s.partial | s.rev], n: s.n + 1, partial: ""},
+          else: s
+
+      if s.file, do: IO.binwrite(s.file, "[cnode_test] cnoded exited with status #{status}\n")
+      {:noreply, %{s | status: status}}
+    end
+
+    def handle_info(_other, s), do: {:noreply, s}
+
+    @impl true
+    def terminate(_reason, s) do
+      if s.file, do: File.close(s.file)
+
+      if s.status == nil do
+        try do
+          Port.close(s.port)
+        catch
+          _, _ -> :ok
+        end
+      end
+
+      :ok
+    end
+  end
+
+  # ------------------------------------------------------------------------------------------
+  # Environment
+
+  @doc "The cnoded executable ($CNODED); fails the test clearly if it is missing."
+  def cnoded! do
+    exe = System.get_env("CNODED")
+
+    cond do
+      exe in [nil, ""] ->
+        flunk("CNODED is not set (run the interop tests through test/interop/run.sh)")
+
+      not File.regular?(exe) ->
+        flunk("CNODED=#{exe} does not exist")
+
+      true ->
+        exe
+    end
+  end
+
+  @doc "The private epmd's port ($ERL_EPMD_PORT) as a string."
+  def epmd_port! do
+    case System.get_env("ERL_EPMD_PORT") do
+      p when p in [nil, ""] ->
+        flunk("ERL_EPMD_PORT is not set (run the interop tests through test/interop/run.sh)")
+
+      p ->
+        p
+    end
+  end
+
+  @doc "Host part of this node's name (short names)."
+  def host do
+    [_, host] = node() |> Atom.to_string() |> String.split("@", parts: 2)
+    host
+  end
+
+  @doc "A node name (the part before @) that is unique across runners and runs."
+  def unique_name(prefix) do
+    "#{prefix}#{System.pid()}_#{System.unique_integer([:positive])}"
+  end
+
+  # ------------------------------------------------------------------------------------------
+  # cnoded
+
+  @doc """
+  Start cnoded and wait (bounded) until it logs `node NAME@HOST started`.
+
+  Options: `:prefix` (name prefix, default "c"), `:name` (exact short name), `:cookie` (default
+  this node's cookie), `:hidden`, `:args` (extra command-line arguments), `:wait` (default true;
+  false returns at once, e.g. to check an exit status), `:start_timeout` (ms, default 10_000),
+  `:fail_fast` (default true: after one start failure, later start_cnode calls in the same file
+  fail at once; pass false when a start failure is what the test expects).
+  The node is stopped by an on_exit callback when called from a test or setup.
+  """
+  def start_cnode(opts \\ []) do
+    exe = cnoded!()
+
+    # once cnoded failed to start in this file, fail the following tests at once instead of
+    # waiting for each one's start timeout
+    case :persistent_term.get(:cnode_test_start_failure, nil) do
+      nil -> :ok
+      first -> flunk("cnoded did not start earlier in this file, not trying again. First failure:\n#{first}")
+    end
+
+    name = opts[:name] || unique_name(opts[:prefix] || "c")
+    cookie = to_string(opts[:cookie] || Node.get_cookie())
+
+    args =
+      ["--sname", name, "--cookie", cookie, "--epmd-port", epmd_port!(), "--no-epmd-start"] ++
+        if(opts[:hidden], do: ["--hidden"], else: []) ++
+        Enum.map(opts[:args] || [], &to_string/1)
+
+    log_path =
+      case System.get_env("CNODE_TEST_LOGDIR") do
+        d when d in [nil, ""] -> nil
+        d -> File.mkdir_p!(d) && Path.join(d, "#{name}.log")
+      end
+
+    collector =
+      case LogCollector.start(exe, args, log_path) do
+        {:ok, pid} -> pid
+        {:error, reason} -> flunk("could not start #{exe} #{Enum.join(args, " ")}: #{inspect(reason)}")
+      end
+
+    {port, os_pid} = GenServer.call(collector, :info)
+    PidRegistry.add(os_pid, "cnoded", exe, collector)
+
+    c = %Cnode{
+      node: :"#{name}@#{host()}",
+      name: name,
+      cookie: cookie,
+      port: port,
+      os_pid: os_pid,
+      collector: collector,
+      args: args
+    }
+
+    cleanup(fn -> stop_cnode(c) end)
+
+    if Keyword.get(opts, :wait, true) do
+      try do
+        wait_log(c, ~r/node #{Regex.escape(name)}@\S+ started/, opts[:start_timeout] || 10_000,
+          what: "cnoded to start (#{exe} #{Enum.join(args, " ")})"
+        )
+      rescue
+        e ->
+          stop_cnode(c)
+
+          if Keyword.get(opts, :fail_fast, true),
+            do: :persistent_term.put(:cnode_test_start_failure, Exception.message(e))
+
+          reraise e, __STACKTRACE__
+      end
+    end
+
+    c
+  end
+
+  @doc "Stop a cnode: SIGTERM, SIGKILL after 2 s. Idempotent."
+  def stop_cnode(%Cnode{} = c) do
+    if Process.alive?(c.collector) do
+      if exit_status(c) == nil do
+        terminate_os_pid(c.os_pid, 2_000, fn -> exit_status(c) != nil end)
+      end
+
+      try do
+        GenServer.stop(c.collector, :normal, 2_000)
+      catch
+        :exit, _ -> :ok
+      end
+    else
+      terminate_os_pid(c.os_pid, 2_000, fn -> false end)
+    end
+
+    PidRegistry.remove(c.os_pid)
+    :ok
+  end
+
+  @doc "All log lines so far (list of strings)."
+  def log(%Cnode{} = c), do: elem(snapshot(c), 0)
+
+  @doc "The log as one string (for failure messages)."
+  def log_text(%Cnode{} = c, last \\ 40) do
+    case log(c) do
+      [] ->
+        "    (cnoded printed nothing)"
+
+      lines ->
+        skipped = max(length(lines) - last, 0)
+        head = if skipped > 0, do: ["    … #{skipped} earlier lines"], else: []
+        Enum.join(head ++ Enum.map(Enum.drop(lines, skipped), &("    " <> &1)), "\n")
+    end
+  end
+
+  @doc "A mark for `wait_log(..., after: mark)`: the number of lines logged so far."
+  def log_mark(%Cnode{} = c), do: GenServer.call(c.collector, :count)
+
+  @doc "nil while cnoded runs, else its exit status."
+  def exit_status(%Cnode{} = c) do
+    if Process.alive?(c.collector), do: GenServer.call(c.collector, :status), else: :gone
+  end
+
+  defp snapshot(%Cnode{} = c) do
+    if Process.alive?(c.collector), do: GenServer.call(c.collector, :snapshot), else: {[], :gone}
+  end
+
+  @doc """
+  Wait (at most `timeout` ms) for a log line matching `pattern` (a substring, a Regex or a
+  one-argument function returning true for the wanted line). Returns the
+  line. Fails at once if cnoded exits first. Options: `after:` a `log_mark/1` value (only lines
+  logged after it count), `what:` text for the failure message.
+  """
+  def wait_log(%Cnode{} = c, pattern, timeout \\ 5_000, opts \\ []) do
+    deadline = now() + timeout
+    do_wait_log(c, pattern, deadline, opts[:after] || 0, opts[:what], timeout)
+  end
+
+  defp do_wait_log(c, pattern, deadline, skip, what, timeout) do
+    {lines, status} = snapshot(c)
+
+    case lines |> Enum.drop(skip) |> Enum.find(&line_matches?(&1, pattern)) do
+      nil ->
+        what = what || "a log line matching #{inspect(pattern)}"
+
+        cond do
+          status != nil ->
+            flunk(
+              "cnoded #{c.name} exited (status #{inspect(status)}) while waiting for #{what}\n" <>
+                "  cnoded log:\n#{log_text(c)}"
+            )
+
+          now() >= deadline ->
+            flunk("timed out after #{timeout} ms waiting for #{what}\n  cnoded log:\n#{log_text(c)}")
+
+          true ->
+            Process.sleep(20)
+            do_wait_log(c, pattern, deadline, skip, what, timeout)
+        end
+
+      line ->
+        line
+    end
+  end
+
+  @doc "Log lines matching pattern (optionally only those after a mark)."
+  def log_lines(%Cnode{} = c, pattern, opts \\ []) do
+    c |> log() |> Enum.drop(opts[:after] || 0) |> Enum.filter(&line_matches?(&1, pattern))
+  end
+
+  @doc "Assert that no log line matches pattern."
+  def refute_log(%Cnode{} = c, pattern, opts \\ []) do
+    case log_lines(c, pattern, opts) do
+      [] -> :ok
+      hits -> flunk("unexpected cnoded log line(s) #{inspect(hits)}\n  cnoded log:\n#{log_text(c)}")
+    end
+  end
+
+  @doc "Wait (bounded) for cnoded to exit; returns its exit status."
+  def wait_exit(%Cnode{} = c, timeout \\ 5_000) do
+    eventually(fn -> exit_status(c) end, timeout, what: "cnoded #{c.name} to exit")
+  end
+
+  defp line_matches?(line, %Regex{} = re), do: Regex.match?(re, line)
+  defp line_matches?(line, s) when is_binary(s), do: String.contains?(line, s)
+  defp line_matches?(line, f) when is_function(f, 1), do: !!f.(line)
+
+  # ------------------------------------------------------------------------------------------
+  # BEAM peers
+
+  @doc """
+  Start a BEAM peer node with OTP's :peer (it inherits ERL_EPMD_PORT).
+
+  Options: `:prefix` (default "p") or `:name` (exact short name), `:cookie` (default this node's),
+  `:net_ticktime` (seconds), `:hidden`, `:args` (extra erl arguments, strings), `:connection`
+  (`:dist`, the default when the cookie is ours: the peer is connected to us and reached with
+  :erpc; or `:standard_io`: the peer is not connected to us and is reached through its stdio,
+  the default for a different cookie). Returns a %Peer{pid, node, os_pid}. Stopped by on_exit.
+  """
+  def start_peer(opts \\ []) do
+    name = opts[:name] || unique_name(opts[:prefix] || "p")
+    cookie = to_string(opts[:cookie] || Node.get_cookie())
+    conn = opts[:connection] || if(cookie == to_string(Node.get_cookie()), do: :dist, else: :standard_io)
+
+    if conn == :dist and cookie != to_string(Node.get_cookie()) do
+      raise ArgumentError, "a :dist peer must share our cookie; use connection: :standard_io"
+    end
+
+    args =
+      # -start_epmd false: use the private epmd only, never start one of our own
+      ["-setcookie", cookie, "-start_epmd", "false", "-pa", Path.join(:code.lib_dir(:elixir), "ebin")] ++
+        if(opts[:net_ticktime], do: ["-kernel", "net_ticktime", "#{opts[:net_ticktime]}"], else: []) ++
+        if(opts[:hidden], do: ["-hidden"], else: []) ++
+        Enum.map(opts[:args] || [], &to_string/1)
+
+    peer_opts = %{name: String.to_charlist(name), args: Enum.map(args, &String.to_charlist/1), wait_boot: 30_000}
+    peer_opts = if conn == :standard_io, do: Map.put(peer_opts, :connection, :standard_io), else: peer_opts
+
+    {pid, node} =
+      case :peer.start(peer_opts) do
+        {:ok, pid, node} -> {pid, node}
+        other -> flunk("could not start BEAM peer #{name}: #{inspect(other)}")
+      end
+
+    p = %Peer{pid: pid, node: node, name: name, cookie: cookie, conn: conn}
+
+    os_pid =
+      try do
+        p |> peer_call(:os, :getpid, []) |> List.to_integer()
+      catch
+        kind, reason ->
+          quiet_stop_peer(pid)
+          flunk("peer #{node} started but does not answer: #{Exception.format(kind, reason)}")
+      end
+
+    PidRegistry.add(os_pid, "peer", name, pid)
+    p = %{p | os_pid: os_pid}
+    cleanup(fn -> stop_peer(p) end)
+    p
+  end
+
+  @doc "Stop a peer (peer:stop, bounded), then make sure its OS process is gone. Idempotent."
+  def stop_peer(%Peer{} = p) do
+    if Process.alive?(p.pid) do
+      t = Task.async(fn -> quiet_stop_peer(p.pid) end)
+      Task.yield(t, 5_000) || Task.shutdown(t, :brutal_kill)
+    end
+
+    terminate_os_pid(p.os_pid, 2_000, fn -> false end)
+    PidRegistry.remove(p.os_pid)
+    :ok
+  end
+
+  defp quiet_stop_peer(pid) do
+    :peer.stop(pid)
+  catch
+    _, _ -> :ok
+  end
+
+  @doc "Run M.F(A) on the peer (via :erpc for :dist peers, via :peer.call for :standard_io)."
+  def peer_call(%Peer{} = p, m, f, a, timeout \\ 10_000) do
+    case p.conn do
+      :dist -> :erpc.call(p.node, m, f, a, timeout)
+      :standard_io -> :peer.call(p.pid, m, f, a, timeout)
+    end
+  end
+
+  @doc """
+  Evaluate Erlang source (a sequence of expressions ending in '.') on the peer and return the
+  value. Lets a test leave a process behind on the peer (e.g. a monitor_nodes subscriber) without
+  loading any module there.
+  """
+  def peer_eval(%Peer{} = p, erlang_code, timeout \\ 10_000) do
+    {:ok, tokens, _} = :erl_scan.string(String.to_charlist(erlang_code))
+    {:ok, exprs} = :erl_parse.parse_exprs(tokens)
+    {:value, value, _bindings} = peer_call(p, :erl_eval, :exprs, [exprs, :erl_eval.new_bindings()], timeout)
+    value
+  end
+
+  # ------------------------------------------------------------------------------------------
+  # Signals by OS pid
+
+  def kill9(target), do: signal(target, "KILL")
+  def sigstop(target), do: signal(target, "STOP")
+  def sigcont(target), do: signal(target, "CONT")
+  def sigterm(target), do: signal(target, "TERM")
+
+  defp signal(%Cnode{os_pid: pid}, sig), do: signal(pid, sig)
+  defp signal(%Peer{os_pid: pid}, sig), do: signal(pid, sig)
+
+  defp signal(pid, sig) when is_integer(pid) do
+    {out, rc} = System.cmd("kill", ["-#{sig}", Integer.to_string(pid)], stderr_to_stdout: true)
+    if rc == 0, do: :ok, else: {:error, String.trim(out)}
+  end
+
+  @doc "Is the OS process alive (and not a zombie, where /proc tells)?"
+  def os_alive?(pid) when is_integer(pid) do
+    case File.read("/proc/#{pid}/stat") do
+      {:ok, stat} ->
+        # state is the field after the parenthesised command name
+        case Regex.run(~r/\)\s+(\S)/, stat) do
+          [_, "Z"] -> false
+          _ -> true
+        end
+
+      {:error, _} ->
+        {_, rc} = System.cmd("kill", ["-0", Integer.to_string(pid)], stderr_to_stdout: true)
+        rc == 0
+    end
+  end
+
+  # SIGTERM (and SIGCONT, in case it is stopped), wait up to `grace` ms, then SIGKILL and wait 2 s.
+  defp terminate_os_pid(nil, _grace, _gone?), do: :ok
+
+  defp terminate_os_pid(pid, grace, gone?) do
+    dead? = fn -> gone?.() or not os_alive?(pid) end
+
+    unless dead?.() do
+      signal(pid, "TERM")
+      signal(pid, "CONT")
+
+      unless poll(dead?, grace) do
+        signal(pid, "KILL")
+        poll(dead?, 2_000)
+      end
+    end
+
+    :ok
+  end
+
+  # true as soon as fun.() is true, false if it is still false after `timeout` ms
+  defp poll(fun, timeout), do: do_poll(fun, now() + timeout)
+
+  defp do_poll(fun, deadline) do
+    cond do
+      fun.() -> true
+      now() >= deadline -> false
+      true -> Process.sleep(20) && do_poll(fun, deadline)
+    end
+  end
+
+  # ------------------------------------------------------------------------------------------
+  # Bounded waiting
+
+  @doc """
+  Call `fun` until it returns a truthy value (returned) or `timeout` ms pass (then fail, showing
+  the last value or exception). Assertions inside `fun` are retried too. Options: `interval:` ms
+  between attempts (default 50), `what:` text for the failure message.
+  """
+  def eventually(fun, timeout \\ 5_000, opts \\ []) do
+    deadline = now() + timeout
+    do_eventually(fun, deadline, opts[:interval] || 50, opts[:what], timeout)
+  end
+
+  defp do_eventually(fun, deadline, interval, what, timeout) do
+    result =
+      try do
+        {:ok, fun.()}
+      rescue
+        e in [ExUnit.AssertionError] -> {:raised, e, __STACKTRACE__}
+      catch
+        kind, reason -> {:caught, kind, reason}
+      end
+
+    what = what || "condition"
+
+    case result do
+      {:ok, v} when v not in [nil, false] ->
+        v
+
+      _ ->
+        if now() < deadline do
+          Process.sleep(interval)
+          do_eventually(fun, deadline, interval, what, timeout)
+        else
+          case result do
+            {:raised, e, st} ->
+              reraise e, st
+
+            {:caught, kind, reason} ->
+              flunk("#{what} not met within #{timeout} ms; last attempt: #{Exception.format(kind, reason)}")
+
+            {:ok, v} ->
+              flunk("#{what} not met within #{timeout} ms (last value #{inspect(v)})")
+          end
+        end
+    end
+  end
+
+  @doc """
+  Run `fun` in a separate process and give it at most `timeout` ms. Returns `{:ok, value}` or
+  `:timeout`; an exception or exit in `fun` is returned as `{:error, {kind, reason}}`. For calls
+  with no timeout of their own (Node.ping waits forever for an is_auth reply).
+  """
+  def bounded(fun, timeout) do
+    task =
+      Task.async(fn ->
+        try do
+          {:ok, fun.()}
+        catch
+          kind, reason -> {:error, {kind, reason}}
+        end
+      end)
+
+    case Task.yield(task, timeout) || Task.shutdown(task, :brutal_kill) do
+      {:ok, result} -> result
+      nil -> :timeout
+      {:exit, reason} -> {:error, {:exit, reason}}
+    end
+  end
+
+  @doc "Node.connect/1, bounded. Returns true | false | :ignored | :timeout."
+  def connect(node, timeout \\ 15_000) do
+    case bounded(fn -> Node.connect(node) end, timeout) do
+      {:ok, r} -> r
+      :timeout -> :timeout
+      {:error, e} -> raise "Node.connect(#{inspect(node)}) raised #{inspect(e)}"
+    end
+  end
+
+  @doc "Node.ping/1, bounded. Returns :pong | :pang | :timeout."
+  def ping(node, timeout \\ 10_000) do
+    case bounded(fn -> Node.ping(node) end, timeout) do
+      {:ok, r} -> r
+      :timeout -> :timeout
+      {:error, e} -> raise "Node.ping(#{inspect(node)}) raised #{inspect(e)}"
+    end
+  end
+
+  @doc "Connect this node to the cnode; fails with the cnode's log unless Node.connect is true."
+  def connect!(%Cnode{} = c, timeout \\ 15_000) do
+    case connect(c.node, timeout) do
+      true -> c
+      other -> flunk("Node.connect(#{inspect(c.node)}) returned #{inspect(other)}\n  cnoded log:\n#{log_text(c)}")
+    end
+  end
+
+  @doc "GenServer.call to the cnode's built-in echo process."
+  def echo(%Cnode{node: node}, term, timeout \\ 5_000), do: GenServer.call({:echo, node}, term, timeout)
+
+  @doc """
+  Assert that two (large) terms are equal without printing them: on a difference, say where.
+  """
+  def assert_same(actual, expected, label \\ "echoed term") do
+    if actual !== expected do
+      flunk("#{label} differs from what was sent: #{describe_difference(actual, expected)}")
+    end
+
+    :ok
+  end
+
+  defp describe_difference(a, e) when is_binary(a) and is_binary(e) do
+    if byte_size(a) != byte_size(e) do
+      "got a binary of #{byte_size(a)} bytes, sent #{byte_size(e)} bytes"
+    else
+      i = Enum.find(0..(byte_size(e) - 1), fn i -> :binary.at(a, i) != :binary.at(e, i) end)
+      "same size (#{byte_size(e)} bytes), first difference at byte #{i}"
+    end
+  end
+
+  defp describe_difference(a, e) when is_list(a) and is_list(e) do
+    if length(a) != length(e) do
+      "got a list of #{length(a)} elements, sent #{length(e)}"
+    else
+      {x, y, i} =
+        Enum.zip(a, e) |> Enum.with_index() |> Enum.find_value(fn {{x, y}, i} -> x !== y && {x, y, i} end)
+
+      "first difference at element #{i}: got #{inspect(x, limit: 20)}, sent #{inspect(y, limit: 20)}"
+    end
+  end
+
+  defp describe_difference(a, e) do
+    "got #{inspect(a, limit: 20, printable_limit: 200)}, sent #{inspect(e, limit: 20, printable_limit: 200)}"
+  end
+
+  # ------------------------------------------------------------------------------------------
+  # Cleanup and watchdog
+
+  # Register an on_exit callback when called from a test / setup process; elsewhere (a plain
+  # script) the caller cleans up itself.
+  defp cleanup(fun) do
+    try do
+      ExUnit.Callbacks.on_exit(make_ref(), fun)
+    rescue
+      ArgumentError -> :ok
+    end
+  end
+
+  @doc "Kill every OS process this VM started and has not stopped yet."
+  def kill_all do
+    for {os_pid, _kind, _match, _extra} <- PidRegistry.all() do
+      terminate_os_pid(os_pid, 1_000, fn -> false end)
+      PidRegistry.remove(os_pid)
+    end
+
+    :ok
+  end
+
+  @doc """
+  Overall limit for a test file: after `seconds`, print what is going on, kill every process this
+  VM started and halt with status 1. Call once at the top of each test file.
+  """
+  def watchdog(seconds, file \\ "test file") do
+    file = Path.basename(file)
+
+    spawn(fn ->
+      Process.sleep(seconds * 1_000)
+      IO.puts(:stderr, "\n*** WATCHDOG: #{file} still running after #{seconds}s; killing its nodes and halting")
+
+      for {os_pid, kind, _match, collector} <- PidRegistry.all() do
+        IO.puts(:stderr, "*** #{kind} os pid #{os_pid} still running")
+
+        if kind == "cnoded" and is_pid(collector) and Process.alive?(collector) do
+          c = %Cnode{name: "#{os_pid}", collector: collector}
+          IO.puts(:stderr, "*** its log:\n#{log_text(c)}")
+        end
+      end
+
+      kill_all()
+      System.halt(1)
+    end)
+
+    :ok
+  end
+
+  defp now, do: System.monotonic_time(:millisecond)
+end
+
+CnodeTest.PidRegistry.init()
