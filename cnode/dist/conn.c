@@ -689,6 +689,21 @@ static void dial_done(void *arg)
     free(j);
 }
 
+/* Our own host name may not resolve (a container or chroot without an /etc/hosts entry);
+ * the BEAM then still reaches nodes on its own host, so do the same through loopback. */
+static void local_host_fallback(char *host, size_t cap)
+{
+    const char *mine = strchr(cn_node.name, '@');
+    if (!mine || strcmp(mine + 1, host) != 0)
+        return;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+    if (getaddrinfo(host, NULL, &hints, &res) == 0) {
+        freeaddrinfo(res);
+        return;
+    }
+    snprintf(host, cap, "127.0.0.1");
+}
+
 static void *dial_thread(void *arg)
 {
     dial_job *j = arg;
@@ -703,6 +718,7 @@ static void *dial_thread(void *arg)
         memcpy(alive, c->peer, (size_t)(at - c->peer));
         alive[at - c->peer] = '\0';
         strcpy(host, at + 1);
+        local_host_fallback(host, sizeof host);
         cn_epmd_port_info info;
         int r = cn_epmd_port_please(host, cn_node.epmd_port, alive, &info,
                                     cn_node.handshake_timeout_ms, j->err, sizeof j->err);

@@ -14,9 +14,6 @@
 #   INTEROP_TIMEOUT   per-file limit in seconds (default 300)
 #   INTEROP_ARGS      extra arguments for each elixir runner (e.g. "--erl '+S 2'"), rarely needed
 # Works the same inside the OTP 27 root: ../shared/tools/otp27 run bash test/interop/run.sh
-# To check the tests themselves (not cnoded), point CNODED at support/fake_cnoded, a BEAM node
-# that behaves as cnoded should: every test must pass against it.
-set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 per_file_timeout=${INTEROP_TIMEOUT:-300}
