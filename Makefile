@@ -17,7 +17,8 @@ CC ?= cc
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -pthread -MMD -MP
 ifeq ($(SAN),1)
   OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-  LDSAN := -fsanitize=address,undefined
+  # static sanitizer runtimes: the binary also runs inside the OTP 27 root (no libasan there)
+  LDSAN := -fsanitize=address,undefined -static-libasan -static-libubsan
 else
   OPT := -O2
   LDSAN :=

@@ -515,7 +515,7 @@ static void conn_read(cn_conn *c)
         c->last_read_ms = cn_now_ms();
         const uint8_t *frame;
         size_t flen;
-        int r;
+        int r = 0;
         while (c->state != C_CLOSED && (r = cn_framer_next(&c->fr, &frame, &flen)) == 1) {
             if (c->state == C_HANDSHAKE) {
                 handle_hs_frame(c, frame, flen);

@@ -75,9 +75,30 @@ typedef struct cn_worker {
 } cn_worker;
 
 /* Start a worker process (args: an encoded list without version byte, or NULL for []).
- * If name is not NULL it is registered under it. Returns 0 and the pid, or -1. */
+ * init runs on the calling thread before the pid is returned. If name is not NULL it is
+ * registered under it. Returns 0 and the pid, or -1 (init failed, name taken, limit). */
 int cn_spawn_worker(const cn_worker *w, const char *args, int args_len, const char *name,
                     cn_pid *pid_out);
+
+/* Options for cn_spawn_ex. */
+typedef struct cn_spawn_opts {
+    const char *name;    /* register under this name */
+    const cn_pid *link;  /* link the new process to this pid */
+    const cn_pid *monitor_by; /* this pid monitors the new process, with monitor_ref */
+    const cn_ref *monitor_ref;
+    int async_init; /* 1: init runs in the process's first turn (a failing init makes it
+                       exit with the reason {init_failed, Module}) */
+    /* On a failed synchronous init: the exit reason, encoded (caller frees with free()). */
+    char **init_error;
+    int *init_error_len;
+} cn_spawn_opts;
+int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spawn_opts *o,
+                cn_pid *pid_out);
+
+/* Worker modules by Erlang module name, so that Node.spawn(node, Mod, F, Args) and the
+ * cnode_sup supervisor can start them. Returns 0, or -1 if the name is taken. */
+int cn_worker_register(const cn_worker *w);
+const cn_worker *cn_worker_lookup(const char *module);
 
 cn_pid cn_self(const cn_proc *self);
 /* Send an encoded term (without version byte) to a pid, local or remote. */
@@ -88,6 +109,31 @@ int cn_send_name(cn_proc *self, const char *name, const char *node, const char *
 int cn_reply(cn_proc *self, const cn_from *from, const char *reply, int len);
 cn_from *cn_from_dup(const cn_from *from);
 void cn_from_free(cn_from *from);
+/* Links, monitors, exits (BEAM semantics; signals to remote pids cross the wire). */
+int cn_link(cn_proc *self, const cn_pid *pid);
+int cn_unlink(cn_proc *self, const cn_pid *pid);
+/* Monitor a pid; the DOWN arrives in handle_info as {'DOWN', Ref, process, Pid, Reason}. */
+int cn_monitor(cn_proc *self, const cn_pid *pid, cn_ref *ref_out);
+int cn_demonitor(cn_proc *self, const cn_ref *ref);
+/* exit/2: send an exit signal with reason (encoded without version byte). */
+int cn_exit(cn_proc *self, const cn_pid *pid, const char *reason, int len);
+/* With trap_exit on, exit signals arrive in handle_info as {'EXIT', From, Reason}. */
+void cn_trap_exit(cn_proc *self, int on);
+int cn_register_name(cn_proc *self, const char *name);
+int cn_whereis_name(const char *name, cn_pid *out);
+/* The group leader the process was started with (spawn requests carry the caller's). */
+cn_pid cn_group_leader(const cn_proc *self);
+
+/* Call a gen_server (local or remote pid) and wait up to timeout_ms (-1: forever) for the
+ * reply, which is appended to reply (encoded without version byte). Blocks this scheduler
+ * thread; other messages stay queued in order. Returns 0, -1 on timeout, -2 if the server
+ * is not there or died (reason appended to reply). */
+int cn_call(cn_proc *self, const cn_pid *server, const char *req, int len, int timeout_ms,
+            ei_x_buff *reply);
+/* The same to a registered name on a node (node NULL: local). */
+int cn_call_name(cn_proc *self, const char *name, const char *node, const char *req, int len,
+                 int timeout_ms, ei_x_buff *reply);
+
 /* Set the reason a process stops with (encoded term without version byte). */
 void cn_set_stop_reason(cn_proc *self, const char *reason, int len);
 /* A fresh reference of this node. */

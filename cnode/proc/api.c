@@ -1,9 +1,14 @@
 /* api: the process calls of the public header (send, reply, self, stop reason). */
+#include "dist/conn.h"
+#include "dist/flags.h"
 #include "dist/out.h"
 #include "proc/ident.h"
 #include "proc/proc.h"
 
+#include <errno.h>
+#include <sodium.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 cn_pid cn_self(const cn_proc *self) { return self->pid; }
@@ -101,4 +106,266 @@ void cn_set_stop_reason(cn_proc *self, const char *reason, int len)
     free(self->stop_reason);
     self->stop_reason = r;
     self->stop_reason_len = len;
+}
+
+/* ---- links, monitors, exits --------------------------------------------------------- */
+
+int cn_link(cn_proc *self, const cn_pid *pid)
+{
+    cn_linkent **lp = cn_proc_find_link(self, pid);
+    if (*lp && (*lp)->unlink_id == 0)
+        return 0;
+    if (*lp)
+        (*lp)->unlink_id = 0; /* re-link while our unlink is pending: active again */
+    else if (cn_proc_add_link(self, pid) < 0)
+        return -1;
+    if (pid->node != 0)
+        return cn_out_link(&self->pid, pid);
+    cn_msg *m = cn_msg_new(CN_SIG_LINK, NULL, 0);
+    if (!m)
+        return -1;
+    m->from = self->pid;
+    m->has_from = 1;
+    cn_deliver_local(pid, m);
+    return 0;
+}
+
+int cn_unlink(cn_proc *self, const cn_pid *pid)
+{
+    cn_linkent **lp = cn_proc_find_link(self, pid);
+    if (!*lp || (*lp)->unlink_id != 0)
+        return 0;
+    uint64_t id = ((uint64_t)randombytes_random() << 32 | randombytes_random()) | 1;
+    if (pid->node != 0) {
+        if (!(cn_conn_flags(pid->node) & DFLAG_UNLINK_ID)) {
+            cn_linkent *l = *lp; /* old protocol: no ack will come */
+            *lp = l->next;
+            free(l);
+        } else {
+            (*lp)->unlink_id = id;
+        }
+        return cn_out_unlink_id(&self->pid, pid, id);
+    }
+    (*lp)->unlink_id = id;
+    cn_msg *m = cn_msg_new(CN_SIG_UNLINK, NULL, 0);
+    if (!m)
+        return -1;
+    m->from = self->pid;
+    m->has_from = 1;
+    m->id = id;
+    cn_deliver_local(pid, m);
+    return 0;
+}
+
+int cn_monitor(cn_proc *self, const cn_pid *pid, cn_ref *ref_out)
+{
+    cn_mon *mon = calloc(1, sizeof *mon);
+    if (!mon)
+        return -1;
+    mon->pid = *pid;
+    mon->ref = cn_make_ref();
+    mon->next = self->monitors;
+    self->monitors = mon;
+    if (ref_out)
+        *ref_out = mon->ref;
+    if (pid->node != 0)
+        return cn_out_monitor(&self->pid, pid, pid->node, NULL, &mon->ref);
+    cn_msg *m = cn_msg_new(CN_SIG_MONITOR, NULL, 0);
+    if (!m)
+        return -1;
+    m->from = self->pid;
+    m->has_from = 1;
+    m->ref = mon->ref;
+    cn_deliver_local(pid, m);
+    return 0;
+}
+
+int cn_demonitor(cn_proc *self, const cn_ref *ref)
+{
+    cn_mon **mp = cn_proc_find_mon(&self->monitors, ref);
+    if (!*mp)
+        return 0;
+    cn_mon *mon = *mp;
+    *mp = mon->next;
+    if (mon->pid.node != 0) {
+        cn_out_demonitor(&self->pid, &mon->pid, mon->pid.node, mon->name, ref);
+    } else {
+        cn_msg *m = cn_msg_new(CN_SIG_DEMONITOR, NULL, 0);
+        if (m) {
+            m->from = self->pid;
+            m->has_from = 1;
+            m->ref = *ref;
+            cn_deliver_local(&mon->pid, m);
+        }
+    }
+    free(mon->name);
+    free(mon);
+    return 0;
+}
+
+int cn_exit(cn_proc *self, const cn_pid *pid, const char *reason, int len)
+{
+    cn_sig_send_exit(&self->pid, pid, reason, len, 0);
+    return 0;
+}
+
+void cn_trap_exit(cn_proc *self, int on) { self->trap_exit = on != 0; }
+
+int cn_register_name(cn_proc *self, const char *name) { return cn_register(name, &self->pid); }
+
+int cn_whereis_name(const char *name, cn_pid *out) { return cn_whereis(name, out); }
+
+cn_pid cn_group_leader(const cn_proc *self) { return self->group_leader; }
+
+/* ---- calling a gen_server ----------------------------------------------------------- */
+
+/* Is m the reply {Ref, _} to our call, or the DOWN of the server's monitor? 1 reply,
+ * 2 down, 0 neither. */
+static int call_match(const cn_msg *m, const cn_ref *ref, int *reply_at)
+{
+    if (m->kind == CN_SIG_DOWN)
+        return cn_ref_eq(&m->ref, ref) ? 2 : 0;
+    if (m->kind != CN_MSG)
+        return 0;
+    int idx = 0, version, arity;
+    cn_ref r;
+    if (ei_decode_version(m->data, &idx, &version) < 0 ||
+        ei_decode_tuple_header(m->data, &idx, &arity) < 0 || arity != 2)
+        return 0;
+    int t = idx, type, size;
+    if (ei_get_type(m->data, &t, &type, &size) < 0 ||
+        (type != ERL_NEWER_REFERENCE_EXT && type != ERL_NEW_REFERENCE_EXT))
+        return 0;
+    if (cn_decode_ref(m->data, &idx, &r) < 0 || !cn_ref_eq(&r, ref))
+        return 0;
+    *reply_at = idx;
+    return 1;
+}
+
+/* Wait for the reply to the call monitored by ref (selective receive on our mailbox). */
+static int call_wait(cn_proc *self, const cn_ref *r, int timeout_ms, ei_x_buff *reply)
+{
+    cn_ref ref = *r;
+    pthread_cond_t cond;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&cond, &ca);
+    pthread_condattr_destroy(&ca);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    if (timeout_ms >= 0) {
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    cn_msg *found = NULL;
+    int kind = 0, at = 0;
+    pthread_mutex_lock(&self->lock);
+    self->waiter = &cond;
+    for (;;) {
+        cn_msg *prev = NULL;
+        for (cn_msg *m = self->mq_head; m; prev = m, m = m->next) {
+            if ((kind = call_match(m, &ref, &at)) != 0) {
+                if (prev)
+                    prev->next = m->next;
+                else
+                    self->mq_head = m->next;
+                if (self->mq_tail == m)
+                    self->mq_tail = prev;
+                self->mq_len--;
+                found = m;
+                break;
+            }
+        }
+        if (found)
+            break;
+        int w = timeout_ms < 0 ? pthread_cond_wait(&cond, &self->lock)
+                               : pthread_cond_timedwait(&cond, &self->lock, &until);
+        if (w == ETIMEDOUT)
+            break;
+    }
+    self->waiter = NULL;
+    pthread_mutex_unlock(&self->lock);
+    pthread_cond_destroy(&cond);
+
+    if (kind == 2) { /* the server is gone: the monitor already fired */
+        cn_mon **mp = cn_proc_find_mon(&self->monitors, &ref);
+        if (*mp) {
+            cn_mon *mon = *mp;
+            *mp = mon->next;
+            free(mon);
+        }
+        ei_x_append_buf(reply, found->data, (int)found->len);
+        cn_msg_free(found);
+        return -2;
+    }
+    cn_demonitor(self, &ref);
+    if (!found)
+        return -1;
+    int end = at;
+    ei_skip_term(found->data, &end);
+    ei_x_append_buf(reply, found->data + at, end - at);
+    cn_msg_free(found);
+    return 0;
+}
+
+static void call_request(cn_proc *self, const cn_ref *ref, const char *req, int len,
+                         ei_x_buff *x)
+{
+    ei_x_new(x);
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, "$gen_call");
+    ei_x_encode_tuple_header(x, 2);
+    cn_encode_pid(x, &self->pid);
+    cn_encode_ref(x, ref);
+    ei_x_append_buf(x, req, len);
+}
+
+int cn_call(cn_proc *self, const cn_pid *server, const char *req, int len, int timeout_ms,
+            ei_x_buff *reply)
+{
+    cn_ref ref;
+    if (cn_monitor(self, server, &ref) < 0)
+        return -1;
+    ei_x_buff x;
+    call_request(self, &ref, req, len, &x);
+    cn_send(self, server, x.buff, x.index);
+    ei_x_free(&x);
+    return call_wait(self, &ref, timeout_ms, reply);
+}
+
+int cn_call_name(cn_proc *self, const char *name, const char *node, const char *req, int len,
+                 int timeout_ms, ei_x_buff *reply)
+{
+    cn_pid to;
+    long n = node ? cn_node_intern(node, strlen(node)) : 0;
+    if (n < 0)
+        return -2;
+    if (n == 0) {
+        if (cn_whereis(name, &to) < 0) {
+            ei_x_encode_atom(reply, "noproc");
+            return -2;
+        }
+        return cn_call(self, &to, req, len, timeout_ms, reply);
+    }
+    /* A remote name: monitor by name and send with REG_SEND. */
+    cn_mon *mon = calloc(1, sizeof *mon);
+    if (!mon)
+        return -1;
+    cn_ref ref = cn_make_ref();
+    mon->pid = (cn_pid){.node = (uint32_t)n};
+    mon->ref = ref;
+    mon->name = strdup(name);
+    mon->next = self->monitors;
+    self->monitors = mon;
+    cn_out_monitor(&self->pid, NULL, (uint32_t)n, name, &ref);
+    ei_x_buff x;
+    call_request(self, &ref, req, len, &x);
+    cn_out_reg_send(&self->pid, (uint32_t)n, name, x.buff, x.index);
+    ei_x_free(&x);
+    return call_wait(self, &ref, timeout_ms, reply);
 }

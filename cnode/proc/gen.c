@@ -8,9 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct deferred {
+    struct deferred *next;
+    cn_msg *m;
+} deferred;
+
 typedef struct gen {
     const cn_worker *w;
     void *state;
+    int started;
+    char *args; /* async init: the argument list, until the first turn */
+    int args_len;
+    int suspended;                /* :sys.suspend: only system messages are handled */
+    deferred *held, **held_tail; /* messages that arrived while suspended, in order */
+    cn_pid parent;
 } gen;
 
 static int atom_eq(const char *buf, int *idx, const char *want)
@@ -52,32 +63,167 @@ static int do_call(cn_proc *p, gen *g, const char *buf, int *idx)
     return r == CN_STOP ? CN_STOP : CN_NOREPLY;
 }
 
+static void encode_state(gen *g, ei_x_buff *x)
+{
+    if (!g->w->export_state || g->w->export_state(g->state, x) < 0)
+        ei_x_encode_atom(x, "opaque_c_state"); /* the worker does not export its state */
+}
+
+static void charlist(ei_x_buff *x, const char *s) { ei_x_encode_string(x, s); }
+
+/* {status, Pid, {module, Mod}, [PDict, SysState, Parent, Debug, Misc]} as gen_server's
+ * format_status gives it, so that iex prints it the same (PROTOCOL.md §6.5). */
+static void get_status(cn_proc *p, gen *g, ei_x_buff *x)
+{
+    char header[1200];
+    if (p->regname)
+        snprintf(header, sizeof header, "Status for generic server %s", p->regname);
+    else
+        snprintf(header, sizeof header, "Status for generic server <%u.%u>", p->pid.id,
+                 p->pid.serial);
+    ei_x_encode_tuple_header(x, 4);
+    ei_x_encode_atom(x, "status");
+    cn_encode_pid(x, &p->pid);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "module");
+    ei_x_encode_atom(x, "gen_server");
+    ei_x_encode_list_header(x, 5);
+    ei_x_encode_list_header(x, 1); /* process dictionary: where the worker code lives */
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "$initial_call");
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, g->w->module);
+    ei_x_encode_atom(x, "init");
+    ei_x_encode_long(x, 1);
+    ei_x_encode_empty_list(x);
+    ei_x_encode_atom(x, g->suspended ? "suspended" : "running");
+    cn_encode_pid(x, &g->parent);
+    ei_x_encode_empty_list(x); /* debug */
+    ei_x_encode_list_header(x, 3);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "header");
+    charlist(x, header);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "data");
+    ei_x_encode_list_header(x, 3);
+    ei_x_encode_tuple_header(x, 2);
+    charlist(x, "Status");
+    ei_x_encode_atom(x, g->suspended ? "suspended" : "running");
+    ei_x_encode_tuple_header(x, 2);
+    charlist(x, "Parent");
+    cn_encode_pid(x, &g->parent);
+    ei_x_encode_tuple_header(x, 2);
+    charlist(x, "Logged events");
+    ei_x_encode_empty_list(x);
+    ei_x_encode_empty_list(x);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "data");
+    ei_x_encode_list_header(x, 1);
+    ei_x_encode_tuple_header(x, 2);
+    charlist(x, "State");
+    encode_state(g, x);
+    ei_x_encode_empty_list(x);
+    ei_x_encode_empty_list(x);
+    ei_x_encode_empty_list(x);
+}
+
+static int gen_message(cn_proc *p, const cn_msg *m);
+
+static int resume(cn_proc *p, gen *g)
+{
+    g->suspended = 0;
+    deferred *d = g->held;
+    g->held = NULL;
+    g->held_tail = &g->held;
+    int r = CN_NOREPLY;
+    while (d) {
+        deferred *n = d->next;
+        if (r != CN_STOP && !g->suspended)
+            r = gen_message(p, d->m);
+        else if (r != CN_STOP) { /* suspended again by a held message: keep the rest */
+            *g->held_tail = d;
+            g->held_tail = &d->next;
+            d->next = NULL;
+            d = n;
+            continue;
+        }
+        cn_msg_free(d->m);
+        free(d);
+        d = n;
+    }
+    return r;
+}
+
+/* {system, From, Req}: the sys protocol (PROTOCOL.md §6.5). */
 static int do_system(cn_proc *p, gen *g, const char *buf, int *idx)
 {
     cn_from from;
     if (decode_from(buf, idx, &from) < 0)
         return CN_NOREPLY;
-    int req = *idx;
-    ei_x_buff reply;
-    ei_x_new(&reply);
-    if (atom_eq(buf, idx, "get_state") && g->w->export_state &&
-        g->w->export_state(g->state, &reply) == 0) {
-        cn_reply(p, &from, reply.buff, reply.index);
+    int req = *idx, end = *idx, arity, stop = 0, after_resume = 0;
+    ei_skip_term(buf, &end);
+    ei_x_buff x;
+    ei_x_new(&x);
+    if (atom_eq(buf, idx, "get_state")) {
+        encode_state(g, &x);
+    } else if (atom_eq(buf, idx, "get_status")) {
+        get_status(p, g, &x);
+    } else if (atom_eq(buf, idx, "suspend")) {
+        g->suspended = 1;
+        ei_x_encode_atom(&x, "ok");
+    } else if (atom_eq(buf, idx, "resume")) {
+        after_resume = 1;
+        ei_x_encode_atom(&x, "ok");
+    } else if (ei_decode_tuple_header(buf, idx, &arity) == 0 && arity >= 1) {
+        if (atom_eq(buf, idx, "replace_state")) {
+            /* The request carries a BEAM fun, which C cannot run: fail as gen_server does
+             * when the fun fails, so sys:replace_state raises instead of hanging. */
+            ei_x_encode_tuple_header(&x, 2);
+            ei_x_encode_atom(&x, "error");
+            ei_x_encode_tuple_header(&x, 3);
+            ei_x_encode_atom(&x, "callback_failed");
+            ei_x_encode_tuple_header(&x, 2);
+            ei_x_encode_atom(&x, g->w->module);
+            ei_x_encode_atom(&x, "system_replace_state");
+            ei_x_encode_tuple_header(&x, 2);
+            ei_x_encode_atom(&x, "error");
+            ei_x_encode_atom(&x, "c_process_cannot_run_a_beam_fun");
+        } else if (atom_eq(buf, idx, "change_code")) {
+            ei_x_encode_atom(&x, "ok");
+        } else if (atom_eq(buf, idx, "terminate") && arity == 2) {
+            int r0 = *idx, r1 = *idx;
+            ei_skip_term(buf, &r1);
+            cn_set_stop_reason(p, buf + r0, r1 - r0);
+            ei_x_encode_atom(&x, "ok");
+            stop = 1;
+        } else if (atom_eq(buf, idx, "debug")) {
+            ei_x_encode_atom(&x, "ok");
+        } else {
+            goto unknown;
+        }
     } else {
-        /* The full system-message protocol comes with the worker API (sys issue). */
-        int end = req;
-        ei_skip_term(buf, &end);
-        ei_x_free(&reply);
-        ei_x_new(&reply);
-        ei_x_encode_tuple_header(&reply, 2);
-        ei_x_encode_atom(&reply, "error");
-        ei_x_encode_tuple_header(&reply, 2);
-        ei_x_encode_atom(&reply, "unknown_system_msg");
-        ei_x_append_buf(&reply, buf + req, end - req);
-        cn_reply(p, &from, reply.buff, reply.index);
+    unknown:
+        ei_x_free(&x);
+        ei_x_new(&x);
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_atom(&x, "error");
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_atom(&x, "unknown_system_msg");
+        ei_x_append_buf(&x, buf + req, end - req);
     }
-    ei_x_free(&reply);
-    return CN_NOREPLY;
+    cn_reply(p, &from, x.buff, x.index);
+    ei_x_free(&x);
+    if (stop)
+        return CN_STOP;
+    return after_resume ? resume(p, g) : CN_NOREPLY;
+}
+
+static int is_system(const char *buf)
+{
+    int idx = 0, version, arity;
+    return ei_decode_version(buf, &idx, &version) == 0 &&
+           ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 3 &&
+           atom_eq(buf, &idx, "system");
 }
 
 static int gen_message(cn_proc *p, const cn_msg *m)
@@ -85,6 +231,22 @@ static int gen_message(cn_proc *p, const cn_msg *m)
     gen *g = p->beh;
     const char *buf = m->data;
     int idx = 0, version, arity, r = CN_NOREPLY;
+    if (g->suspended && !is_system(buf)) {
+        deferred *d = malloc(sizeof *d);
+        cn_msg *copy = cn_msg_new(CN_MSG, m->data, m->len);
+        if (d && copy) {
+            copy->from = m->from;
+            copy->has_from = m->has_from;
+            d->m = copy;
+            d->next = NULL;
+            *g->held_tail = d;
+            g->held_tail = &d->next;
+        } else {
+            free(d);
+            cn_msg_free(copy);
+        }
+        return CN_NOREPLY;
+    }
     if (ei_decode_version(buf, &idx, &version) < 0)
         return CN_NOREPLY;
     int body = idx;
@@ -102,51 +264,157 @@ static int gen_message(cn_proc *p, const cn_msg *m)
     return r == CN_STOP ? CN_STOP : CN_NOREPLY;
 }
 
+static void gen_free(gen *g)
+{
+    for (deferred *d = g->held, *n; d; d = n) {
+        n = d->next;
+        cn_msg_free(d->m);
+        free(d);
+    }
+    free(g->args);
+    free(g);
+}
+
 static void gen_terminate(cn_proc *p, const char *reason, int len)
 {
     gen *g = p->beh;
-    if (g->w->terminate)
+    if (g->started && g->w->terminate)
         g->w->terminate(p, g->state, reason, len);
-    free(g);
+    gen_free(g);
     p->beh = NULL;
 }
 
-int cn_spawn_worker(const cn_worker *w, const char *args, int args_len, const char *name,
-                    cn_pid *pid_out)
+static void init_failed_reason(cn_proc *p, const cn_worker *w)
 {
-    static const cn_proc_ops gen_ops = {"gen_server", gen_message, gen_terminate};
+    ei_x_buff x;
+    ei_x_new(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "init_failed");
+    ei_x_encode_atom(&x, w->module);
+    if (!p->stop_reason) /* init may have set a reason of its own */
+        cn_set_stop_reason(p, x.buff, x.index);
+    ei_x_free(&x);
+}
+
+static int run_init(cn_proc *p, gen *g, const char *args)
+{
+    const char nil[] = {ERL_NIL_EXT};
+    int idx = 0;
+    if (g->w->init && g->w->init(p, args ? args : nil, &idx, &g->state) < 0) {
+        init_failed_reason(p, g->w);
+        return -1;
+    }
+    g->started = 1;
+    return 0;
+}
+
+static int gen_start(cn_proc *p)
+{
+    gen *g = p->beh;
+    int r = run_init(p, g, g->args);
+    free(g->args);
+    g->args = NULL;
+    return r < 0 ? CN_STOP : 0;
+}
+
+static const cn_proc_ops gen_ops = {"gen_server", gen_message, gen_terminate, gen_start};
+
+int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spawn_opts *o,
+                cn_pid *pid_out)
+{
     gen *g = calloc(1, sizeof *g);
     if (!g)
         return -1;
     g->w = w;
+    g->held_tail = &g->held;
+    if (o->link)
+        g->parent = *o->link;
     cn_proc *p = cn_proc_create(&gen_ops, g);
     if (!p) {
         free(g);
         return -1;
     }
-    /* init runs before anyone can know the pid, so running it on the caller's thread is
-     * indistinguishable from running it in the process. */
-    const char nil[] = {ERL_NIL_EXT};
-    int idx = 0;
-    if (w->init && w->init(p, args ? args : nil, &idx, &g->state) < 0) {
+    if (!o->link)
+        g->parent = p->pid;
+    if (!o->async_init && run_init(p, g, args) < 0) {
         cn_warn("worker %s: init failed", w->module);
-        free(g);
+        if (o->init_error && p->stop_reason) {
+            *o->init_error = p->stop_reason;
+            *o->init_error_len = p->stop_reason_len;
+            p->stop_reason = NULL;
+        }
+        gen_free(g);
         p->beh = NULL;
         cn_proc_discard(p);
         return -1;
     }
-    (void)args_len;
-    if (name && cn_register(name, &p->pid) < 0) {
-        cn_warn("worker %s: name '%s' is taken", w->module, name);
-        if (w->terminate)
+    if (o->name && cn_register(o->name, &p->pid) < 0) {
+        cn_warn("worker %s: name '%s' is taken", w->module, o->name);
+        if (g->started && w->terminate)
             w->terminate(p, g->state, "\x77\x06normal", 8);
-        free(g);
+        gen_free(g);
         p->beh = NULL;
         cn_proc_discard(p);
         return -1;
     }
+    if (o->link)
+        cn_proc_add_link(p, o->link);
+    if (o->monitor_by)
+        cn_proc_add_monitored_by(p, o->monitor_by, o->monitor_ref);
     if (pid_out)
         *pid_out = p->pid;
+    if (o->async_init) {
+        if (args && args_len > 0) {
+            g->args = malloc((size_t)args_len);
+            if (g->args) {
+                memcpy(g->args, args, (size_t)args_len);
+                g->args_len = args_len;
+            }
+        }
+        cn_msg *m = cn_msg_new(CN_SIG_START, NULL, 0);
+        if (!m || cn_proc_deliver(p, m) < 0)
+            cn_msg_free(m);
+    }
     cn_proc_release(p);
     return 0;
+}
+
+int cn_spawn_worker(const cn_worker *w, const char *args, int args_len, const char *name,
+                    cn_pid *pid_out)
+{
+    cn_spawn_opts o = {.name = name};
+    return cn_spawn_ex(w, args, args_len, &o, pid_out);
+}
+
+/* ---- worker modules by name --------------------------------------------------------- */
+
+#define MAX_MODULES 1024
+static const cn_worker *modules[MAX_MODULES];
+static int nmodules;
+static pthread_mutex_t mlock = PTHREAD_MUTEX_INITIALIZER;
+
+int cn_worker_register(const cn_worker *w)
+{
+    int r = -1;
+    pthread_mutex_lock(&mlock);
+    int i;
+    for (i = 0; i < nmodules && strcmp(modules[i]->module, w->module) != 0; i++) {
+    }
+    if (i == nmodules && nmodules < MAX_MODULES) {
+        modules[nmodules++] = w;
+        r = 0;
+    }
+    pthread_mutex_unlock(&mlock);
+    return r;
+}
+
+const cn_worker *cn_worker_lookup(const char *module)
+{
+    const cn_worker *w = NULL;
+    pthread_mutex_lock(&mlock);
+    for (int i = 0; i < nmodules && !w; i++)
+        if (strcmp(modules[i]->module, module) == 0)
+            w = modules[i];
+    pthread_mutex_unlock(&mlock);
+    return w;
 }

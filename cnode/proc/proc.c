@@ -191,6 +191,8 @@ int cn_proc_deliver(cn_proc *p, cn_msg *m)
         p->mq_head = m;
     p->mq_tail = m;
     p->mq_len++;
+    if (p->waiter)
+        pthread_cond_signal(p->waiter);
     if (p->sched == CN_S_IDLE) {
         p->sched = CN_S_QUEUED;
         schedule = 1;
@@ -312,7 +314,7 @@ static void proc_exit(cn_proc *p, const char *reason, int len)
     pthread_mutex_unlock(&p->lock);
     if (p->regname)
         cn_unregister(p->regname);
-    for (cn_link *l = p->links, *n; l; l = n) {
+    for (cn_linkent *l = p->links, *n; l; l = n) {
         n = l->next;
         if (l->unlink_id == 0)
             cn_sig_send_exit(&p->pid, &l->pid, reason, len, 1);
@@ -342,24 +344,47 @@ static void proc_exit(cn_proc *p, const char *reason, int len)
     table_remove(p);
 }
 
+int cn_proc_add_link(cn_proc *p, const cn_pid *pid)
+{
+    cn_linkent *l = calloc(1, sizeof *l);
+    if (!l)
+        return -1;
+    l->pid = *pid;
+    l->next = p->links;
+    p->links = l;
+    return 0;
+}
+
+int cn_proc_add_monitored_by(cn_proc *p, const cn_pid *watcher, const cn_ref *ref)
+{
+    cn_mon *m = calloc(1, sizeof *m);
+    if (!m)
+        return -1;
+    m->pid = *watcher;
+    m->ref = *ref;
+    m->next = p->monitored_by;
+    p->monitored_by = m;
+    return 0;
+}
+
 /* ---- signals in --------------------------------------------------------------------- */
 
-static cn_link **find_link(cn_proc *p, const cn_pid *pid)
+cn_linkent **cn_proc_find_link(cn_proc *p, const cn_pid *pid)
 {
-    cn_link **pp = &p->links;
+    cn_linkent **pp = &p->links;
     while (*pp && !cn_pid_eq(&(*pp)->pid, pid))
         pp = &(*pp)->next;
     return pp;
 }
 
-static void drop_link(cn_link **pp)
+static void drop_link(cn_linkent **pp)
 {
-    cn_link *l = *pp;
+    cn_linkent *l = *pp;
     *pp = l->next;
     free(l);
 }
 
-static cn_mon **find_mon(cn_mon **head, const cn_ref *ref)
+cn_mon **cn_proc_find_mon(cn_mon **head, const cn_ref *ref)
 {
     while (*head && !cn_ref_eq(&(*head)->ref, ref))
         head = &(*head)->next;
@@ -444,8 +469,8 @@ static int nodedown(cn_proc *p, uint32_t node, const char **reason, int *rlen)
         if (r == CN_STOP)
             return -1;
     }
-    for (cn_link **pp = &p->links; *pp;) {
-        cn_link *l = *pp;
+    for (cn_linkent **pp = &p->links; *pp;) {
+        cn_linkent *l = *pp;
         if (l->pid.node != node) {
             pp = &l->next;
             continue;
@@ -469,35 +494,29 @@ static int nodedown(cn_proc *p, uint32_t node, const char **reason, int *rlen)
  * with the process's own stop reason. */
 static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
 {
-    cn_link **lp;
+    cn_linkent **lp;
     cn_mon **mp;
     switch (m->kind) {
     case CN_MSG:
         return p->ops->message(p, m) == CN_STOP ? -1 : 0;
     case CN_SIG_LINK:
-        if (!*find_link(p, &m->from)) {
-            cn_link *l = calloc(1, sizeof *l);
-            if (l) {
-                l->pid = m->from;
-                l->next = p->links;
-                p->links = l;
-            }
-        }
+        if (!*cn_proc_find_link(p, &m->from))
+            cn_proc_add_link(p, &m->from);
         return 0;
     case CN_SIG_UNLINK:
-        lp = find_link(p, &m->from);
+        lp = cn_proc_find_link(p, &m->from);
         if (*lp && (*lp)->unlink_id == 0)
             drop_link(lp);
         if (m->id)
             cn_sig_send_unlink_ack(&p->pid, &m->from, m->id);
         return 0;
     case CN_SIG_UNLINK_ACK:
-        lp = find_link(p, &m->from);
+        lp = cn_proc_find_link(p, &m->from);
         if (*lp && (*lp)->unlink_id == m->id)
             drop_link(lp);
         return 0;
     case CN_SIG_EXIT:
-        lp = find_link(p, &m->from);
+        lp = cn_proc_find_link(p, &m->from);
         if (!*lp || (*lp)->unlink_id != 0)
             return 0;
         drop_link(lp);
@@ -520,7 +539,7 @@ static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
         return 0;
     }
     case CN_SIG_DEMONITOR:
-        mp = find_mon(&p->monitored_by, &m->ref);
+        mp = cn_proc_find_mon(&p->monitored_by, &m->ref);
         if (*mp) {
             cn_mon *mon = *mp;
             *mp = mon->next;
@@ -529,7 +548,7 @@ static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
         }
         return 0;
     case CN_SIG_DOWN: {
-        mp = find_mon(&p->monitors, &m->ref);
+        mp = cn_proc_find_mon(&p->monitors, &m->ref);
         if (!*mp)
             return 0;
         cn_mon *mon = *mp;
@@ -544,6 +563,8 @@ static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
     case CN_SIG_GROUP_LEADER:
         p->group_leader = m->from;
         return 0;
+    case CN_SIG_START:
+        return p->ops->start && p->ops->start(p) == CN_STOP ? -1 : 0;
     case CN_SIG_SHUTDOWN:
         *reason = "\x77\x08shutdown";
         *rlen = 10;

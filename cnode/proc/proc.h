@@ -24,6 +24,7 @@ enum cn_msg_kind {
     CN_SIG_NODEDOWN,   /* connection to node `node` lost */
     CN_SIG_GROUP_LEADER,
     CN_SIG_SHUTDOWN, /* the node is stopping: terminate with reason shutdown */
+    CN_SIG_START,    /* first entry of a process started with async init */
 };
 
 typedef struct cn_msg {
@@ -52,13 +53,15 @@ typedef struct cn_proc_ops {
     int (*message)(cn_proc *p, const cn_msg *m);
     /* Final call; reason encoded without version byte. Frees behaviour data. */
     void (*terminate)(cn_proc *p, const char *reason, int reason_len);
+    /* Optional: the first turn (CN_SIG_START); return 0 or CN_STOP. */
+    int (*start)(cn_proc *p);
 } cn_proc_ops;
 
-typedef struct cn_link {
-    struct cn_link *next;
+typedef struct cn_linkent {
+    struct cn_linkent *next;
     cn_pid pid;
     uint64_t unlink_id; /* 0 = active; else our unlink is pending with this id */
-} cn_link;
+} cn_linkent;
 
 typedef struct cn_mon {
     struct cn_mon *next;
@@ -74,6 +77,7 @@ struct cn_proc {
     cn_msg *mq_head, *mq_tail;
     uint32_t mq_len;
     int sched; /* CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING */
+    pthread_cond_t *waiter; /* set while the process waits in cn_call */
     int dead;
     struct cn_proc *runq_next;
     /* Below: touched only by the process's own scheduler turn. */
@@ -82,7 +86,7 @@ struct cn_proc {
     int trap_exit;
     char *regname;
     cn_pid group_leader;
-    cn_link *links;
+    cn_linkent *links;
     cn_mon *monitors;     /* we monitor them */
     cn_mon *monitored_by; /* they monitor us */
     char *stop_reason;    /* encoded without version byte */
@@ -114,6 +118,14 @@ void cn_deliver_local(const cn_pid *to, cn_msg *m);
 /* Run one scheduler turn of p (up to `budget` mailbox entries). Returns 1 if p still has
  * work (requeue), 0 otherwise. Called only by the scheduler. */
 int cn_proc_run(cn_proc *p, int budget);
+
+/* Start a link/monitor record directly (only before the process first runs, or from its
+ * own turn). */
+int cn_proc_add_link(cn_proc *p, const cn_pid *pid);
+int cn_proc_add_monitored_by(cn_proc *p, const cn_pid *watcher, const cn_ref *ref);
+/* Where the link to pid is (or would be inserted); where the monitor with ref is. */
+cn_linkent **cn_proc_find_link(cn_proc *p, const cn_pid *pid);
+cn_mon **cn_proc_find_mon(cn_mon **head, const cn_ref *ref);
 
 /* Registered names. */
 int cn_register(const char *name, const cn_pid *pid); /* 0, or -1 if taken / pid dead */
