@@ -1,9 +1,11 @@
 /* echo: replies to every call with the request itself, counts casts, and answers the call
- * `:count` with the number of casts seen. Registered as `echo` for health checks. */
+ * `:count` with the number of casts seen; `{:sleep, ms}` keeps it busy, then replies :ok.
+ * Registered as `echo` for health checks. */
 #include "workers.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct echo {
     long long casts;
@@ -28,6 +30,18 @@ static int echo_call(cn_proc *self, void *state, const char *buf, int *idx, cons
     int start = *idx, probe = *idx;
     if (ei_decode_atom(buf, &probe, atom) == 0 && strcmp(atom, "count") == 0) {
         ei_x_encode_longlong(reply, e->casts);
+        return CN_REPLY;
+    }
+    long ms;
+    int arity;
+    probe = *idx;
+    if (ei_decode_tuple_header(buf, &probe, &arity) == 0 && arity == 2 &&
+        ei_decode_atom(buf, &probe, atom) == 0 && strcmp(atom, "sleep") == 0 &&
+        ei_decode_long(buf, &probe, &ms) == 0 && ms >= 0 && ms <= 600000) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* a busy worker: it holds one scheduler, nothing else */
+        *idx = probe;
+        ei_x_encode_atom(reply, "ok");
         return CN_REPLY;
     }
     if (ei_skip_term(buf, idx) < 0)
@@ -69,3 +83,10 @@ const cn_worker cn_echo_worker = {
     .terminate = echo_terminate,
     .export_state = echo_export,
 };
+
+void cn_workers_register_builtin(void)
+{
+    cn_worker_register(&cn_echo_worker);
+    cn_worker_register(&cn_kv_worker);
+    cn_worker_register(&cn_probe_worker);
+}

@@ -6,5 +6,10 @@
 #include "cnode.h"
 
 extern const cn_worker cn_echo_worker;
+extern const cn_worker cn_kv_worker;
+extern const cn_worker cn_probe_worker;
+
+/* Register every built-in worker module (for Node.spawn and cnode_sup). */
+void cn_workers_register_builtin(void);
 
 #endif

@@ -134,6 +134,7 @@ int main(int argc, char **argv)
         cn_error("%s", err);
         return code ? code : 1;
     }
+    cn_workers_register_builtin();
     if (cn_spawn_worker(&cn_echo_worker, NULL, 0, "echo", NULL) < 0)
         cn_error("cannot start the echo worker");
     int r = cn_node_run();

@@ -293,6 +293,105 @@ static int do_group_leader(ctl *c)
     return 0;
 }
 
+/* A process that cannot start exits at once with this reason, as a BEAM process whose
+ * module is missing exits with undef: the spawner still gets a pid and its link/monitor. */
+static int failing_init(cn_proc *self, const char *buf, int *idx, void **state)
+{
+    int n, start;
+    (void)state;
+    if (ei_decode_list_header(buf, idx, &n) < 0 || n < 1)
+        return -1;
+    start = *idx;
+    if (ei_skip_term(buf, idx) == 0)
+        cn_set_stop_reason(self, buf + start, *idx - start);
+    return -1;
+}
+
+static const cn_worker failing = {.module = "undefined", .init = failing_init};
+
+/* [{undef, [{M, F, Args, []}]}]: the argument list of the failing worker. */
+static void undef_args(ei_x_buff *x, const char *mod, const char *fun, const uint8_t *args,
+                       size_t args_len)
+{
+    ei_x_new(x);
+    ei_x_encode_list_header(x, 1);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "undef");
+    ei_x_encode_list_header(x, 1);
+    ei_x_encode_tuple_header(x, 4);
+    ei_x_encode_atom(x, mod);
+    ei_x_encode_atom(x, fun);
+    if (args_len > 1)
+        ei_x_append_buf(x, (const char *)args + 1, (int)args_len - 1);
+    else
+        ei_x_encode_empty_list(x);
+    ei_x_encode_empty_list(x);
+    ei_x_encode_empty_list(x);
+    ei_x_encode_empty_list(x);
+}
+
+/* SPAWN_REQUEST {29, ReqId, From, GroupLeader, {M, F, A}, Opts} + Args (PROTOCOL.md §4.5):
+ * start a worker of module M with Args; always answer with SPAWN_REPLY. */
+static int do_spawn(ctl *c, cn_dist_msg *m)
+{
+    cn_ref req;
+    cn_pid from, gl;
+    char mod[MAXATOMLEN_UTF8], fun[MAXATOMLEN_UTF8];
+    long arity;
+    int n, link = 0, monitor = 0;
+    if (cn_decode_ref(c->buf, &c->idx, &req) < 0 || get_pid(c, &from) < 0 ||
+        get_pid(c, &gl) < 0 || ei_decode_tuple_header(c->buf, &c->idx, &n) < 0 || n != 3 ||
+        ei_decode_atom(c->buf, &c->idx, mod) < 0 || ei_decode_atom(c->buf, &c->idx, fun) < 0 ||
+        ei_decode_long(c->buf, &c->idx, &arity) < 0 ||
+        ei_decode_list_header(c->buf, &c->idx, &n) < 0)
+        return bad(c, "bad spawn request");
+    for (int i = 0; i < n; i++) {
+        char opt[MAXATOMLEN_UTF8];
+        int probe = c->idx;
+        if (ei_decode_atom(c->buf, &probe, opt) == 0) {
+            link |= strcmp(opt, "link") == 0;
+            monitor |= strcmp(opt, "monitor") == 0;
+        }
+        if (skip(c) < 0) /* other options ({priority, P}, ...) do not apply here */
+            return bad(c, "bad spawn option");
+    }
+    if (!m->payload)
+        return bad(c, "spawn request without arguments");
+    if (strcmp(mod, "erpc") == 0) {
+        /* rpc/erpc are served by a later layer; until then refuse as a node without
+         * spawn support would be refused. */
+        cn_out_spawn_reply(&req, &from, 0, NULL, "notsup");
+        return 0;
+    }
+    const cn_worker *w = cn_worker_lookup(mod);
+    ei_x_buff undef;
+    const char *args = (const char *)m->payload + 1;
+    int args_len = (int)m->payload_len - 1;
+    if (!w) {
+        undef_args(&undef, mod, fun, m->payload, m->payload_len);
+        args = undef.buff;
+        args_len = undef.index;
+        w = &failing;
+    }
+    cn_spawn_opts o = {.link = link ? &from : NULL,
+                       .monitor_by = monitor ? &from : NULL,
+                       .monitor_ref = &req,
+                       .group_leader = &gl,
+                       .async_init = 1,
+                       .hold_start = 1};
+    cn_pid pid;
+    int r = cn_spawn_ex(w, args, args_len, &o, &pid);
+    if (w == &failing)
+        ei_x_free(&undef);
+    if (r < 0) {
+        cn_out_spawn_reply(&req, &from, 0, NULL, "system_limit");
+        return 0;
+    }
+    cn_out_spawn_reply(&req, &from, (link ? 1 : 0) | (monitor ? 2 : 0), &pid, NULL);
+    cn_spawn_go(&pid);
+    return 0;
+}
+
 static int dispatch(ctl *c, cn_dist_msg *m)
 {
     switch (c->op) {
@@ -342,6 +441,9 @@ static int dispatch(ctl *c, cn_dist_msg *m)
         return do_monitor_exit(c, m, 1);
     case OP_GROUP_LEADER:
         return do_group_leader(c);
+    case OP_SPAWN_REQUEST:
+    case OP_SPAWN_REQUEST_TT:
+        return do_spawn(c, m);
     default:
         cn_warn("control message %ld from %s not supported here; dropped", c->op,
                 cn_node_name(c->peer));

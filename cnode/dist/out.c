@@ -187,3 +187,18 @@ int cn_out_down(const cn_pid *from, const char *name, const cn_pid *to, const cn
     ei_x_append_buf(&x, reason, len);
     return signal_out(to->node, &x, NULL, 0);
 }
+
+int cn_out_spawn_reply(const cn_ref *req, const cn_pid *to, int flags, const cn_pid *pid,
+                       const char *error)
+{
+    ei_x_buff x;
+    ctl_begin(&x, 5, 31);
+    cn_encode_ref(&x, req);
+    cn_encode_pid(&x, to);
+    ei_x_encode_long(&x, flags);
+    if (pid)
+        cn_encode_pid(&x, pid);
+    else
+        enc_atom(&x, error);
+    return signal_out(to->node, &x, NULL, 0);
+}

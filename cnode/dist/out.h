@@ -23,4 +23,8 @@ int cn_out_demonitor(const cn_pid *from, const cn_pid *to, uint32_t node, const 
 int cn_out_down(const cn_pid *from, const char *name, const cn_pid *to, const cn_ref *ref,
                 const char *reason, int len);
 
+/* SPAWN_REPLY: result is the new pid, or (pid NULL) the error atom. */
+int cn_out_spawn_reply(const cn_ref *req, const cn_pid *to, int flags, const cn_pid *pid,
+                       const char *error);
+
 #endif

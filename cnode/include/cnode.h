@@ -88,12 +88,17 @@ typedef struct cn_spawn_opts {
     const cn_ref *monitor_ref;
     int async_init; /* 1: init runs in the process's first turn (a failing init makes it
                        exit with the reason {init_failed, Module}) */
+    const cn_pid *group_leader; /* default: the new process itself */
+    int hold_start; /* with async_init: do not run yet; cn_spawn_go starts it (lets the
+                       spawner answer first, so its reply precedes any exit signal) */
     /* On a failed synchronous init: the exit reason, encoded (caller frees with free()). */
     char **init_error;
     int *init_error_len;
 } cn_spawn_opts;
 int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spawn_opts *o,
                 cn_pid *pid_out);
+
+int cn_spawn_go(const cn_pid *pid);
 
 /* Worker modules by Erlang module name, so that Node.spawn(node, Mod, F, Args) and the
  * cnode_sup supervisor can start them. Returns 0, or -1 if the name is taken. */

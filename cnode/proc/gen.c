@@ -79,7 +79,7 @@ static void get_status(cn_proc *p, gen *g, ei_x_buff *x)
     if (p->regname)
         snprintf(header, sizeof header, "Status for generic server %s", p->regname);
     else
-        snprintf(header, sizeof header, "Status for generic server <%u.%u>", p->pid.id,
+        snprintf(header, sizeof header, "Status for generic server <0.%u.%u>", p->pid.id,
                  p->pid.serial);
     ei_x_encode_tuple_header(x, 4);
     ei_x_encode_atom(x, "status");
@@ -363,6 +363,7 @@ int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spa
         cn_proc_add_monitored_by(p, o->monitor_by, o->monitor_ref);
     if (pid_out)
         *pid_out = p->pid;
+    p->group_leader = o->group_leader ? *o->group_leader : p->pid;
     if (o->async_init) {
         if (args && args_len > 0) {
             g->args = malloc((size_t)args_len);
@@ -371,11 +372,19 @@ int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spa
                 g->args_len = args_len;
             }
         }
-        cn_msg *m = cn_msg_new(CN_SIG_START, NULL, 0);
-        if (!m || cn_proc_deliver(p, m) < 0)
-            cn_msg_free(m);
+        if (!o->hold_start)
+            cn_spawn_go(&p->pid);
     }
     cn_proc_release(p);
+    return 0;
+}
+
+int cn_spawn_go(const cn_pid *pid)
+{
+    cn_msg *m = cn_msg_new(CN_SIG_START, NULL, 0);
+    if (!m)
+        return -1;
+    cn_deliver_local(pid, m);
     return 0;
 }
 

@@ -471,10 +471,12 @@ defmodule CnodeTest do
   value. Lets a test leave a process behind on the peer (e.g. a monitor_nodes subscriber) without
   loading any module there.
   """
-  def peer_eval(%Peer{} = p, erlang_code, timeout \\ 10_000) do
+  def peer_eval(%Peer{} = p, erlang_code, timeout \\ 10_000, bindings \\ []) do
     {:ok, tokens, _} = :erl_scan.string(String.to_charlist(erlang_code))
     {:ok, exprs} = :erl_parse.parse_exprs(tokens)
-    {:value, value, _bindings} = peer_call(p, :erl_eval, :exprs, [exprs, :erl_eval.new_bindings()], timeout)
+    # `bindings`: [{:Var, value}] made available to the code (e.g. a pid of ours)
+    b = Enum.reduce(bindings, :erl_eval.new_bindings(), fn {k, v}, acc -> :erl_eval.add_binding(k, v, acc) end)
+    {:value, value, _bindings} = peer_call(p, :erl_eval, :exprs, [exprs, b], timeout)
     value
   end
 
@@ -728,3 +730,256 @@ defmodule CnodeTest do
 end
 
 CnodeTest.PidRegistry.init()
+
+defmodule CnodeTest.Raw do
+  @moduledoc """
+  A raw distribution client written with :gen_tcp (passive, binary), for feeding cnoded input a
+  BEAM node would never send. It can do the v6 handshake as initiator (PROTOCOL.md §2.2) with the
+  flags a BEAM node offers, then send and receive frames (4-byte lengths, `131,68,0` headers).
+
+  Typical use:
+
+      r = Raw.handshake!(c)                 # a fresh connection as a fake node "raw…@host"
+      Raw.send_frame(r, <<131, 68, 0>> <> Raw.enc({99, :x}))
+      assert Raw.call_echo(r, :hi) == :hi   # REG_SEND of a '$gen_call' to echo, reply parsed
+
+  Every receive is bounded; sockets are closed by `close/1` (and die with the test process).
+  """
+  import Bitwise
+  import ExUnit.Assertions
+
+  alias CnodeTest.Cnode
+
+  # what BEAM offers (OTP 25 and 27): PROTOCOL.md §2.7
+  @beam_flags 0x0000000D07DF7FBC ||| 1
+  def beam_flags, do: @beam_flags
+
+  defstruct [:sock, :name, :node, :creation, :cookie, :cnode, :peer_name, :peer_flags, :peer_creation, :my_challenge]
+
+  # ---- epmd and TCP ---------------------------------------------------------------------------
+
+  @doc "The cnode's distribution port, asked from epmd with PORT_PLEASE2 (PROTOCOL.md §1.1)."
+  def port!(%Cnode{name: name}) do
+    epmd = String.to_integer(CnodeTest.epmd_port!())
+    {:ok, s} = :gen_tcp.connect({127, 0, 0, 1}, epmd, [:binary, active: false, packet: :raw], 5_000)
+
+    try do
+      :ok = :gen_tcp.send(s, <<byte_size(name) + 1::16, 122, name::binary>>)
+
+      case read_all(s, <<>>, System.monotonic_time(:millisecond) + 5_000) do
+        <<119, 0, port::16, _rest::binary>> -> port
+        other -> flunk("epmd PORT_PLEASE2 for #{name} answered #{inspect(other)}")
+      end
+    after
+      :gen_tcp.close(s)
+    end
+  end
+
+  defp read_all(s, acc, deadline) do
+    left = max(deadline - System.monotonic_time(:millisecond), 0)
+
+    case :gen_tcp.recv(s, 0, left) do
+      {:ok, data} -> read_all(s, acc <> data, deadline)
+      {:error, _} -> acc
+    end
+  end
+
+  @doc """
+  A TCP connection to the cnode's distribution port, nothing sent yet. Options: `:name` (full
+  fake node name, default a unique "raw…@host"), `:creation`, `:cookie` (default the cnode's).
+  """
+  def open(%Cnode{} = c, opts \\ []) do
+    port = opts[:port] || port!(c)
+    {:ok, sock} = :gen_tcp.connect({127, 0, 0, 1}, port, [:binary, active: false, packet: :raw, nodelay: true], 5_000)
+    name = opts[:name] || "#{CnodeTest.unique_name("raw")}@#{CnodeTest.host()}"
+
+    %__MODULE__{
+      sock: sock,
+      name: name,
+      node: String.to_atom(name),
+      creation: opts[:creation] || 0x10000 + :rand.uniform(0x7FFF0000),
+      cookie: to_string(opts[:cookie] || c.cookie),
+      cnode: c
+    }
+  end
+
+  def close(%__MODULE__{sock: s}), do: :gen_tcp.close(s)
+
+  @doc "Send raw bytes; returns :ok or {:error, reason} (a closed socket is not an error here)."
+  def send_bytes(%__MODULE__{sock: s}, iodata), do: :gen_tcp.send(s, iodata)
+
+  # ---- handshake ------------------------------------------------------------------------------
+
+  @doc "Send one handshake message (2-byte length prefix)."
+  def send_hs(r, payload), do: send_bytes(r, [<<byte_size(payload)::16>>, payload])
+
+  @doc "Receive one handshake message: {:ok, payload} or {:error, reason}."
+  def recv_hs(%__MODULE__{sock: s}, timeout \\ 5_000) do
+    with {:ok, <<len::16>>} <- :gen_tcp.recv(s, 2, timeout) do
+      if len == 0, do: {:ok, <<>>}, else: :gen_tcp.recv(s, len, timeout)
+    end
+  end
+
+  def name_msg(r, flags \\ @beam_flags) do
+    <<?N, flags::64, r.creation::32, byte_size(r.name)::16, r.name::binary>>
+  end
+
+  def digest(cookie, challenge), do: :crypto.hash(:md5, [cookie, Integer.to_string(challenge)])
+
+  @doc """
+  send_name, then read the status and the challenge. Returns {r, status_text} with the cnode's
+  name/flags/creation stored in r (challenge in r.peer_challenge via the returned map).
+  """
+  def to_challenge!(r, flags \\ @beam_flags) do
+    :ok = send_hs(r, name_msg(r, flags))
+
+    status =
+      case recv_hs(r) do
+        {:ok, <<?s, st::binary>>} -> st
+        other -> flunk("expected a status message from #{r.cnode.name}, got #{inspect(other)}")
+      end
+
+    assert status in ["ok", "ok_simultaneous"], "status #{inspect(status)} from #{r.cnode.name}"
+
+    case recv_hs(r) do
+      {:ok, <<?N, pflags::64, challenge::32, pcreation::32, nlen::16, pname::binary-size(nlen), _::binary>>} ->
+        assert pname == Atom.to_string(r.cnode.node), "challenge names #{inspect(pname)}"
+        {%{r | peer_name: pname, peer_flags: pflags, peer_creation: pcreation}, challenge}
+
+      other ->
+        flunk("expected a challenge 'N' from #{r.cnode.name}, got #{inspect(other)}")
+    end
+  end
+
+  @doc "The 21-byte 'r' for `challenge` with our own challenge."
+  def reply_msg(r, challenge, my_challenge) do
+    <<?r, my_challenge::32, digest(r.cookie, challenge)::binary>>
+  end
+
+  @doc "A complete v6 handshake as initiator on a fresh connection (see open/2 for options)."
+  def handshake!(%Cnode{} = c, opts \\ []) do
+    {r, challenge} = c |> open(opts) |> to_challenge!(opts[:flags] || @beam_flags)
+    mine = :rand.uniform(0xFFFFFFFF)
+    :ok = send_hs(r, reply_msg(r, challenge, mine))
+    want = digest(r.cookie, mine)
+
+    case recv_hs(r) do
+      {:ok, <<?a, ^want::binary-size(16)>>} -> %{r | my_challenge: mine}
+      other -> flunk("expected a correct challenge ack 'a' from #{c.name}, got #{inspect(other)}\n#{CnodeTest.log_text(c)}")
+    end
+  end
+
+  # ---- connected state ------------------------------------------------------------------------
+
+  @doc "A term in external format without its leading 131 (as it follows a 131,68 header)."
+  def enc(term) do
+    <<131, rest::binary>> = :erlang.term_to_binary(term)
+    rest
+  end
+
+  @doc "Send one frame (4-byte length prefix)."
+  def send_frame(r, payload), do: send_bytes(r, [<<IO.iodata_length(payload)::32>>, payload])
+
+  @doc "A `131,68,0` frame body with the control term and the optional payload term."
+  def hdr_frame(ctl, payload \\ nil) do
+    [<<131, 68, 0>>, enc(ctl) | if(payload == nil, do: [], else: [enc(payload)])]
+  end
+
+  @doc "Receive the next non-tick frame: {:ok, body} or {:error, reason}."
+  def recv_frame(%__MODULE__{sock: s} = r, timeout \\ 5_000) do
+    deadline = System.monotonic_time(:millisecond) + timeout
+
+    with {:ok, <<len::32>>} <- :gen_tcp.recv(s, 4, timeout) do
+      if len == 0 do
+        recv_frame(r, max(deadline - System.monotonic_time(:millisecond), 0))
+      else
+        :gen_tcp.recv(s, len, max(deadline - System.monotonic_time(:millisecond), 1))
+      end
+    end
+  end
+
+  @doc "Decode a frame from cnoded: {control, payload | nil}."
+  def decode_frame(<<131, 68, 0, rest::binary>>) do
+    {ctl, used} = :erlang.binary_to_term(<<131, rest::binary>>, [:used])
+
+    case binary_part(rest, used - 1, byte_size(rest) - (used - 1)) do
+      <<>> -> {ctl, nil}
+      pl -> {ctl, :erlang.binary_to_term(<<131, pl::binary>>)}
+    end
+  end
+
+  def decode_frame(<<131, 68, n, _::binary>>), do: flunk("cnoded sent a header with #{n} atom cache refs")
+  def decode_frame(other), do: flunk("unexpected frame from cnoded: #{inspect(other, limit: 20)}")
+
+  @doc "A pid of the raw node (NEW_PID_EXT built by hand with our name and creation)."
+  def pid(r, id \\ 1) do
+    :erlang.binary_to_term(<<131, 88, 119, byte_size(r.name), r.name::binary, id::32, 0::32, r.creation::32>>)
+  end
+
+  @doc "The REG_SEND frame body of a '$gen_call' to `name` with a plain reference tag."
+  def gen_call_frame(r, name, request, ref) do
+    from = pid(r)
+    hdr_frame({6, from, :"", name}, {:"$gen_call", {from, ref}, request})
+  end
+
+  @doc """
+  gen_server call to echo on the cnode over this raw connection: REG_SEND, then wait (bounded)
+  for the reply frame (SEND / SEND_SENDER to our pid or ALIAS_SEND) and return the reply.
+  """
+  def call_echo(r, request, timeout \\ 5_000) do
+    ref = make_ref()
+    :ok = send_frame(r, gen_call_frame(r, :echo, request, ref))
+    await_reply(r, ref, timeout)
+  end
+
+  def await_reply(r, ref, timeout) do
+    me = pid(r)
+
+    case recv_frame(r, timeout) do
+      {:ok, body} ->
+        case decode_frame(body) do
+          {{22, _from, ^me}, {^ref, reply}} -> reply
+          {{2, _, ^me}, {^ref, reply}} -> reply
+          {{33, _from, ^ref}, {^ref, reply}} -> reply
+          other -> flunk("unexpected message from #{r.cnode.name} instead of the echo reply: #{inspect(other, limit: 20)}")
+        end
+
+      {:error, reason} ->
+        flunk("no echo reply over the raw connection #{r.name} (#{inspect(reason)})\n  cnoded log:\n#{CnodeTest.log_text(r.cnode)}")
+    end
+  end
+
+  @doc """
+  Assert that the cnode closes the connection within `timeout` ms (closed or reset). Returns
+  {bytes received before the close, ms waited}.
+  """
+  def assert_closed(%__MODULE__{sock: s} = r, timeout \\ 3_000, what \\ "the cnode to close the connection") do
+    t0 = System.monotonic_time(:millisecond)
+    do_closed(r, s, <<>>, t0, t0 + timeout, timeout, what)
+  end
+
+  defp do_closed(r, s, acc, t0, deadline, timeout, what) do
+    left = deadline - System.monotonic_time(:millisecond)
+
+    case if(left > 0, do: :gen_tcp.recv(s, 0, left), else: {:error, :timeout}) do
+      {:ok, data} ->
+        do_closed(r, s, acc <> data, t0, deadline, timeout, what)
+
+      {:error, reason} when reason in [:closed, :econnreset, :enotconn, :epipe] ->
+        :gen_tcp.close(s)
+        {acc, System.monotonic_time(:millisecond) - t0}
+
+      {:error, :timeout} ->
+        flunk("timed out after #{timeout} ms waiting for #{what} (#{r.name}; received #{inspect(acc, limit: 20)})\n  cnoded log:\n#{CnodeTest.log_text(r.cnode)}")
+    end
+  end
+
+  @doc "Assert that nothing closes the connection for `ms` ms (and nothing but ticks arrives)."
+  def assert_open(%__MODULE__{sock: s} = r, ms \\ 200) do
+    case :gen_tcp.recv(s, 0, ms) do
+      {:error, :timeout} -> :ok
+      {:ok, <<0, 0, 0, 0>>} -> :ok
+      other -> flunk("expected the connection #{r.name} to stay open and quiet, got #{inspect(other, limit: 20)}\n  cnoded log:\n#{CnodeTest.log_text(r.cnode)}")
+    end
+  end
+end

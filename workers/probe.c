@@ -1,0 +1,157 @@
+/* probe: a worker that does, on request, what a C worker can do to other processes, and
+ * reports what it receives. It shows the public API in use and lets tests observe C-side
+ * semantics. Start it with args [ReporterPid]: every info message it gets is forwarded
+ * there as {:probe, Self, Msg}. Calls:
+ *   {:monitor, Pid} -> Ref     {:demonitor, Ref} -> :ok    {:link, Pid} / {:unlink, Pid} -> :ok
+ *   {:trap_exit, Bool} -> :ok  {:exit, Pid, Reason} -> :ok {:send, Pid, Msg} -> :ok
+ *   {:send, Name, Node, Msg} -> :ok                        {:stop, Reason} -> stops
+ *   {:call, Name, Node, Req, Timeout} -> {:ok, Reply} | {:error, :timeout | {:down, R}}
+ */
+#include "workers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct probe {
+    cn_pid reporter;
+    int has_reporter;
+} probe;
+
+static int probe_init(cn_proc *self, const char *buf, int *idx, void **state)
+{
+    (void)self;
+    probe *p = calloc(1, sizeof *p);
+    int n;
+    if (!p)
+        return -1;
+    if (ei_decode_list_header(buf, idx, &n) == 0 && n >= 1 &&
+        cn_decode_pid(buf, idx, &p->reporter) == 0)
+        p->has_reporter = 1;
+    *state = p;
+    return 0;
+}
+
+static int span(const char *buf, int *idx, const char **s, int *n)
+{
+    int start = *idx;
+    if (ei_skip_term(buf, idx) < 0)
+        return -1;
+    *s = buf + start;
+    *n = *idx - start;
+    return 0;
+}
+
+static int probe_call(cn_proc *self, void *state, const char *buf, int *idx,
+                      const cn_from *from, ei_x_buff *reply)
+{
+    (void)state;
+    (void)from;
+    char op[MAXATOMLEN_UTF8], name[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8];
+    int arity, n;
+    const char *t;
+    cn_pid pid;
+    cn_ref ref;
+    if (ei_decode_tuple_header(buf, idx, &arity) < 0 || ei_decode_atom(buf, idx, op) < 0)
+        goto badarg;
+    if (!strcmp(op, "monitor") && cn_decode_pid(buf, idx, &pid) == 0) {
+        cn_monitor(self, &pid, &ref);
+        cn_encode_ref(reply, &ref);
+    } else if (!strcmp(op, "demonitor") && cn_decode_ref(buf, idx, &ref) == 0) {
+        cn_demonitor(self, &ref);
+        ei_x_encode_atom(reply, "ok");
+    } else if (!strcmp(op, "link") && cn_decode_pid(buf, idx, &pid) == 0) {
+        cn_link(self, &pid);
+        ei_x_encode_atom(reply, "ok");
+    } else if (!strcmp(op, "unlink") && cn_decode_pid(buf, idx, &pid) == 0) {
+        cn_unlink(self, &pid);
+        ei_x_encode_atom(reply, "ok");
+    } else if (!strcmp(op, "trap_exit") && ei_decode_boolean(buf, idx, &n) == 0) {
+        cn_trap_exit(self, n);
+        ei_x_encode_atom(reply, "ok");
+    } else if (!strcmp(op, "exit") && cn_decode_pid(buf, idx, &pid) == 0 &&
+               span(buf, idx, &t, &n) == 0) {
+        cn_exit(self, &pid, t, n);
+        ei_x_encode_atom(reply, "ok");
+    } else if (!strcmp(op, "send") && arity == 3 && cn_decode_pid(buf, idx, &pid) == 0 &&
+               span(buf, idx, &t, &n) == 0) {
+        cn_send(self, &pid, t, n);
+        ei_x_encode_atom(reply, "ok");
+    } else if (!strcmp(op, "send") && arity == 4 && ei_decode_atom(buf, idx, name) == 0 &&
+               ei_decode_atom(buf, idx, node) == 0 && span(buf, idx, &t, &n) == 0) {
+        cn_send_name(self, name, node, t, n);
+        ei_x_encode_atom(reply, "ok");
+    } else if (!strcmp(op, "call") && arity == 5 && ei_decode_atom(buf, idx, name) == 0 &&
+               ei_decode_atom(buf, idx, node) == 0 && span(buf, idx, &t, &n) == 0) {
+        long tmo;
+        if (ei_decode_long(buf, idx, &tmo) < 0)
+            goto badarg;
+        ei_x_buff r;
+        ei_x_new(&r);
+        int rc = cn_call_name(self, name, node, t, n, (int)tmo, &r);
+        ei_x_encode_tuple_header(reply, 2);
+        if (rc == 0) {
+            ei_x_encode_atom(reply, "ok");
+            ei_x_append_buf(reply, r.buff, r.index);
+        } else if (rc == -1) {
+            ei_x_encode_atom(reply, "error");
+            ei_x_encode_atom(reply, "timeout");
+        } else {
+            ei_x_encode_atom(reply, "error");
+            ei_x_encode_tuple_header(reply, 2);
+            ei_x_encode_atom(reply, "down");
+            ei_x_append_buf(reply, r.buff, r.index);
+        }
+        ei_x_free(&r);
+    } else if (!strcmp(op, "stop") && span(buf, idx, &t, &n) == 0) {
+        cn_set_stop_reason(self, t, n);
+        ei_x_encode_atom(reply, "ok");
+        cn_reply(self, from, reply->buff, reply->index);
+        return CN_STOP;
+    } else {
+        goto badarg;
+    }
+    return CN_REPLY;
+badarg:
+    reply->index = 0;
+    ei_x_encode_tuple_header(reply, 2);
+    ei_x_encode_atom(reply, "error");
+    ei_x_encode_atom(reply, "badarg");
+    return CN_REPLY;
+}
+
+static int probe_info(cn_proc *self, void *state, const char *buf, int *idx)
+{
+    probe *p = state;
+    if (!p->has_reporter)
+        return CN_NOREPLY;
+    const char *t;
+    int n;
+    if (span(buf, idx, &t, &n) < 0)
+        return CN_NOREPLY;
+    ei_x_buff x;
+    ei_x_new(&x);
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_atom(&x, "probe");
+    cn_pid me = cn_self(self);
+    cn_encode_pid(&x, &me);
+    ei_x_append_buf(&x, t, n);
+    cn_send(self, &p->reporter, x.buff, x.index);
+    ei_x_free(&x);
+    return CN_NOREPLY;
+}
+
+static void probe_terminate(cn_proc *self, void *state, const char *reason, int len)
+{
+    (void)self;
+    (void)reason;
+    (void)len;
+    free(state);
+}
+
+const cn_worker cn_probe_worker = {
+    .module = "probe",
+    .init = probe_init,
+    .handle_call = probe_call,
+    .handle_info = probe_info,
+    .terminate = probe_terminate,
+};
