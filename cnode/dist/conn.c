@@ -30,7 +30,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-enum { C_DIALING, C_HANDSHAKE, C_UP, C_CLOSED };
+/* C_NOKWAIT: our attempt got `nok`; the peer's own attempt is about to arrive and take over
+ * this entry's queued frames (PROTOCOL.md §2.5), so the entry stays in the table a while. */
+enum { C_DIALING, C_HANDSHAKE, C_NOKWAIT, C_UP, C_CLOSED };
 
 struct cn_conn {
     cn_ev ev;
@@ -56,7 +58,8 @@ struct cn_conn {
     uint64_t created_ms, last_read_ms, last_write_ms;
     uint64_t bytes_in, bytes_out;
     char peer[1024];
-    struct cn_conn *all_next; /* list of all open connections (I/O thread) */
+    struct cn_conn *all_next; /* list of connections the I/O thread watches */
+    int in_all;
 };
 
 /* The table maps a node index to its current connection (pending or up). */
@@ -359,6 +362,16 @@ static void conn_up(cn_conn *c)
     take_outbox(c);
 }
 
+/* Stop watching the socket and close it; the entry itself may live on (C_NOKWAIT). */
+static void close_socket(cn_conn *c)
+{
+    if (c->fd < 0)
+        return;
+    cn_loop_del(&c->ev);
+    close(c->fd);
+    c->fd = -1;
+}
+
 static void conn_close(cn_conn *c, const char *why)
 {
     if (c->state == C_CLOSED)
@@ -377,21 +390,29 @@ static void conn_close(cn_conn *c, const char *why)
                 c->role == CN_HS_INITIATOR ? "to" : "from", c->peer, why);
     else
         cn_info("incoming connection closed during handshake: %s", why);
-    if (c->fd >= 0) {
-        cn_loop_del(&c->ev);
-        close(c->fd);
-        c->fd = -1;
-        /* unlink from the I/O list */
+    close_socket(c);
+    if (c->in_all) {
         for (cn_conn **pp = &all; *pp; pp = &(*pp)->all_next)
             if (*pp == c) {
                 *pp = c->all_next;
                 break;
             }
+        c->in_all = 0;
         cn_loop_post(release_post, c); /* the I/O reference, after this event batch */
     }
+    int owned = c->has_node;
     table_remove(c);
-    if (was == C_UP)
+    /* Processes linked to or monitoring the node learn it is gone: after a connection
+     * drops, and also when a connection we made for them could not be set up. */
+    if (was == C_UP) {
         cn_proc_nodedown(c->node);
+    } else if (owned && c->role == CN_HS_INITIATOR && !cn_loop_stopping()) {
+        pthread_mutex_lock(&tlock);
+        int none = table[c->node] == NULL;
+        pthread_mutex_unlock(&tlock);
+        if (none)
+            cn_proc_nodedown(c->node);
+    }
 }
 
 static void conn_start_io(cn_conn *c, int fd)
@@ -401,6 +422,7 @@ static void conn_start_io(cn_conn *c, int fd)
     conn_ref(c); /* the I/O reference */
     c->all_next = all;
     all = c;
+    c->in_all = 1;
     c->writing = 0;
     cn_loop_add(&c->ev, EPOLLIN);
 }
@@ -479,6 +501,13 @@ static void handle_hs_frame(cn_conn *c, const uint8_t *p, size_t len)
     if (r == CN_HS_CONTINUE)
         return;
     if (r == CN_HS_FAIL) {
+        if (c->role == CN_HS_INITIATOR && strcmp(c->hs.status, "nok") == 0) {
+            cn_debug("%s answered nok: its own connection attempt wins", c->peer);
+            close_socket(c);
+            c->state = C_NOKWAIT;
+            c->created_ms = cn_now_ms();
+            return;
+        }
         if (strstr(c->hs.err, "cookie"))
             cn_warn("handshake with %s refused: %s", c->peer[0] ? c->peer : "?", c->hs.err);
         conn_write(c); /* a final status message, if any */
@@ -492,7 +521,7 @@ static void handle_hs_frame(cn_conn *c, const uint8_t *p, size_t len)
 
 static void conn_read(cn_conn *c)
 {
-    for (int rounds = 0; rounds < 16 && c->state != C_CLOSED; rounds++) {
+    for (int rounds = 0; rounds < 16 && c->fd >= 0; rounds++) {
         size_t cap;
         uint8_t *space = cn_framer_space(&c->fr, &cap);
         if (!space) {
@@ -516,7 +545,7 @@ static void conn_read(cn_conn *c)
         const uint8_t *frame;
         size_t flen;
         int r = 0;
-        while (c->state != C_CLOSED && (r = cn_framer_next(&c->fr, &frame, &flen)) == 1) {
+        while (c->fd >= 0 && (r = cn_framer_next(&c->fr, &frame, &flen)) == 1) {
             if (c->state == C_HANDSHAKE) {
                 handle_hs_frame(c, frame, flen);
                 continue;
@@ -537,7 +566,7 @@ static void conn_read(cn_conn *c)
                 return;
             }
         }
-        if (c->state != C_CLOSED && r < 0) {
+        if (c->fd >= 0 && r < 0) {
             cn_warn("frame from %s larger than the limit (%zu bytes)", c->peer,
                     cn_node.max_message);
             conn_close(c, "oversized frame");
@@ -555,7 +584,7 @@ static void conn_events(void *ctx, uint32_t events)
         return;
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
         conn_read(c);
-    if (c->state == C_CLOSED)
+    if (c->fd < 0)
         return;
     if (c->state == C_UP)
         take_outbox(c);
@@ -795,9 +824,10 @@ void cn_conn_timers(uint64_t now)
     cn_conn *next;
     for (cn_conn *c = all; c; c = next) {
         next = c->all_next;
-        if (c->state == C_HANDSHAKE) {
+        if (c->state == C_HANDSHAKE || c->state == C_NOKWAIT) {
             if (now - c->created_ms > (uint64_t)cn_node.handshake_timeout_ms)
-                conn_close(c, "handshake timeout");
+                conn_close(c, c->state == C_NOKWAIT ? "the peer's own attempt never came"
+                                                     : "handshake timeout");
             continue;
         }
         if (c->state != C_UP)
