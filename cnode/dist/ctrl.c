@@ -392,8 +392,36 @@ static int do_spawn(ctl *c, cn_dist_msg *m)
     return 0;
 }
 
+/* The control tuple's arity per operation (PROTOCOL.md §4.1); ei decoders do not know
+ * where the control term ends, so a short tuple must be refused before decoding. */
+static int arity_ok(long op, int arity)
+{
+    static const signed char want[] = {
+        [OP_LINK] = 3,          [OP_SEND] = 3,
+        [OP_EXIT] = 4,          [OP_UNLINK] = 3,
+        [OP_REG_SEND] = 4,      [OP_GROUP_LEADER] = 3,
+        [OP_EXIT2] = 4,         [OP_SEND_TT] = 4,
+        [OP_EXIT_TT] = 5,       [OP_REG_SEND_TT] = 5,
+        [OP_EXIT2_TT] = 5,      [OP_MONITOR_P] = 4,
+        [OP_DEMONITOR_P] = 4,   [OP_MONITOR_P_EXIT] = 5,
+        [OP_SEND_SENDER] = 3,   [OP_SEND_SENDER_TT] = 4,
+        [OP_PAYLOAD_EXIT] = 3,  [OP_PAYLOAD_EXIT_TT] = 4,
+        [OP_PAYLOAD_EXIT2] = 3, [OP_PAYLOAD_EXIT2_TT] = 4,
+        [OP_PAYLOAD_MONITOR_P_EXIT] = 4,
+        [OP_SPAWN_REQUEST] = 6, [OP_SPAWN_REQUEST_TT] = 7,
+        [OP_SPAWN_REPLY] = 5,   [OP_SPAWN_REPLY_TT] = 6,
+        [OP_ALIAS_SEND] = 3,    [OP_ALIAS_SEND_TT] = 4,
+        [OP_UNLINK_ID] = 4,     [OP_UNLINK_ID_ACK] = 4,
+    };
+    if (op < 0 || op >= (long)sizeof want || want[op] == 0)
+        return 1; /* unknown: dropped later, nothing is decoded */
+    return arity == want[op];
+}
+
 static int dispatch(ctl *c, cn_dist_msg *m)
 {
+    if (!arity_ok(c->op, c->arity))
+        return bad(c, "wrong number of elements");
     switch (c->op) {
     case OP_SEND:
     case OP_SEND_TT:

@@ -18,7 +18,7 @@ cn_msg *cn_msg_new(int kind, const void *data, size_t len)
     m->kind = kind;
     m->data = (char *)(m + 1);
     m->len = len;
-    if (len)
+    if (len && data)
         memcpy(m->data, data, len);
     return m;
 }
@@ -305,7 +305,9 @@ static void proc_exit(cn_proc *p, const char *reason, int len)
         reason = killed;
         len = 8;
     }
-    if (p->ops->terminate && !reason_is(reason, (size_t)len, "killed"))
+    /* Unlike the BEAM, terminate also runs for `killed`: it is where a C worker frees its
+     * state, and nothing else would. */
+    if (p->ops->terminate)
         p->ops->terminate(p, reason, len);
     pthread_mutex_lock(&p->lock);
     p->dead = 1;
@@ -313,7 +315,7 @@ static void proc_exit(cn_proc *p, const char *reason, int len)
     p->mq_head = p->mq_tail = NULL;
     pthread_mutex_unlock(&p->lock);
     if (p->regname)
-        cn_unregister(p->regname);
+        cn_unregister_pid(p->regname, &p->pid);
     for (cn_linkent *l = p->links, *n; l; l = n) {
         n = l->next;
         if (l->unlink_id == 0)

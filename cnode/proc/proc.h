@@ -108,8 +108,8 @@ size_t cn_proc_count(void);
 /* Call fn on every live process (with a held reference). */
 void cn_proc_foreach(void (*fn)(cn_proc *p, void *arg), void *arg);
 
-/* Put a message/signal in p's mailbox and schedule p. Takes ownership of m. Returns -1
- * (and frees m) when p is dead. */
+/* Put a message/signal in p's mailbox and schedule p. Takes ownership of m, except when
+ * it returns -1 (p is dead): then the caller still owns m. */
 int cn_proc_deliver(cn_proc *p, cn_msg *m);
 /* Deliver to a local pid; for signals to dead/unknown pids the runtime answers
  * (noproc DOWN for monitors, noproc EXIT for links, acks for unlinks). */
@@ -130,6 +130,8 @@ cn_mon **cn_proc_find_mon(cn_mon **head, const cn_ref *ref);
 /* Registered names. */
 int cn_register(const char *name, const cn_pid *pid); /* 0, or -1 if taken / pid dead */
 int cn_unregister(const char *name);
+/* Remove name only if it still names pid (a process's own exit). */
+int cn_unregister_pid(const char *name, const cn_pid *pid);
 int cn_whereis(const char *name, cn_pid *out);
 
 /* Signals out of a process (local or remote target). */

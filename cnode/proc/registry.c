@@ -61,17 +61,30 @@ int cn_register(const char *name, const cn_pid *pid)
     return r;
 }
 
-int cn_unregister(const char *name)
+static int unregister(const char *name, const cn_pid *only)
 {
     pthread_mutex_lock(&rlock);
     entry **pp = find(name);
     entry *e = *pp;
+    if (e && only && !cn_pid_eq(&e->pid, only))
+        e = NULL;
     if (e)
         *pp = e->next;
+    cn_proc *p = e && !only ? cn_proc_get(&e->pid) : NULL;
+    if (p) { /* the process may register another name now */
+        free(p->regname);
+        p->regname = NULL;
+    }
     pthread_mutex_unlock(&rlock);
+    if (p)
+        cn_proc_release(p);
     free(e);
     return e ? 0 : -1;
 }
+
+int cn_unregister(const char *name) { return unregister(name, NULL); }
+
+int cn_unregister_pid(const char *name, const cn_pid *pid) { return unregister(name, pid); }
 
 int cn_whereis(const char *name, cn_pid *out)
 {
