@@ -243,7 +243,8 @@ static int call_match(const cn_msg *m, const cn_ref *ref, int *reply_at)
 }
 
 /* Wait for the reply to the call monitored by ref (selective receive on our mailbox). */
-static int call_wait(cn_proc *self, const cn_ref *r, int timeout_ms, ei_x_buff *reply)
+static int call_wait(cn_proc *self, const cn_ref *r, uint32_t node, int timeout_ms,
+                     ei_x_buff *reply)
 {
     cn_ref ref = *r;
     pthread_cond_t cond;
@@ -269,6 +270,10 @@ static int call_wait(cn_proc *self, const cn_ref *r, int timeout_ms, ei_x_buff *
     for (;;) {
         cn_msg *prev = NULL;
         for (cn_msg *m = self->mq_head; m; prev = m, m = m->next) {
+            if (node != 0 && m->kind == CN_SIG_NODEDOWN && m->node == node) {
+                kind = 3; /* the server's node is gone; the signal stays for the rest */
+                break;
+            }
             if ((kind = call_match(m, &ref, &at)) != 0) {
                 if (prev)
                     prev->next = m->next;
@@ -281,7 +286,7 @@ static int call_wait(cn_proc *self, const cn_ref *r, int timeout_ms, ei_x_buff *
                 break;
             }
         }
-        if (found)
+        if (found || kind == 3)
             break;
         int w = timeout_ms < 0 ? pthread_cond_wait(&cond, &self->lock)
                                : pthread_cond_timedwait(&cond, &self->lock, &until);
@@ -292,11 +297,23 @@ static int call_wait(cn_proc *self, const cn_ref *r, int timeout_ms, ei_x_buff *
     pthread_mutex_unlock(&self->lock);
     pthread_cond_destroy(&cond);
 
+    if (kind == 3) {
+        cn_mon **mp = cn_proc_find_mon(&self->monitors, &ref);
+        if (*mp) {
+            cn_mon *mon = *mp;
+            *mp = mon->next;
+            free(mon->name);
+            free(mon);
+        }
+        ei_x_encode_atom(reply, "noconnection");
+        return -2;
+    }
     if (kind == 2) { /* the server is gone: the monitor already fired */
         cn_mon **mp = cn_proc_find_mon(&self->monitors, &ref);
         if (*mp) {
             cn_mon *mon = *mp;
             *mp = mon->next;
+            free(mon->name);
             free(mon);
         }
         ei_x_append_buf(reply, found->data, (int)found->len);
@@ -335,7 +352,7 @@ int cn_call(cn_proc *self, const cn_pid *server, const char *req, int len, int t
     call_request(self, &ref, req, len, &x);
     cn_send(self, server, x.buff, x.index);
     ei_x_free(&x);
-    return call_wait(self, &ref, timeout_ms, reply);
+    return call_wait(self, &ref, server->node, timeout_ms, reply);
 }
 
 int cn_call_name(cn_proc *self, const char *name, const char *node, const char *req, int len,
@@ -367,5 +384,5 @@ int cn_call_name(cn_proc *self, const char *name, const char *node, const char *
     call_request(self, &ref, req, len, &x);
     cn_out_reg_send(&self->pid, (uint32_t)n, name, x.buff, x.index);
     ei_x_free(&x);
-    return call_wait(self, &ref, timeout_ms, reply);
+    return call_wait(self, &ref, (uint32_t)n, timeout_ms, reply);
 }
