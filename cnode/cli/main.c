@@ -1,5 +1,6 @@
 /* cnoded: the daemon = libcnode + this command line + the built-in workers. */
 #include "cnode.h"
+#include "services/services.h"
 #include "util/log.h"
 #include "workers/workers.h"
 
@@ -21,6 +22,8 @@ static const char usage[] =
     "  --epmd-port N           epmd port (default: $ERL_EPMD_PORT or 4369)\n"
     "  --no-epmd-start         do not start epmd when none answers\n"
     "  --connect NODE          connect to NODE at start (repeatable)\n"
+    "  --child MOD[:NAME]      start a worker of module MOD under cnode_sup at start,\n"
+    "                          registered as NAME if given (repeatable)\n"
     "  --net-ticktime SECS     net_ticktime, as the kernel parameter (default 60)\n"
     "  --handshake-timeout MS  handshake time limit (default 7000, net_setuptime)\n"
     "  --schedulers N          scheduler threads (default: one per core)\n"
@@ -56,6 +59,7 @@ int main(int argc, char **argv)
     if (!connect)
         return 1;
     c.connect = connect;
+    cn_workers_register_builtin(); /* before parsing: --child names a worker module */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -100,6 +104,25 @@ int main(int argc, char **argv)
             if (!strchr(v, '@'))
                 return die_usage("--connect needs a full node name (name@host), got '%s'", v);
             connect[c.nconnect++] = v;
+        } else if (!strcmp(a, "--child")) {
+            char *mod = argv[i], *name = strchr(mod, ':');
+            size_t mlen = name ? (size_t)(name - mod) : strlen(mod);
+            int bad = mlen == 0 || mlen > 255 || (name && (!name[1] || strlen(name + 1) > 255));
+            if (name && !bad)
+                *name++ = 0; /* argv is ours to edit; the strings live as long as the node */
+            /* names the node itself registers would be lost to it (or to the child) */
+            int reserved = name && (!strcmp(name, "echo") || !strcmp(name, "net_kernel") ||
+                                    !strcmp(name, "cnode_sup"));
+            if (bad || reserved || !cn_worker_lookup(mod) ||
+                cn_supervisor_static_child(mod, name) < 0) {
+                free(connect);
+                if (bad)
+                    return die_usage("bad --child '%s' (MOD or MOD:NAME)", v);
+                if (reserved)
+                    return die_usage("--child: the name '%s' is the node's own", name);
+                return cn_worker_lookup(mod) ? die_usage("too many --child flags (at %s)", mod)
+                                             : die_usage("--child: no worker module '%s'", mod);
+            }
         } else if (!strcmp(a, "--net-ticktime")) {
             if (parse_num(v, 1, 86400, &n) < 0)
                 return die_usage("bad net_ticktime '%s'", v);
@@ -134,7 +157,6 @@ int main(int argc, char **argv)
         cn_error("%s", err);
         return code ? code : 1;
     }
-    cn_workers_register_builtin();
     if (cn_spawn_worker(&cn_echo_worker, NULL, 0, "echo", NULL) < 0)
         cn_error("cannot start the echo worker");
     int r = cn_node_run();

@@ -60,6 +60,7 @@ struct cn_conn {
     char peer[1024];
     struct cn_conn *all_next; /* list of connections the I/O thread watches */
     int in_all;
+    int name_pending; /* accepted: the peer's name is interned once the handshake is done */
 };
 
 /* The table maps a node index to its current connection (pending or up). */
@@ -427,15 +428,39 @@ static void conn_start_io(cn_conn *c, int fd)
     cn_loop_add(&c->ev, EPOLLIN);
 }
 
+/* Move the frames queued on `from` (a superseded attempt) to the front of c's queue. */
+static void take_frames(cn_conn *c, cn_conn *from)
+{
+    pthread_mutex_lock(&from->olock);
+    cn_oframe *q = from->ohead, *qt = from->otail;
+    from->ohead = from->otail = NULL;
+    pthread_mutex_unlock(&from->olock);
+    if (!q)
+        return;
+    pthread_mutex_lock(&c->olock);
+    qt->next = c->ohead;
+    c->ohead = q;
+    if (!c->otail)
+        c->otail = qt;
+    pthread_mutex_unlock(&c->olock);
+}
+
 /* Acceptor: choose the status for a peer (PROTOCOL.md §2.5). */
 static const char *decide(void *ctx, const char *peer_name, uint64_t peer_flags)
 {
     (void)peer_flags;
     cn_conn *c = ctx;
     snprintf(c->peer, sizeof c->peer, "%s", peer_name);
-    long idx = cn_node_intern(peer_name, strlen(peer_name));
-    if (idx <= 0)
-        return "not_allowed";
+    /* A name we have never seen is not added to the node table before the peer proves
+     * it has the cookie: otherwise anyone could fill the table with made-up names. Such a
+     * peer cannot be one we are dialling or connected to, so "ok" is the answer. */
+    long idx = cn_node_lookup(peer_name);
+    if (idx == 0)
+        return "not_allowed"; /* our own name */
+    if (idx < 0) {
+        c->name_pending = 1;
+        return "ok";
+    }
     const char *status = "ok";
     cn_conn *old = NULL;
     pthread_mutex_lock(&tlock);
@@ -461,15 +486,7 @@ static const char *decide(void *ctx, const char *peer_name, uint64_t peer_flags)
     c->node = (uint32_t)idx;
     c->has_node = 1;
     if (old) {
-        pthread_mutex_lock(&old->olock);
-        cn_oframe *q = old->ohead;
-        old->ohead = old->otail = NULL;
-        pthread_mutex_unlock(&old->olock);
-        pthread_mutex_lock(&c->olock);
-        c->ohead = q;
-        for (c->otail = q; c->otail && c->otail->next; c->otail = c->otail->next) {
-        }
-        pthread_mutex_unlock(&c->olock);
+        take_frames(c, old);
         old->has_node = 0; /* it no longer owns the table slot */
         conn_close(old, "simultaneous connect: the peer's attempt won");
         conn_release(old); /* the table's reference it held */
@@ -495,6 +512,39 @@ static void replace_old(cn_conn *c)
     }
 }
 
+/* An accepted peer with a new name finished the handshake: give it its table slot. If an
+ * attempt of ours to that name started meanwhile, this connection takes over its frames. */
+static int adopt_name(cn_conn *c)
+{
+    long idx = cn_node_intern(c->hs.peer_name, strlen(c->hs.peer_name));
+    if (idx <= 0) {
+        conn_close(c, "the node name table is full");
+        return -1;
+    }
+    cn_conn *old = NULL;
+    pthread_mutex_lock(&tlock);
+    cn_conn *cur = table[idx];
+    if (cur && cur->state == C_UP) {
+        pthread_mutex_unlock(&tlock);
+        conn_close(c, "a connection from this node is already up");
+        return -1;
+    }
+    old = cur;
+    table[idx] = c;
+    conn_ref(c);
+    pthread_mutex_unlock(&tlock);
+    c->node = (uint32_t)idx;
+    c->has_node = 1;
+    c->name_pending = 0;
+    if (old) {
+        take_frames(c, old);
+        old->has_node = 0;
+        conn_close(old, "the peer's own connection took over");
+        conn_release(old);
+    }
+    return 0;
+}
+
 static void handle_hs_frame(cn_conn *c, const uint8_t *p, size_t len)
 {
     int r = cn_hs_input(&c->hs, p, len, &c->hsout);
@@ -514,6 +564,8 @@ static void handle_hs_frame(cn_conn *c, const uint8_t *p, size_t len)
         conn_close(c, c->hs.err);
         return;
     }
+    if (c->name_pending && adopt_name(c) < 0)
+        return;
     if (c->role == CN_HS_ACCEPTOR && strcmp(c->hs.status, "alive") == 0)
         replace_old(c);
     conn_up(c);

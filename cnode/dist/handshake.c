@@ -274,9 +274,11 @@ static int i_status(cn_hs *hs, const uint8_t *msg, size_t len, cn_buf *out)
     int name_me = (hs->my_flags & DFLAG_NAME_ME) != 0;
     if (n >= 6 && memcmp(s, "named:", 6) == 0)
         return i_named(hs, s + 6, n - 6);
-    if (is_status(s, n, "nok"))
+    if (is_status(s, n, "nok")) {
+        snprintf(hs->status, sizeof hs->status, "nok"); /* the caller keeps its entry */
         return fail(hs, "Connection to %s refused (nok): its own simultaneous attempt to us wins.",
                     who(hs));
+    }
     if (is_status(s, n, "not_allowed"))
         return fail(hs,
                     "Connection to %s refused (not_allowed): we lack a flag it requires, "

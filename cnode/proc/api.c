@@ -4,6 +4,7 @@
 #include "dist/out.h"
 #include "proc/ident.h"
 #include "proc/proc.h"
+#include "proc/sched.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -265,11 +266,16 @@ static int call_wait(cn_proc *self, const cn_ref *r, uint32_t node, int timeout_
     }
     cn_msg *found = NULL;
     int kind = 0, at = 0;
+    cn_sched_block_begin();
     pthread_mutex_lock(&self->lock);
     self->waiter = &cond;
     for (;;) {
         cn_msg *prev = NULL;
         for (cn_msg *m = self->mq_head; m; prev = m, m = m->next) {
+            if (cn_proc_fatal_signal(self, m)) {
+                kind = 4; /* we are being killed: stop waiting; the signal stays queued */
+                break;
+            }
             if (node != 0 && m->kind == CN_SIG_NODEDOWN && m->node == node) {
                 kind = 3; /* the server's node is gone; the signal stays for the rest */
                 break;
@@ -286,7 +292,7 @@ static int call_wait(cn_proc *self, const cn_ref *r, uint32_t node, int timeout_
                 break;
             }
         }
-        if (found || kind == 3)
+        if (found || kind == 3 || kind == 4)
             break;
         int w = timeout_ms < 0 ? pthread_cond_wait(&cond, &self->lock)
                                : pthread_cond_timedwait(&cond, &self->lock, &until);
@@ -295,8 +301,15 @@ static int call_wait(cn_proc *self, const cn_ref *r, uint32_t node, int timeout_
     }
     self->waiter = NULL;
     pthread_mutex_unlock(&self->lock);
+    cn_sched_block_end();
     pthread_cond_destroy(&cond);
 
+    if (kind == 4) {
+        self->doomed = 1;
+        cn_demonitor(self, &ref);
+        ei_x_encode_atom(reply, "killed");
+        return -2;
+    }
     if (kind == 3) {
         cn_mon **mp = cn_proc_find_mon(&self->monitors, &ref);
         if (*mp) {

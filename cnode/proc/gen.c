@@ -57,7 +57,7 @@ static int do_call(cn_proc *p, gen *g, const char *buf, int *idx)
     ei_x_buff reply;
     ei_x_new(&reply);
     int r = g->w->handle_call(p, g->state, buf, idx, &from, &reply);
-    if (r == CN_REPLY)
+    if (r == CN_REPLY && !p->doomed)
         cn_reply(p, &from, reply.buff, reply.index);
     ei_x_free(&reply);
     return r == CN_STOP ? CN_STOP : CN_NOREPLY;
@@ -154,6 +154,22 @@ static int resume(cn_proc *p, gen *g)
     return r;
 }
 
+/* OTP 26+ callers of sys:get_state expect {ok, State}; OTP 25 callers the bare state, and
+ * the connection flags are the same for both. What differs is the caller's alias: OTP 26+
+ * makes 5-word references (PROTOCOL.md §11), OTP 25 makes 3-word ones. */
+static int caller_is_otp26(const cn_from *from)
+{
+    int idx = 0, n;
+    char a[MAXATOMLEN_UTF8];
+    cn_ref ref;
+    if (ei_decode_list_header(from->tag, &idx, &n) == 0 && n == 1 &&
+        ei_decode_atom(from->tag, &idx, a) == 0 && strcmp(a, "alias") == 0 &&
+        cn_decode_ref(from->tag, &idx, &ref) == 0)
+        return ref.len >= 4;
+    idx = 0;
+    return cn_decode_ref(from->tag, &idx, &ref) == 0 && ref.len >= 4;
+}
+
 /* {system, From, Req}: the sys protocol (PROTOCOL.md §6.5). */
 static int do_system(cn_proc *p, gen *g, const char *buf, int *idx)
 {
@@ -165,6 +181,10 @@ static int do_system(cn_proc *p, gen *g, const char *buf, int *idx)
     ei_x_buff x;
     ei_x_new(&x);
     if (atom_eq(buf, idx, "get_state")) {
+        if (caller_is_otp26(&from)) {
+            ei_x_encode_tuple_header(&x, 2);
+            ei_x_encode_atom(&x, "ok");
+        }
         encode_state(g, &x);
     } else if (atom_eq(buf, idx, "get_status")) {
         get_status(p, g, &x);

@@ -290,7 +290,7 @@ void cn_sig_send_unlink_ack(const cn_pid *from, const cn_pid *to, uint64_t id)
 
 /* ---- exits -------------------------------------------------------------------------- */
 
-static int reason_is(const char *reason, size_t len, const char *atom)
+int cn_reason_is(const char *reason, size_t len, const char *atom)
 {
     char a[MAXATOMLEN_UTF8];
     int idx = 0;
@@ -300,11 +300,6 @@ static int reason_is(const char *reason, size_t len, const char *atom)
 
 static void proc_exit(cn_proc *p, const char *reason, int len)
 {
-    const char killed[] = "\x77\x06killed";
-    if (reason_is(reason, (size_t)len, "kill")) {
-        reason = killed;
-        len = 8;
-    }
     /* Unlike the BEAM, terminate also runs for `killed`: it is where a C worker frees its
      * state, and nothing else would. */
     if (p->ops->terminate)
@@ -369,6 +364,18 @@ int cn_proc_add_monitored_by(cn_proc *p, const cn_pid *watcher, const cn_ref *re
     return 0;
 }
 
+int cn_proc_fatal_signal(const cn_proc *p, const cn_msg *m)
+{
+    if (m->kind == CN_SIG_EXIT2)
+        return cn_reason_is(m->data, m->len, "kill") ||
+               (!p->trap_exit && !cn_reason_is(m->data, m->len, "normal"));
+    if (m->kind == CN_SIG_EXIT && !p->trap_exit && !cn_reason_is(m->data, m->len, "normal")) {
+        cn_linkent *const *lp = cn_proc_find_link((cn_proc *)p, &m->from);
+        return *lp && (*lp)->unlink_id == 0;
+    }
+    return m->kind == CN_SIG_SHUTDOWN;
+}
+
 /* ---- signals in --------------------------------------------------------------------- */
 
 cn_linkent **cn_proc_find_link(cn_proc *p, const cn_pid *pid)
@@ -405,7 +412,7 @@ static int self_message(cn_proc *p, ei_x_buff *x)
 /* Returns 1 if the process must die with `reason`. */
 static int exit_signal(cn_proc *p, const cn_pid *from, const char *reason, size_t len, int linked)
 {
-    if (!linked && reason_is(reason, len, "kill"))
+    if (!linked && cn_reason_is(reason, len, "kill"))
         return 1;
     if (p->trap_exit) {
         ei_x_buff x;
@@ -418,7 +425,7 @@ static int exit_signal(cn_proc *p, const cn_pid *from, const char *reason, size_
             return -1;
         return 0;
     }
-    return !reason_is(reason, len, "normal");
+    return !cn_reason_is(reason, len, "normal");
 }
 
 static int down_message(cn_proc *p, const cn_msg *m, const cn_mon *mon)
@@ -525,10 +532,15 @@ static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
         *reason = m->data;
         *rlen = (int)m->len;
         return exit_signal(p, &m->from, m->data, m->len, 1);
-    case CN_SIG_EXIT2:
-        *reason = m->data;
-        *rlen = (int)m->len;
-        return exit_signal(p, &m->from, m->data, m->len, 0);
+    case CN_SIG_EXIT2: {
+        int r = exit_signal(p, &m->from, m->data, m->len, 0);
+        /* exit(Pid, kill) is untrappable and reported as killed; a process that merely
+         * exits with reason kill passes kill on to its links (as on the BEAM). */
+        int killed = r == 1 && cn_reason_is(m->data, m->len, "kill");
+        *reason = killed ? "\x77\x06killed" : m->data;
+        *rlen = killed ? 8 : (int)m->len;
+        return r;
+    }
     case CN_SIG_MONITOR: {
         cn_mon *mon = calloc(1, sizeof *mon);
         if (mon) {

@@ -78,6 +78,7 @@ struct cn_proc {
     uint32_t mq_len;
     int sched; /* CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING */
     pthread_cond_t *waiter; /* set while the process waits in cn_call */
+    int doomed;             /* a fatal exit signal is queued: send no more replies */
     int dead;
     struct cn_proc *runq_next;
     /* Below: touched only by the process's own scheduler turn. */
@@ -139,6 +140,11 @@ void cn_sig_send_exit(const cn_pid *from, const cn_pid *to, const char *reason, 
 void cn_sig_send_down(const cn_pid *from, const char *name, const cn_pid *to, const cn_ref *ref,
                       const char *reason, int len);
 void cn_sig_send_unlink_ack(const cn_pid *from, const cn_pid *to, uint64_t id);
+
+/* Is reason (encoded without version byte) the atom `atom`? */
+int cn_reason_is(const char *reason, size_t len, const char *atom);
+/* Would this mailbox entry end p (an exit signal it does not trap)? */
+int cn_proc_fatal_signal(const cn_proc *p, const cn_msg *m);
 
 /* Tell every process with links/monitors across node's connection that it is gone. */
 void cn_proc_nodedown(uint32_t node);

@@ -12,8 +12,9 @@
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static cn_proc *qhead, *qtail;
-static int stopping, busy, nthreads_started;
+static int stopping, busy, nthreads_started, nbase, blocked;
 static pthread_t *threads;
+#define MAX_EXTRA 256 /* threads added for blocked schedulers, at most */
 
 enum { BUDGET = 64 };
 
@@ -76,7 +77,8 @@ int cn_sched_start(int n)
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (int)c : 1;
     }
-    threads = calloc((size_t)n, sizeof *threads);
+    nbase = n;
+    threads = calloc((size_t)n + MAX_EXTRA, sizeof *threads);
     if (!threads)
         return -1;
     for (int i = 0; i < n; i++) {
@@ -87,7 +89,24 @@ int cn_sched_start(int n)
     return 0;
 }
 
-int cn_sched_count(void) { return nthreads_started; }
+int cn_sched_count(void) { return nbase; }
+
+void cn_sched_block_begin(void)
+{
+    pthread_mutex_lock(&qlock);
+    blocked++;
+    if (!stopping && nthreads_started - blocked < nbase && nthreads_started < nbase + MAX_EXTRA &&
+        pthread_create(&threads[nthreads_started], NULL, sched_main, NULL) == 0)
+        nthreads_started++;
+    pthread_mutex_unlock(&qlock);
+}
+
+void cn_sched_block_end(void)
+{
+    pthread_mutex_lock(&qlock);
+    blocked--;
+    pthread_mutex_unlock(&qlock);
+}
 
 void cn_sched_stop(int drain_ms)
 {

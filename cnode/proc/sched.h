@@ -11,5 +11,10 @@ void cn_sched_enqueue(cn_proc *p);
 /* Wait (bounded) until no process is queued or running, then stop the threads. */
 void cn_sched_stop(int drain_ms);
 int cn_sched_count(void);
+/* A process is about to block its scheduler thread (cn_call). If that would leave fewer
+ * runnable schedulers than configured, another thread joins (bounded), so a call between
+ * two processes of this node cannot deadlock. */
+void cn_sched_block_begin(void);
+void cn_sched_block_end(void);
 
 #endif

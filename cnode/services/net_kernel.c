@@ -32,7 +32,7 @@ static const cn_worker net_kernel = {
     .handle_call = nk_call,
 };
 
-int cn_services_start(void)
+int cn_net_kernel_start(void)
 {
     if (cn_spawn_worker(&net_kernel, NULL, 0, "net_kernel", NULL) < 0)
         return -1;

@@ -1,8 +1,21 @@
-/* services: the OTP services a node must answer, started with the node
- * (net_kernel now; rex/erpc, global, pg, code later). */
+/* services: the OTP services a node must answer, started with the node: net_kernel and the
+ * cnode_sup supervisor (rex/erpc, global, pg, code later). */
 #ifndef CN_SERVICES_H
 #define CN_SERVICES_H
 
+/* Start every service (called by cn_node_start once the schedulers run). */
 int cn_services_start(void);
+
+/* net_kernel, registered as `net_kernel` (net_kernel.c). */
+int cn_net_kernel_start(void);
+
+/* cnode_sup, registered as `cnode_sup`, and the keeper that starts a fresh one whenever it
+ * exits (supervisor.c). Worker modules named by static children must be registered first. */
+int cn_supervisor_start(void);
+
+/* A child that cnode_sup starts (as a permanent worker, with args []) each time it starts,
+ * registered under name unless name is NULL. Call before cn_node_start; the strings must
+ * live as long as the node. Returns 0, or -1 when the table is full. */
+int cn_supervisor_static_child(const char *module, const char *name);
 
 #endif

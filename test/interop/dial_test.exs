@@ -1,7 +1,7 @@
 # cnoded connecting out (--connect), and noticing when the node it dialled dies.
 #
-# Not covered yet: a C process sending to a node that is not connected makes cnoded connect to it
-# (PRODUCT.md "connections are made in both directions") -- needs a C-side API to send from.
+# A C process sending to a node that is not connected makes cnoded connect to it (PRODUCT.md
+# "connections are made in both directions"): see autoconnect_test.exs.
 CnodeTest.watchdog(180, __ENV__.file)
 ExUnit.start(trace: true, timeout: 60_000)
 

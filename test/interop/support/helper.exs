@@ -827,20 +827,25 @@ defmodule CnodeTest.Raw do
   def digest(cookie, challenge), do: :crypto.hash(:md5, [cookie, Integer.to_string(challenge)])
 
   @doc """
-  send_name, then read the status and the challenge. Returns {r, status_text} with the cnode's
-  name/flags/creation stored in r (challenge in r.peer_challenge via the returned map).
+  send_name, then read the status (must be ok / ok_simultaneous) and the challenge. Returns
+  {r, challenge} with the cnode's name, flags and creation stored in r.
   """
   def to_challenge!(r, flags \\ @beam_flags) do
     :ok = send_hs(r, name_msg(r, flags))
-
-    status =
-      case recv_hs(r) do
-        {:ok, <<?s, st::binary>>} -> st
-        other -> flunk("expected a status message from #{r.cnode.name}, got #{inspect(other)}")
-      end
-
+    status = recv_status!(r)
     assert status in ["ok", "ok_simultaneous"], "status #{inspect(status)} from #{r.cnode.name}"
+    read_challenge!(r)
+  end
 
+  def recv_status!(r) do
+    case recv_hs(r) do
+      {:ok, <<?s, st::binary>>} -> st
+      other -> flunk("expected a status message from #{r.cnode.name}, got #{inspect(other)}\n  cnoded log:\n#{CnodeTest.log_text(r.cnode)}")
+    end
+  end
+
+  @doc "Read the acceptor's challenge 'N' (checked): {r, challenge}."
+  def read_challenge!(r) do
     case recv_hs(r) do
       {:ok, <<?N, pflags::64, challenge::32, pcreation::32, nlen::16, pname::binary-size(nlen), _::binary>>} ->
         assert pname == Atom.to_string(r.cnode.node), "challenge names #{inspect(pname)}"
@@ -848,6 +853,18 @@ defmodule CnodeTest.Raw do
 
       other ->
         flunk("expected a challenge 'N' from #{r.cnode.name}, got #{inspect(other)}")
+    end
+  end
+
+  @doc "As initiator, after the challenge: send 'r', check 'a'. Returns r."
+  def reply_and_ack!(r, challenge) do
+    mine = :rand.uniform(0xFFFFFFFF)
+    :ok = send_hs(r, reply_msg(r, challenge, mine))
+    want = digest(r.cookie, mine)
+
+    case recv_hs(r) do
+      {:ok, <<?a, ^want::binary-size(16)>>} -> %{r | my_challenge: mine}
+      other -> flunk("expected a correct challenge ack 'a' from #{r.cnode.name}, got #{inspect(other)}\n  cnoded log:\n#{CnodeTest.log_text(r.cnode)}")
     end
   end
 
@@ -859,13 +876,72 @@ defmodule CnodeTest.Raw do
   @doc "A complete v6 handshake as initiator on a fresh connection (see open/2 for options)."
   def handshake!(%Cnode{} = c, opts \\ []) do
     {r, challenge} = c |> open(opts) |> to_challenge!(opts[:flags] || @beam_flags)
+    reply_and_ack!(r, challenge)
+  end
+
+  # ---- the acceptor side: a fake node the cnode dials ----------------------------------------
+
+  @doc """
+  Make a fake node `alive@host` the cnode can dial: a listening socket, registered in epmd
+  (ALIVE2, PROTOCOL.md §1.1) for as long as the returned epmd socket stays open.
+  Returns %{listen: socket, epmd: socket, port: port, name: "alive@host"}.
+  """
+  def fake_node(alive) do
+    {:ok, l} = :gen_tcp.listen(0, [:binary, active: false, packet: :raw, reuseaddr: true])
+    {:ok, port} = :inet.port(l)
+    epmd = String.to_integer(CnodeTest.epmd_port!())
+    {:ok, e} = :gen_tcp.connect({127, 0, 0, 1}, epmd, [:binary, active: false, packet: :raw], 5_000)
+    req = <<120, port::16, 77, 0, 6::16, 5::16, byte_size(alive)::16, alive::binary, 0::16>>
+    :ok = :gen_tcp.send(e, <<byte_size(req)::16, req::binary>>)
+
+    case :gen_tcp.recv(e, 0, 5_000) do
+      {:ok, <<118, 0, _creation::32>>} -> :ok
+      {:ok, <<121, 0, _creation::16>>} -> :ok
+      other -> flunk("epmd refused to register #{alive}: #{inspect(other)}")
+    end
+
+    %{listen: l, epmd: e, port: port, name: "#{alive}@#{CnodeTest.host()}"}
+  end
+
+  def close_fake_node(%{listen: l, epmd: e}) do
+    :gen_tcp.close(l)
+    :gen_tcp.close(e)
+  end
+
+  @doc "Accept the cnode's connection to a fake node and read its send_name (checked)."
+  def accept!(fake, %Cnode{} = c, creation, timeout \\ 10_000) do
+    s =
+      case :gen_tcp.accept(fake.listen, timeout) do
+        {:ok, s} -> s
+        other -> flunk("the cnode did not dial #{fake.name} within #{timeout} ms (#{inspect(other)})\n  cnoded log:\n#{CnodeTest.log_text(c)}")
+      end
+
+    r = %__MODULE__{sock: s, name: fake.name, node: String.to_atom(fake.name), creation: creation, cookie: c.cookie, cnode: c}
+
+    case recv_hs(r) do
+      {:ok, <<?N, flags::64, pcreation::32, nlen::16, pname::binary-size(nlen), _::binary>>} ->
+        assert pname == Atom.to_string(c.node)
+        %{r | peer_name: pname, peer_flags: flags, peer_creation: pcreation}
+
+      other ->
+        flunk("expected the cnode's send_name 'N', got #{inspect(other)}")
+    end
+  end
+
+  @doc "As acceptor: send `status`, then the challenge; check 'r', send 'a'. Returns r."
+  def accept_handshake!(r, status \\ "ok") do
+    :ok = send_hs(r, "s" <> status)
     mine = :rand.uniform(0xFFFFFFFF)
-    :ok = send_hs(r, reply_msg(r, challenge, mine))
+    :ok = send_hs(r, <<?N, @beam_flags::64, mine::32, r.creation::32, byte_size(r.name)::16, r.name::binary>>)
     want = digest(r.cookie, mine)
 
     case recv_hs(r) do
-      {:ok, <<?a, ^want::binary-size(16)>>} -> %{r | my_challenge: mine}
-      other -> flunk("expected a correct challenge ack 'a' from #{c.name}, got #{inspect(other)}\n#{CnodeTest.log_text(c)}")
+      {:ok, <<?r, theirs::32, ^want::binary-size(16)>>} ->
+        :ok = send_hs(r, <<?a, digest(r.cookie, theirs)::binary>>)
+        %{r | my_challenge: mine}
+
+      other ->
+        flunk("expected a correct challenge reply 'r' from the cnode, got #{inspect(other)}\n  cnoded log:\n#{CnodeTest.log_text(r.cnode)}")
     end
   end
 
