@@ -55,9 +55,7 @@ int main(int argc, char **argv)
 {
     cn_config c;
     cn_config_defaults(&c);
-    const char **connect = calloc((size_t)argc, sizeof *connect);
-    if (!connect)
-        return 1;
+    static const char *connect[256]; /* static: usage errors return without freeing */
     c.connect = connect;
     cn_workers_register_builtin(); /* before parsing: --child names a worker module */
     for (int i = 1; i < argc; i++) {
@@ -103,6 +101,8 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--connect")) {
             if (!strchr(v, '@'))
                 return die_usage("--connect needs a full node name (name@host), got '%s'", v);
+            if (c.nconnect >= (int)(sizeof connect / sizeof connect[0]))
+                return die_usage("too many --connect flags (at most %s)", "256");
             connect[c.nconnect++] = v;
         } else if (!strcmp(a, "--child")) {
             char *mod = argv[i], *name = strchr(mod, ':');
@@ -115,7 +115,6 @@ int main(int argc, char **argv)
                                     !strcmp(name, "cnode_sup"));
             if (bad || reserved || !cn_worker_lookup(mod) ||
                 cn_supervisor_static_child(mod, name) < 0) {
-                free(connect);
                 if (bad)
                     return die_usage("bad --child '%s' (MOD or MOD:NAME)", v);
                 if (reserved)
@@ -160,6 +159,5 @@ int main(int argc, char **argv)
     if (cn_spawn_worker(&cn_echo_worker, NULL, 0, "echo", NULL) < 0)
         cn_error("cannot start the echo worker");
     int r = cn_node_run();
-    free(connect);
     return r;
 }

@@ -377,8 +377,18 @@ int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spa
         cn_proc_discard(p);
         return -1;
     }
-    if (o->link)
+    if (o->link) {
         cn_proc_add_link(p, o->link);
+        if (o->link->node == 0) { /* a local spawner: its half of the link arrives as a
+                                     signal, ahead of anything the child can send */
+            cn_msg *m = cn_msg_new(CN_SIG_LINK, NULL, 0);
+            if (m) {
+                m->from = p->pid;
+                m->has_from = 1;
+                cn_deliver_local(o->link, m);
+            }
+        }
+    }
     if (o->monitor_by)
         cn_proc_add_monitored_by(p, o->monitor_by, o->monitor_ref);
     if (pid_out)
