@@ -6,6 +6,8 @@
  *   {:trap_exit, Bool} -> :ok  {:exit, Pid, Reason} -> :ok {:send, Pid, Msg} -> :ok
  *   {:send, Name, Node, Msg} -> :ok                        {:stop, Reason} -> stops
  *   {:call, Name, Node, Req, Timeout} -> {:ok, Reply} | {:error, :timeout | {:down, R}}
+ *   {:timeout, Ms} -> :ok (then, unless a message comes first, the info `:timeout`)
+ *   {:monitor_node, Node, Bool} -> :ok (then {:nodedown, Node} when it goes)
  */
 #include "workers.h"
 
@@ -102,6 +104,17 @@ static int probe_call(cn_proc *self, void *state, const char *buf, int *idx,
             ei_x_append_buf(reply, r.buff, r.index);
         }
         ei_x_free(&r);
+    } else if (!strcmp(op, "timeout") && arity == 2) {
+        long ms;
+        if (ei_decode_long(buf, idx, &ms) < 0)
+            goto badarg;
+        ei_x_encode_atom(reply, "ok");
+        cn_reply(self, from, reply->buff, reply->index);
+        cn_set_timeout(self, (int)ms); /* after the reply: the reply is not a message to us */
+        return CN_NOREPLY;
+    } else if (!strcmp(op, "monitor_node") && arity == 3 && ei_decode_atom(buf, idx, node) == 0 &&
+               ei_decode_boolean(buf, idx, &n) == 0) {
+        ei_x_encode_atom(reply, cn_monitor_node(self, node, n) == 0 ? "ok" : "error");
     } else if (!strcmp(op, "stop") && span(buf, idx, &t, &n) == 0) {
         cn_set_stop_reason(self, t, n);
         ei_x_encode_atom(reply, "ok");

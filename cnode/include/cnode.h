@@ -72,6 +72,12 @@ typedef struct cn_worker {
     void (*terminate)(cn_proc *self, void *state, const char *reason, int reason_len);
     /* Optional: the state as an Erlang term (for :sys.get_state and handoff). */
     int (*export_state)(void *state, ei_x_buff *out);
+    /* Optional: build a state from a term that export_state produced (state handoff). */
+    int (*import_state)(cn_proc *self, const char *buf, int *index, void **state);
+    /* Optional: move a state to this version of the module (hot code loading); old_vsn is
+     * the term of the previous version, extra the upgrade's argument. Return 0 or -1. */
+    int (*code_change)(cn_proc *self, void **state, const char *old_vsn, int old_len,
+                       const char *extra, int extra_len);
 } cn_worker;
 
 /* Start a worker process (args: an encoded list without version byte, or NULL for []).
@@ -125,6 +131,15 @@ int cn_exit(cn_proc *self, const cn_pid *pid, const char *reason, int len);
 /* With trap_exit on, exit signals arrive in handle_info as {'EXIT', From, Reason}. */
 void cn_trap_exit(cn_proc *self, int on);
 int cn_register_name(cn_proc *self, const char *name);
+int cn_unregister_name(const char *name);
+/* monitor_node/2: with on, {nodedown, Node} arrives in handle_info when the connection to
+ * node goes (at once if it cannot be made); off cancels. */
+int cn_monitor_node(cn_proc *self, const char *node, int on);
+/* The {:noreply, state, timeout} of a GenServer: unless a message arrives within ms,
+ * handle_info gets the atom `timeout`. Any message cancels it; ms < 0 cancels it. */
+void cn_set_timeout(cn_proc *self, int ms);
+/* erlang:send_after to this process: msg (encoded without version byte) arrives in ms. */
+int cn_send_after_self(cn_proc *self, unsigned ms, const char *msg, int len);
 int cn_whereis_name(const char *name, cn_pid *out);
 /* The group leader the process was started with (spawn requests carry the caller's). */
 cn_pid cn_group_leader(const cn_proc *self);

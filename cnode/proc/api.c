@@ -214,6 +214,35 @@ void cn_trap_exit(cn_proc *self, int on) { self->trap_exit = on != 0; }
 
 int cn_register_name(cn_proc *self, const char *name) { return cn_register(name, &self->pid); }
 
+int cn_unregister_name(const char *name) { return cn_unregister(name); }
+
+int cn_monitor_node(cn_proc *self, const char *node, int on)
+{
+    long n = cn_node_intern(node, strlen(node));
+    if (n < 0)
+        return -1;
+    if (n == 0)
+        return 0; /* this node never goes down while the process runs */
+    if (!on) {
+        for (int i = 0; i < self->n_node_mons; i++)
+            if (self->node_mons[i] == (uint32_t)n) {
+                self->node_mons[i] = self->node_mons[--self->n_node_mons];
+                break;
+            }
+        return 0;
+    }
+    if (self->n_node_mons >= 4096)
+        return -1;
+    uint32_t *m = realloc(self->node_mons, (size_t)(self->n_node_mons + 1) * sizeof *m);
+    if (!m)
+        return -1;
+    self->node_mons = m;
+    m[self->n_node_mons++] = (uint32_t)n;
+    if (!cn_conn_is_up((uint32_t)n))
+        cn_conn_dial((uint32_t)n); /* a failed attempt reports nodedown */
+    return 0;
+}
+
 int cn_whereis_name(const char *name, cn_pid *out) { return cn_whereis(name, out); }
 
 cn_pid cn_group_leader(const cn_proc *self) { return self->group_leader; }

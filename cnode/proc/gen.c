@@ -3,6 +3,7 @@
 #include "dist/out.h"
 #include "proc/ident.h"
 #include "proc/proc.h"
+#include "services/timer.h"
 #include "util/log.h"
 
 #include <stdlib.h>
@@ -22,6 +23,8 @@ typedef struct gen {
     int suspended;                /* :sys.suspend: only system messages are handled */
     deferred *held, **held_tail; /* messages that arrived while suspended, in order */
     cn_pid parent;
+    unsigned long timeout_gen; /* bumped by every message: a pending timeout is stale */
+    int timeout_armed;
 } gen;
 
 static int atom_eq(const char *buf, int *idx, const char *want)
@@ -246,11 +249,34 @@ static int is_system(const char *buf)
            atom_eq(buf, &idx, "system");
 }
 
+/* {'$cn_timeout', Gen}: our own timeout message; 1 = it fires now, 0 = stale, -1 = not it. */
+static int timeout_msg(gen *g, const char *buf)
+{
+    int idx = 0, version, arity;
+    unsigned long n;
+    if (ei_decode_version(buf, &idx, &version) < 0 ||
+        ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 2 ||
+        !atom_eq(buf, &idx, "$cn_timeout") || ei_decode_ulong(buf, &idx, &n) < 0)
+        return -1;
+    return g->timeout_armed && n == g->timeout_gen;
+}
+
 static int gen_message(cn_proc *p, const cn_msg *m)
 {
     gen *g = p->beh;
     const char *buf = m->data;
     int idx = 0, version, arity, r = CN_NOREPLY;
+    int t = timeout_msg(g, buf);
+    if (t == 0)
+        return CN_NOREPLY;
+    g->timeout_gen++; /* any message cancels a pending timeout */
+    g->timeout_armed = 0;
+    if (t == 1) {
+        const char timeout_atom[] = {(char)131, 119, 7, 't', 'i', 'm', 'e', 'o', 'u', 't'};
+        int i = 1;
+        return g->w->handle_info ? g->w->handle_info(p, g->state, timeout_atom, &i)
+                                 : CN_NOREPLY;
+    }
     if (g->suspended && !is_system(buf)) {
         deferred *d = malloc(sizeof *d);
         cn_msg *copy = cn_msg_new(CN_MSG, m->data, m->len);
@@ -456,4 +482,25 @@ const cn_worker *cn_worker_lookup(const char *module)
             w = modules[i];
     pthread_mutex_unlock(&mlock);
     return w;
+}
+
+void cn_set_timeout(cn_proc *self, int ms)
+{
+    gen *g = self->beh;
+    g->timeout_gen++;
+    g->timeout_armed = ms >= 0;
+    if (ms < 0)
+        return;
+    ei_x_buff x;
+    ei_x_new(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "$cn_timeout");
+    ei_x_encode_ulong(&x, g->timeout_gen);
+    cn_send_after(&self->pid, (unsigned)ms, x.buff, x.index);
+    ei_x_free(&x);
+}
+
+int cn_send_after_self(cn_proc *self, unsigned ms, const char *msg, int len)
+{
+    return cn_send_after(&self->pid, ms, msg, len);
 }

@@ -123,6 +123,7 @@ void cn_proc_release(cn_proc *p)
     pthread_mutex_destroy(&p->lock);
     free(p->regname);
     free(p->stop_reason);
+    free(p->node_mons);
     free(p);
 }
 
@@ -453,6 +454,20 @@ static const char NOCONNECTION[] = "\x77\x0cnoconnection";
 /* Returns 1 to stop with the reason in *reason, 0 to go on. */
 static int nodedown(cn_proc *p, uint32_t node, const char **reason, int *rlen)
 {
+    for (int i = 0; i < p->n_node_mons;) {
+        if (p->node_mons[i] != node) {
+            i++;
+            continue;
+        }
+        p->node_mons[i] = p->node_mons[--p->n_node_mons];
+        ei_x_buff x;
+        ei_x_new_with_version(&x);
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_atom(&x, "nodedown");
+        ei_x_encode_atom(&x, cn_node_name(node));
+        if (self_message(p, &x) == CN_STOP)
+            return -1;
+    }
     for (cn_mon **pp = &p->monitored_by; *pp;) {
         cn_mon *m = *pp;
         if (m->pid.node == node) {

@@ -90,6 +90,8 @@ struct cn_proc {
     cn_linkent *links;
     cn_mon *monitors;     /* we monitor them */
     cn_mon *monitored_by; /* they monitor us */
+    uint32_t *node_mons; /* monitor_node: node indexes (a node may appear more than once) */
+    int n_node_mons;
     char *stop_reason;    /* encoded without version byte */
     int stop_reason_len;
 };
