@@ -39,7 +39,7 @@ UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIB := $(BUILD)/libcnode.a
 CNODED := $(BUILD)/cnoded
 
-.PHONY: all deps run test unit interop test-otp27 clean format
+.PHONY: all deps run test unit interop test-otp27 bench-procs clean format
 all: $(LIB) $(CNODED)
 
 $(BUILD)/%.o: %.c
@@ -80,6 +80,15 @@ test: deps
 test-otp27: all
 	@CNODED=$(CURDIR)/$(CNODED) $(if $(filter 1,$(SAN)),ASAN_OPTIONS=detect_leaks=0,) \
 	  ../shared/tools/otp27 run bash test/interop/run.sh
+
+# Memory per idle process and spawn rate against a BEAM node (the start of `make bench`).
+$(BUILD)/bench/procs: test/bench/procs.c $(LIB) $(BUILD)/workers/echo.o $(BUILD)/workers/kv.o $(BUILD)/workers/probe.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(BUILD)/workers/echo.o $(BUILD)/workers/kv.o \
+	  $(BUILD)/workers/probe.o $(LIB) $(LDLIBS)
+
+bench-procs: $(BUILD)/bench/procs
+	@bash scripts/bench-procs.sh $(BUILD)/bench/procs $(N)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
