@@ -293,6 +293,33 @@ static int do_group_leader(ctl *c)
     return 0;
 }
 
+/* Modules whose spawn requests a service handles (registered by the services layer, so that
+ * this layer never calls up into it). */
+#define MAX_HOOKS 8
+static struct {
+    char mod[64];
+    cn_spawn_hook fn;
+} hooks[MAX_HOOKS];
+static int nhooks;
+
+int cn_spawn_hook_register(const char *mod, cn_spawn_hook fn)
+{
+    if (nhooks >= MAX_HOOKS || strlen(mod) >= sizeof hooks[0].mod)
+        return -1;
+    strcpy(hooks[nhooks].mod, mod);
+    hooks[nhooks].fn = fn; /* registered at start, before any connection: no lock needed */
+    nhooks++;
+    return 0;
+}
+
+cn_spawn_hook cn_spawn_hook_lookup(const char *mod)
+{
+    for (int i = 0; i < nhooks; i++)
+        if (strcmp(hooks[i].mod, mod) == 0)
+            return hooks[i].fn;
+    return NULL;
+}
+
 /* A process that cannot start exits at once with this reason, as a BEAM process whose
  * module is missing exits with undef: the spawner still gets a pid and its link/monitor. */
 static int failing_init(cn_proc *self, const char *buf, int *idx, void **state)
@@ -357,10 +384,18 @@ static int do_spawn(ctl *c, cn_dist_msg *m)
     }
     if (!m->payload)
         return bad(c, "spawn request without arguments");
-    if (strcmp(mod, "erpc") == 0) {
-        /* rpc/erpc are served by a later layer; until then refuse as a node without
-         * spawn support would be refused. */
-        cn_out_spawn_reply(&req, &from, 0, NULL, "notsup");
+    cn_spawn_hook hook = cn_spawn_hook_lookup(mod);
+    if (hook) { /* e.g. erpc: rpc and erpc calls (PROTOCOL.md §6.4), served by services/ */
+        cn_pid pid;
+        const char *why = "badarg";
+        if (hook(fun, (const char *)m->payload + 1, (int)m->payload_len - 1,
+                         link ? &from : NULL, monitor ? &from : NULL, &req, &gl, &pid,
+                         &why) < 0) {
+            cn_out_spawn_reply(&req, &from, 0, NULL, why);
+            return 0;
+        }
+        cn_out_spawn_reply(&req, &from, (link ? 1 : 0) | (monitor ? 2 : 0), &pid, NULL);
+        cn_spawn_go(&pid);
         return 0;
     }
     const cn_worker *w = cn_worker_lookup(mod);

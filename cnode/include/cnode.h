@@ -159,6 +159,23 @@ void cn_set_stop_reason(cn_proc *self, const char *reason, int len);
 /* A fresh reference of this node. */
 cn_ref cn_make_ref(void);
 
+/* ---- RPC: C functions callable as Module:Function/Arity ------------------------------- */
+
+/* How an RPC function ends: a return value, or one of Erlang's three exception classes. */
+enum { CN_RPC_RETURN = 0, CN_RPC_ERROR = 1, CN_RPC_THROW = 2, CN_RPC_EXIT = 3 };
+
+/* An exported function. It runs in a process of its own (self), on a scheduler. Its
+ * arguments are the `arity` terms at buf+*index (decode them in order). It appends the
+ * return value, or the exception's reason, to out (without version byte) and returns one
+ * of CN_RPC_*. Errors get the stack [{Module, Function, Arity, []}]. */
+typedef int (*cn_rpc_fn)(cn_proc *self, const char *buf, int *index, int arity, ei_x_buff *out);
+
+/* Export fn as module:function/arity (arity -1: any arity). Returns 0, or -1 if taken. */
+int cn_export(const char *module, const char *function, int arity, cn_rpc_fn fn);
+/* Print through the group leader of the process (for RPC functions: the caller's, so the text
+ * appears in the caller's shell). utf8 text; waits for the io_reply up to 5 s. */
+int cn_io_put_chars(cn_proc *self, const char *text, int len);
+
 /* ---- the node ----------------------------------------------------------------------- */
 
 typedef struct cn_config {

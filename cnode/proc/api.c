@@ -259,8 +259,12 @@ static int call_match(const cn_msg *m, const cn_ref *ref, int *reply_at)
         return 0;
     int idx = 0, version, arity;
     cn_ref r;
+    char a[MAXATOMLEN_UTF8];
     if (ei_decode_version(m->data, &idx, &version) < 0 ||
-        ei_decode_tuple_header(m->data, &idx, &arity) < 0 || arity != 2)
+        ei_decode_tuple_header(m->data, &idx, &arity) < 0 || arity < 2 || arity > 3)
+        return 0;
+    /* {io_reply, Ref, Reply} answers an io_request the same way {Ref, Reply} answers a call */
+    if (arity == 3 && (ei_decode_atom(m->data, &idx, a) < 0 || strcmp(a, "io_reply") != 0))
         return 0;
     int t = idx, type, size;
     if (ei_get_type(m->data, &t, &type, &size) < 0 ||
@@ -427,4 +431,31 @@ int cn_call_name(cn_proc *self, const char *name, const char *node, const char *
     cn_out_reg_send(&self->pid, (uint32_t)n, name, x.buff, x.index);
     ei_x_free(&x);
     return call_wait(self, &ref, (uint32_t)n, timeout_ms, reply);
+}
+
+int cn_io_put_chars(cn_proc *self, const char *text, int len)
+{
+    cn_pid gl = self->group_leader;
+    if (cn_pid_eq(&gl, &self->pid))
+        return -1; /* no group leader to print through */
+    cn_ref ref;
+    if (cn_monitor(self, &gl, &ref) < 0)
+        return -1;
+    ei_x_buff x;
+    ei_x_new(&x);
+    ei_x_encode_tuple_header(&x, 4);
+    ei_x_encode_atom(&x, "io_request");
+    cn_encode_pid(&x, &self->pid);
+    cn_encode_ref(&x, &ref);
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_atom(&x, "put_chars");
+    ei_x_encode_atom(&x, "unicode");
+    ei_x_encode_binary(&x, text, len);
+    cn_send(self, &gl, x.buff, x.index);
+    ei_x_free(&x);
+    ei_x_buff reply;
+    ei_x_new(&reply);
+    int r = call_wait(self, &ref, gl.node, 5000, &reply);
+    ei_x_free(&reply);
+    return r == 0 ? 0 : -1;
 }

@@ -1,9 +1,13 @@
 /* services: start the node's OTP services, in order (see services.h). */
 #include "services/services.h"
 
+#include "dist/ctrl.h"
+#include "services/rpc.h"
+
 int cn_services_start(void)
 {
-    if (cn_net_kernel_start() < 0 || cn_supervisor_start() < 0)
+    if (cn_spawn_hook_register("erpc", cn_rpc_spawn) < 0 || cn_builtins_start() < 0 ||
+        cn_net_kernel_start() < 0 || cn_supervisor_start() < 0)
         return -1;
     return 0;
 }

@@ -1,10 +1,14 @@
 /* services: the OTP services a node must answer, started with the node: net_kernel and the
- * cnode_sup supervisor (rex/erpc, global, pg, code later). */
+ * cnode_sup supervisor, erpc and the built-in rpc functions (global, pg, code later). */
 #ifndef CN_SERVICES_H
 #define CN_SERVICES_H
 
 /* Start every service (called by cn_node_start once the schedulers run). */
 int cn_services_start(void);
+
+/* The functions every node answers over rpc: erlang:node/0 and friends, cnode:exports/0,
+ * code:load_binary/3 (builtins.c). */
+int cn_builtins_start(void);
 
 /* net_kernel, registered as `net_kernel` (net_kernel.c). */
 int cn_net_kernel_start(void);

@@ -1,0 +1,72 @@
+/* builtins: the functions a node answers over rpc whoever wrote the workers: who it is,
+ * whom it knows, what it exports. Each is an ordinary export (cn_export). */
+#include "dist/conn.h"
+#include "proc/ident.h"
+#include "services/exports.h"
+#include "services/services.h"
+
+#include <string.h>
+
+static int node_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)self;
+    (void)buf;
+    (void)idx;
+    (void)arity;
+    ei_x_encode_atom(out, cn_node_name(0));
+    return CN_RPC_RETURN;
+}
+
+static void encode_nodes(ei_x_buff *out)
+{
+    uint32_t nodes[1024];
+    size_t n = cn_conn_list(nodes, 1024);
+    for (size_t i = 0; i < n; i++) {
+        ei_x_encode_list_header(out, 1);
+        ei_x_encode_atom(out, cn_node_name(nodes[i]));
+    }
+    ei_x_encode_empty_list(out);
+}
+
+static int nodes_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)self;
+    (void)buf;
+    (void)idx;
+    (void)arity;
+    encode_nodes(out);
+    return CN_RPC_RETURN;
+}
+
+static int exports_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)self;
+    (void)buf;
+    (void)idx;
+    (void)arity;
+    cn_export_list(out);
+    return CN_RPC_RETURN;
+}
+
+/* Native code loading comes later; BEAM bytecode can never load here (PROTOCOL.md §9). */
+static int load_binary_3(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)self;
+    (void)buf;
+    (void)idx;
+    (void)arity;
+    ei_x_encode_tuple_header(out, 2);
+    ei_x_encode_atom(out, "error");
+    ei_x_encode_atom(out, "badfile");
+    return CN_RPC_RETURN;
+}
+
+int cn_builtins_start(void)
+{
+    int r = 0;
+    r |= cn_export("erlang", "node", 0, node_0);
+    r |= cn_export("erlang", "nodes", 0, nodes_0);
+    r |= cn_export("cnode", "exports", 0, exports_0);
+    r |= cn_export("code", "load_binary", 3, load_binary_3);
+    return r < 0 ? -1 : 0;
+}
