@@ -83,10 +83,3 @@ const cn_worker cn_echo_worker = {
     .terminate = echo_terminate,
     .export_state = echo_export,
 };
-
-void cn_workers_register_builtin(void)
-{
-    cn_worker_register(&cn_echo_worker);
-    cn_worker_register(&cn_kv_worker);
-    cn_worker_register(&cn_probe_worker);
-}

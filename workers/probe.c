@@ -8,6 +8,8 @@
  *   {:call, Name, Node, Req, Timeout} -> {:ok, Reply} | {:error, :timeout | {:down, R}}
  *   {:timeout, Ms} -> :ok (then, unless a message comes first, the info `:timeout`)
  *   {:monitor_node, Node, Bool} -> :ok (then {:nodedown, Node} when it goes)
+ *   {:rpc, Node, M, F, Args, Timeout} -> {:ok, V} | {:throw, T} | {:exit, R} | {:error, E}
+ *                                        | {:error, :timeout}           (cn_rpc_call)
  */
 #include "workers.h"
 
@@ -115,6 +117,29 @@ static int probe_call(cn_proc *self, void *state, const char *buf, int *idx,
     } else if (!strcmp(op, "monitor_node") && arity == 3 && ei_decode_atom(buf, idx, node) == 0 &&
                ei_decode_boolean(buf, idx, &n) == 0) {
         ei_x_encode_atom(reply, cn_monitor_node(self, node, n) == 0 ? "ok" : "error");
+    } else if (!strcmp(op, "rpc") && arity == 6) {
+        char m[MAXATOMLEN_UTF8], f[MAXATOMLEN_UTF8], inf[MAXATOMLEN_UTF8];
+        long tmo = -1;
+        if (ei_decode_atom(buf, idx, node) < 0 || ei_decode_atom(buf, idx, m) < 0 ||
+            ei_decode_atom(buf, idx, f) < 0 || span(buf, idx, &t, &n) < 0 ||
+            (ei_decode_long(buf, idx, &tmo) < 0 &&
+             (ei_decode_atom(buf, idx, inf) < 0 || strcmp(inf, "infinity") != 0)))
+            goto badarg;
+        static const char *const classes[] = {"ok", "error", "throw", "exit"};
+        ei_x_buff r;
+        ei_x_new(&r);
+        int cls = 0, rc = cn_rpc_call(self, node, m, f, t, n, (int)tmo, &r, &cls);
+        if (rc == -3) {
+            ei_x_free(&r);
+            goto badarg;
+        }
+        ei_x_encode_tuple_header(reply, 2);
+        ei_x_encode_atom(reply, rc == 0 ? classes[cls] : "error");
+        if (rc == 0)
+            ei_x_append_buf(reply, r.buff, r.index);
+        else
+            ei_x_encode_atom(reply, rc == -1 ? "timeout" : "killed");
+        ei_x_free(&r);
     } else if (!strcmp(op, "stop") && span(buf, idx, &t, &n) == 0) {
         cn_set_stop_reason(self, t, n);
         ei_x_encode_atom(reply, "ok");

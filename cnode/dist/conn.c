@@ -56,7 +56,8 @@ struct cn_conn {
     size_t woff;
     int writing; /* EPOLLOUT armed */
     uint64_t created_ms, last_read_ms, last_write_ms;
-    uint64_t bytes_in, bytes_out;
+    _Atomic uint64_t bytes_in, bytes_out; /* written by the I/O thread, read by introspection */
+    int io_counted; /* (tlock) its bytes moved to io_closed_in/out when it closed */
     char peer[1024];
     struct cn_conn *all_next; /* list of connections the I/O thread watches */
     int in_all;
@@ -67,6 +68,7 @@ struct cn_conn {
 static cn_conn *table[CN_MAX_NODES];
 static pthread_mutex_t tlock = PTHREAD_MUTEX_INITIALIZER;
 static cn_conn *all; /* I/O thread only */
+static uint64_t io_closed_in, io_closed_out; /* (tlock) bytes of closed connections */
 static int listen_fd = -1;
 static cn_ev listen_ev;
 
@@ -166,6 +168,56 @@ size_t cn_conn_list(uint32_t *nodes, size_t cap)
             nodes[n++] = i;
     pthread_mutex_unlock(&tlock);
     return n;
+}
+
+size_t cn_conn_list_kind(uint32_t *nodes, size_t cap, int kinds)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&tlock);
+    for (uint32_t i = 1; i < CN_MAX_NODES && n < cap; i++) {
+        cn_conn *c = table[i];
+        if (!c || c->state != C_UP)
+            continue;
+        int kind = (c->flags & DFLAG_PUBLISHED) ? CN_CONN_VISIBLE : CN_CONN_HIDDEN;
+        if (kinds & kind)
+            nodes[n++] = i;
+    }
+    pthread_mutex_unlock(&tlock);
+    return n;
+}
+
+size_t cn_conn_stats(cn_conn_stat *out, size_t cap)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&tlock);
+    for (uint32_t i = 1; i < CN_MAX_NODES && n < cap; i++) {
+        cn_conn *c = table[i];
+        if (!c || c->state != C_UP)
+            continue;
+        out[n++] = (cn_conn_stat){.node = i,
+                                  .flags = c->flags,
+                                  .bytes_in = atomic_load(&c->bytes_in),
+                                  .bytes_out = atomic_load(&c->bytes_out),
+                                  .outgoing = c->role == CN_HS_INITIATOR};
+    }
+    pthread_mutex_unlock(&tlock);
+    return n;
+}
+
+void cn_conn_io_totals(uint64_t *in, uint64_t *out)
+{
+    pthread_mutex_lock(&tlock);
+    uint64_t i = io_closed_in, o = io_closed_out;
+    for (uint32_t k = 1; k < CN_MAX_NODES; k++) {
+        cn_conn *c = table[k];
+        if (c && !c->io_counted) {
+            i += atomic_load(&c->bytes_in);
+            o += atomic_load(&c->bytes_out);
+        }
+    }
+    pthread_mutex_unlock(&tlock);
+    *in = i;
+    *out = o;
 }
 
 static void table_remove(cn_conn *c)
@@ -378,6 +430,11 @@ static void conn_close(cn_conn *c, const char *why)
     if (c->state == C_CLOSED)
         return;
     int was = c->state;
+    pthread_mutex_lock(&tlock); /* its bytes stay in erlang:statistics(io) */
+    io_closed_in += atomic_load(&c->bytes_in);
+    io_closed_out += atomic_load(&c->bytes_out);
+    c->io_counted = 1;
+    pthread_mutex_unlock(&tlock);
     pthread_mutex_lock(&c->olock);
     c->state = C_CLOSED;
     cn_oframe *drop = c->ohead;

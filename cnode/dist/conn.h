@@ -38,4 +38,23 @@ void cn_conn_close_all(void);
 /* Number of up connections and their names (for logs / introspection). */
 size_t cn_conn_list(uint32_t *nodes, size_t cap);
 
+/* Kinds of up connection, for erlang:nodes/1: visible when both sides publish themselves
+ * (DFLAG_PUBLISHED negotiated), else hidden. */
+enum { CN_CONN_VISIBLE = 1, CN_CONN_HIDDEN = 2 };
+/* Up connections of the kinds in the mask `kinds`: their node indexes, at most cap. */
+size_t cn_conn_list_kind(uint32_t *nodes, size_t cap, int kinds);
+
+/* One up connection as introspection (cnode:info/0) sees it. */
+typedef struct cn_conn_stat {
+    uint32_t node;
+    uint64_t flags; /* negotiated */
+    uint64_t bytes_in, bytes_out;
+    int outgoing;
+} cn_conn_stat;
+/* The up connections, at most cap; returns how many were written. */
+size_t cn_conn_stats(cn_conn_stat *out, size_t cap);
+/* Bytes read and written by every connection the node table has held since the start
+ * (closed ones included), for erlang:statistics(io). */
+void cn_conn_io_totals(uint64_t *in, uint64_t *out);
+
 #endif

@@ -5,6 +5,7 @@
 #include "proc/proc.h"
 #include "util/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,6 +428,95 @@ static int do_spawn(ctl *c, cn_dist_msg *m)
     return 0;
 }
 
+/* Spawn requests of ours (cn_rpc_call) whose caller stopped waiting before the reply came:
+ * when it comes, the monitor the new process set up for the caller is taken down instead
+ * (what a BEAM node does for an abandoned request). A ring: the oldest are forgotten. */
+#define MAX_ABANDONED 1024
+static struct {
+    cn_ref req;
+    cn_pid caller;
+} abandoned[MAX_ABANDONED];
+static int n_abandoned, abandoned_next;
+static pthread_mutex_t ab_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void cn_spawn_abandon(const cn_ref *req, const cn_pid *caller)
+{
+    pthread_mutex_lock(&ab_lock);
+    abandoned[abandoned_next].req = *req;
+    abandoned[abandoned_next].caller = *caller;
+    abandoned_next = (abandoned_next + 1) % MAX_ABANDONED;
+    if (n_abandoned < MAX_ABANDONED)
+        n_abandoned++;
+    pthread_mutex_unlock(&ab_lock);
+}
+
+/* Is req abandoned? Then forget it. Called with ab_lock held. */
+static int take_abandoned(const cn_ref *req)
+{
+    for (int i = 0; i < n_abandoned; i++)
+        if (cn_ref_eq(&abandoned[i].req, req)) {
+            abandoned[i].req.len = 0; /* matches no reference again */
+            return 1;
+        }
+    return 0;
+}
+
+/* SPAWN_REPLY {31, ReqId, To, Flags, Result}: the answer to a spawn request of To's
+ * (cn_rpc_call); it arrives in To's mailbox as {spawn_reply, ReqId, Flags, Result}. */
+static int do_spawn_reply(ctl *c)
+{
+    cn_ref req;
+    cn_pid to, pid;
+    unsigned long long flags;
+    int type, size, is_pid = 0;
+    if (cn_decode_ref(c->buf, &c->idx, &req) < 0 || get_pid(c, &to) < 0 ||
+        get_long(c, &flags) < 0 || ei_get_type(c->buf, &c->idx, &type, &size) < 0)
+        return bad(c, "bad spawn reply");
+    int r0 = c->idx;
+    if (type == ERL_NEW_PID_EXT || type == ERL_PID_EXT) {
+        if (get_pid(c, &pid) < 0)
+            return bad(c, "bad spawned pid");
+        is_pid = 1;
+    } else if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
+               type == ERL_SMALL_ATOM_UTF8_EXT) {
+        if (skip(c) < 0)
+            return bad(c, "bad spawn error");
+    } else {
+        return bad(c, "spawn reply result is neither a pid nor an atom");
+    }
+    int watched = is_pid && (flags & 2);
+    if (!is_local(&to)) {
+        cn_debug("spawn reply for a process of another node dropped");
+        return 0;
+    }
+    ei_x_buff x;
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 4);
+    ei_x_encode_atom(&x, "spawn_reply");
+    cn_encode_ref(&x, &req);
+    ei_x_encode_ulonglong(&x, flags);
+    ei_x_append_buf(&x, c->buf + r0, c->idx - r0);
+    cn_msg *msg = cn_msg_new(CN_MSG, x.buff, (size_t)x.index);
+    ei_x_free(&x);
+    int delivered = 0;
+    /* Under ab_lock: a caller that gives up either sees this message in its mailbox or has
+     * marked the request before we look. */
+    pthread_mutex_lock(&ab_lock);
+    if (msg && !take_abandoned(&req)) {
+        cn_proc *p = cn_proc_get(&to);
+        delivered = p && cn_proc_deliver(p, msg) == 0;
+        if (p)
+            cn_proc_release(p);
+    }
+    pthread_mutex_unlock(&ab_lock);
+    if (!delivered) {
+        cn_msg_free(msg);
+        if (watched) /* nobody waits for that process's exit any more */
+            cn_out_demonitor(&to, &pid, pid.node, NULL, &req);
+    }
+    return 0;
+}
+
 /* The control tuple's arity per operation (PROTOCOL.md §4.1); ei decoders do not know
  * where the control term ends, so a short tuple must be refused before decoding. */
 static int arity_ok(long op, int arity)
@@ -507,6 +597,9 @@ static int dispatch(ctl *c, cn_dist_msg *m)
     case OP_SPAWN_REQUEST:
     case OP_SPAWN_REQUEST_TT:
         return do_spawn(c, m);
+    case OP_SPAWN_REPLY:
+    case OP_SPAWN_REPLY_TT:
+        return do_spawn_reply(c);
     default:
         cn_warn("control message %ld from %s not supported here; dropped", c->op,
                 cn_node_name(c->peer));

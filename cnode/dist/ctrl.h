@@ -22,4 +22,8 @@ typedef int (*cn_spawn_hook)(const char *fun, const char *args, int args_len,
 int cn_spawn_hook_register(const char *mod, cn_spawn_hook fn);
 cn_spawn_hook cn_spawn_hook_lookup(const char *mod);
 
+/* A process gave up waiting for the SPAWN_REPLY of its request req (cn_rpc_call timed out):
+ * when the reply comes, it is dropped and the new process's monitor taken down. */
+void cn_spawn_abandon(const cn_ref *req, const cn_pid *caller);
+
 #endif

@@ -202,3 +202,24 @@ int cn_out_spawn_reply(const cn_ref *req, const cn_pid *to, int flags, const cn_
         enc_atom(&x, error);
     return signal_out(to->node, &x, NULL, 0);
 }
+
+int cn_out_spawn_request(const cn_ref *req, const cn_pid *from, const cn_pid *gl, uint32_t node,
+                         const char *mod, const char *fun, int arity, int monitor,
+                         const char *args, int args_len)
+{
+    ei_x_buff x;
+    ctl_begin(&x, 6, 29);
+    cn_encode_ref(&x, req);
+    cn_encode_pid(&x, from);
+    cn_encode_pid(&x, gl);
+    ei_x_encode_tuple_header(&x, 3);
+    enc_atom(&x, mod);
+    enc_atom(&x, fun);
+    ei_x_encode_long(&x, arity);
+    if (monitor) {
+        ei_x_encode_list_header(&x, 1);
+        enc_atom(&x, "monitor");
+    }
+    ei_x_encode_empty_list(&x);
+    return frame_out(node, &x, args, args_len);
+}

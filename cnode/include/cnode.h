@@ -175,6 +175,24 @@ int cn_export(const char *module, const char *function, int arity, cn_rpc_fn fn)
 /* Print through the group leader of the process (for RPC functions: the caller's, so the text
  * appears in the caller's shell). utf8 text; waits for the io_reply up to 5 s. */
 int cn_io_put_chars(cn_proc *self, const char *text, int len);
+/* Sleep ms milliseconds in a process (an RPC function's or a worker's): the scheduler thread
+ * waits, and another joins if that would leave too few, so the node goes on serving. Messages
+ * stay queued. Returns 0, or -1 at once when an exit signal is ending the process. */
+int cn_sleep(cn_proc *self, int ms);
+
+/* erpc:call(Node, M, F, A, Timeout) from C: run m:f(args...) on node (a BEAM node, another
+ * C node, or this one) in a process of its own there, monitored, with this process's group
+ * leader. args: the argument list, encoded without version byte (NULL: []). Waits up to
+ * timeout_ms (-1: forever); other messages stay queued. Returns 0 with *cls and the term
+ * appended to result:
+ *   CN_RPC_RETURN  the value              CN_RPC_THROW  the thrown term
+ *   CN_RPC_EXIT    the exit reason, or {signal, R} if the process ended without a report
+ *   CN_RPC_ERROR   the error reason (the remote stack is not kept), or {erpc, R} when the
+ *                  call could not be made: {erpc, noconnection}, {erpc, notsup}, ...
+ * -1 on timeout (the remote process is no longer monitored; its result is dropped when it
+ * comes), -2 if this process is being killed meanwhile, -3 on bad arguments. */
+int cn_rpc_call(cn_proc *self, const char *node, const char *m, const char *f, const char *args,
+                int args_len, int timeout_ms, ei_x_buff *result, int *cls);
 
 /* ---- the node ----------------------------------------------------------------------- */
 

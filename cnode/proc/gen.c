@@ -1,5 +1,7 @@
 /* gen: the gen_server adapter. It turns '$gen_call', '$gen_cast', system messages and
  * everything else into a worker's callbacks, and starts worker processes. */
+#include "proc/gen.h"
+
 #include "dist/out.h"
 #include "proc/ident.h"
 #include "proc/proc.h"
@@ -435,6 +437,24 @@ int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spa
     return 0;
 }
 
+int cn_gen_describe(const cn_proc *p, const char **module, int *suspended, size_t *held,
+                    size_t *bytes)
+{
+    if (p->ops != &gen_ops || !p->beh)
+        return -1;
+    const gen *g = p->beh;
+    size_t n = 0, b = sizeof *g + (size_t)g->args_len;
+    for (const deferred *d = g->held; d; d = d->next) {
+        n++;
+        b += sizeof *d + sizeof *d->m + d->m->len;
+    }
+    *module = g->w->module;
+    *suspended = g->suspended;
+    *held = n;
+    *bytes = b;
+    return 0;
+}
+
 int cn_spawn_go(const cn_pid *pid)
 {
     cn_msg *m = cn_msg_new(CN_SIG_START, NULL, 0);
@@ -482,6 +502,16 @@ const cn_worker *cn_worker_lookup(const char *module)
             w = modules[i];
     pthread_mutex_unlock(&mlock);
     return w;
+}
+
+size_t cn_worker_list(const char **out, size_t cap)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&mlock);
+    for (int i = 0; i < nmodules && n < cap; i++)
+        out[n++] = modules[i]->module; /* cn_worker structs live as long as the node */
+    pthread_mutex_unlock(&mlock);
+    return n;
 }
 
 void cn_set_timeout(cn_proc *self, int ms)

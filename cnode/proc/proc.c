@@ -156,6 +156,8 @@ size_t cn_proc_count(void)
     return n;
 }
 
+size_t cn_proc_limit(void) { return nslots > 0 ? nslots - 1 : 0; } /* slot 0 is never used */
+
 void cn_proc_foreach(void (*fn)(cn_proc *p, void *arg), void *arg)
 {
     /* Collect references under the lock, call outside it. */

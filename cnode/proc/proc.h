@@ -108,6 +108,8 @@ void cn_proc_discard(cn_proc *p);
 cn_proc *cn_proc_get(const cn_pid *pid);
 void cn_proc_release(cn_proc *p);
 size_t cn_proc_count(void);
+/* The most processes the table holds (erlang:system_info(process_limit)). */
+size_t cn_proc_limit(void);
 /* Call fn on every live process (with a held reference). */
 void cn_proc_foreach(void (*fn)(cn_proc *p, void *arg), void *arg);
 
@@ -136,6 +138,11 @@ int cn_unregister(const char *name);
 /* Remove name only if it still names pid (a process's own exit). */
 int cn_unregister_pid(const char *name, const cn_pid *pid);
 int cn_whereis(const char *name, cn_pid *out);
+/* Copy p's registered name into out (cap bytes, NUL-terminated): 0, or -1 if it has none. */
+int cn_proc_regname(cn_proc *p, char *out, size_t cap);
+/* Call fn for every registered name, under the registry's lock (fn must not call back). */
+void cn_registered_foreach(void (*fn)(const char *name, const cn_pid *pid, void *arg),
+                           void *arg);
 
 /* Signals out of a process (local or remote target). */
 void cn_sig_send_exit(const cn_pid *from, const cn_pid *to, const char *reason, int len, int link);

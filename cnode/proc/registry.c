@@ -95,3 +95,28 @@ int cn_whereis(const char *name, cn_pid *out)
     pthread_mutex_unlock(&rlock);
     return e ? 0 : -1;
 }
+
+int cn_proc_regname(cn_proc *p, char *out, size_t cap)
+{
+    int r = -1;
+    pthread_mutex_lock(&rlock); /* the registry sets and frees p->regname under it */
+    if (p->regname && cap > 0) {
+        size_t n = strlen(p->regname);
+        if (n < cap) {
+            memcpy(out, p->regname, n + 1);
+            r = 0;
+        }
+    }
+    pthread_mutex_unlock(&rlock);
+    return r;
+}
+
+void cn_registered_foreach(void (*fn)(const char *name, const cn_pid *pid, void *arg),
+                           void *arg)
+{
+    pthread_mutex_lock(&rlock);
+    for (int b = 0; b < NBUCKETS; b++)
+        for (entry *e = buckets[b]; e; e = e->next)
+            fn(e->name, &e->pid, arg);
+    pthread_mutex_unlock(&rlock);
+}

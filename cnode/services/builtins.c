@@ -3,6 +3,7 @@
 #include "dist/conn.h"
 #include "proc/ident.h"
 #include "services/exports.h"
+#include "services/introspect.h"
 #include "services/services.h"
 
 #include <string.h>
@@ -20,7 +21,7 @@ static int node_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
 static void encode_nodes(ei_x_buff *out)
 {
     uint32_t nodes[1024];
-    size_t n = cn_conn_list(nodes, 1024);
+    size_t n = cn_conn_list_kind(nodes, 1024, CN_CONN_VISIBLE); /* nodes() = nodes(visible) */
     for (size_t i = 0; i < n; i++) {
         ei_x_encode_list_header(out, 1);
         ei_x_encode_atom(out, cn_node_name(nodes[i]));
@@ -68,5 +69,6 @@ int cn_builtins_start(void)
     r |= cn_export("erlang", "nodes", 0, nodes_0);
     r |= cn_export("cnode", "exports", 0, exports_0);
     r |= cn_export("code", "load_binary", 3, load_binary_3);
+    r |= cn_introspect_start(); /* processes, process_info, memory, ... (introspect*.c) */
     return r < 0 ? -1 : 0;
 }

@@ -11,4 +11,13 @@ int cn_rpc_spawn(const char *fun, const char *args, int args_len, const cn_pid *
                  const cn_pid *monitor_by, const cn_ref *monitor_ref, const cn_pid *group_leader,
                  cn_pid *pid_out, const char **why);
 
+/* For rex: start a process that runs M:F(A) (mfa: the terms M, F and A one after another,
+ * encoded without version byte) and answers as rex's workers do: the value, a thrown term,
+ * {badrpc, {'EXIT', R}} or {badrpc, {'EXIT', {E, Stack}}} (also when the process is killed)
+ * as a gen_server reply to from, or as {rex, Result} to legacy; with neither, a cast. gl: the
+ * group leader (NULL: none); stdout_to: send output there as {rex_stdout, Data} instead.
+ * Returns 0, or -1 when no process could be started. */
+int cn_rpc_spawn_rex(const char *mfa, int mfa_len, const cn_from *from, const cn_pid *legacy,
+                     const cn_pid *gl, const cn_pid *stdout_to);
+
 #endif

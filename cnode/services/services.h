@@ -1,5 +1,5 @@
 /* services: the OTP services a node must answer, started with the node: net_kernel and the
- * cnode_sup supervisor, erpc and the built-in rpc functions (global, pg, code later). */
+ * cnode_sup supervisor, erpc, rex and the built-in rpc functions (global, pg, code later). */
 #ifndef CN_SERVICES_H
 #define CN_SERVICES_H
 
@@ -12,6 +12,10 @@ int cn_builtins_start(void);
 
 /* net_kernel, registered as `net_kernel` (net_kernel.c). */
 int cn_net_kernel_start(void);
+
+/* rex, registered as `rex`: rpc:block_call, the legacy C-node rpc form, sbcast,
+ * features_request (rex.c; the functions run as in rpc.c). */
+int cn_rex_start(void);
 
 /* cnode_sup, registered as `cnode_sup`, and the keeper that starts a fresh one whenever it
  * exits (supervisor.c). Worker modules named by static children must be registered first. */

@@ -1127,6 +1127,61 @@ START_TEST(monitor_exit_in)
 }
 END_TEST
 
+/* SPAWN_REPLY(_TT): the answer to a spawn request of ours arrives as the message {spawn_reply,
+ * ReqId, Flags, Result}; for a request its caller gave up (cn_spawn_abandon), nothing does. */
+START_TEST(spawn_reply_in)
+{
+    cn_pid w = spawn(&rec_worker, NULL);
+    cn_ref r1 = cn_make_ref(), r2 = cn_make_ref(), r3 = cn_make_ref();
+    ei_x_buff c, want;
+    ctl_begin(&c, 5, 31);
+    x_ref(&c, &r1);
+    x_pid(&c, &w);
+    x_long(&c, 2);
+    x_pid(&c, &X);
+    ck_assert_int_eq(dispatch(&c, NULL), 0);
+    x_new(&want);
+    x_tuple(&want, 4);
+    x_atom(&want, "spawn_reply");
+    x_ref(&want, &r1);
+    x_long(&want, 2);
+    x_pid(&want, &X);
+    ck_assert(wait_entry(&w, E_INFO, &want));
+
+    ctl_begin(&c, 6, 32); /* with a trace token, and an error */
+    x_ref(&c, &r2);
+    x_pid(&c, &w);
+    x_long(&c, 0);
+    x_atom(&c, "system_limit");
+    x_atom(&c, "token");
+    ck_assert_int_eq(dispatch(&c, NULL), 0);
+    x_new(&want);
+    x_tuple(&want, 4);
+    x_atom(&want, "spawn_reply");
+    x_ref(&want, &r2);
+    x_long(&want, 0);
+    x_atom(&want, "system_limit");
+    ck_assert(wait_entry(&w, E_INFO, &want));
+
+    cn_spawn_abandon(&r3, &w);
+    ctl_begin(&c, 5, 31);
+    x_ref(&c, &r3);
+    x_pid(&c, &w);
+    x_long(&c, 2);
+    x_pid(&c, &Y);
+    ck_assert_int_eq(dispatch(&c, NULL), 0);
+    sync_with(&w);
+    ck_assert_uint_eq(count_entries(&w, E_INFO), 2);
+
+    ctl_begin(&c, 5, 31); /* a result that is neither a pid nor an atom */
+    x_ref(&c, &r1);
+    x_pid(&c, &w);
+    x_long(&c, 2);
+    x_long(&c, 7);
+    ASSERT_BAD(dispatch(&c, NULL));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ctrl");
@@ -1149,6 +1204,7 @@ int main(void)
     tcase_add_test(tc, monitor_nobody);
     tcase_add_test(tc, demonitor);
     tcase_add_test(tc, monitor_exit_in);
+    tcase_add_test(tc, spawn_reply_in);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,21 @@
+/* gen: what the gen_server adapter (gen.c) tells the rest of the runtime about its processes
+ * and the worker modules it knows, for introspection (erlang:process_info, cnode:info). */
+#ifndef CN_GEN_H
+#define CN_GEN_H
+
+#include "proc/proc.h"
+
+#include <stddef.h>
+
+/* What a gen_server process is, for process_info. Call only from p's own turn or while p
+ * cannot run (p->lock held and p not running, or blocked in cn_call). Returns 0, or -1 if
+ * p is not a gen_server process (or is past its end). module: the worker's module name;
+ * suspended: held by :sys.suspend; held: messages kept back meanwhile; bytes: the adapter's
+ * own memory (the worker's state is the worker's and not counted). */
+int cn_gen_describe(const cn_proc *p, const char **module, int *suspended, size_t *held,
+                    size_t *bytes);
+
+/* The registered worker module names (cn_worker_register), at most cap; returns how many. */
+size_t cn_worker_list(const char **out, size_t cap);
+
+#endif

@@ -1,0 +1,38 @@
+/* introspect: what the node answers about itself over rpc, as a BEAM node does, so that
+ * observer-style tools work: processes, process_info, memory, system_info, statistics, nodes/1. */
+#ifndef CN_INTROSPECT_H
+#define CN_INTROSPECT_H
+
+#include "cnode.h"
+
+#include <stdint.h>
+
+/* This library's version (cnoded --version prints the same). */
+#define CN_VERSION "0.1.0"
+
+/* Export every introspection function (called by cn_builtins_start). Returns 0 or -1. */
+int cn_introspect_start(void);
+
+/* The parts, by topic: erlang:process_info/1,2 (introspect_proc.c); erlang:memory/0,1,
+ * system_info/1, statistics/1 (introspect_sys.c); erlang:nodes/1, init:stop/0, cnode:info/0
+ * (introspect_node.c). Each exports its functions; 0 or -1. */
+int cn_introspect_proc_start(void);
+int cn_introspect_sys_start(void);
+int cn_introspect_node_start(void);
+
+/* Shared helpers. */
+/* Append the reason badarg and return CN_RPC_ERROR (erpc reports error:badarg). */
+int cn_ix_badarg(ei_x_buff *out);
+/* The term at buf+*idx is an atom (*is_list = 0) or a proper list of atoms (*is_list = 1):
+ * call fn for each (in order) and advance *idx. Returns 0, or -1 if the term is neither or
+ * fn returned -1 for an atom (both mean badarg). */
+int cn_ix_atoms(const char *buf, int *idx, int *is_list, int (*fn)(const char *atom, void *arg),
+                void *arg);
+/* Milliseconds since the node started its services (wall clock, monotonic). */
+uint64_t cn_ix_uptime_ms(void);
+/* Per-process memory, estimated without waiting for the process (sizes of its record and
+ * behaviour allowance, its mailbox entries): bytes on "the heap" (entries up to 64 bytes,
+ * as the BEAM keeps small terms on process heaps) and in large payloads ("binary"). */
+void cn_ix_proc_mem(cn_proc *p, uint64_t *heap, uint64_t *binary);
+
+#endif
