@@ -5,8 +5,7 @@
 
 #include "cnode.h"
 
-/* The function for module:function/arity, or NULL. *module_known tells whether any
- * function of that module is exported (undef either way, but useful in logs). */
+/* The function for module:function/arity (or exported for any arity), or NULL. */
 cn_rpc_fn cn_export_lookup(const char *module, const char *function, int arity);
 /* Append [{Module, Function, Arity}] of everything exported (arity -1 shows as '_'). */
 void cn_export_list(ei_x_buff *x);

@@ -1,5 +1,6 @@
 /* rpc: the server side of erpc (and so of rpc, which OTP 25+ builds on erpc): a spawn request
- * of erpc:execute_call/4 or execute_cast/3 runs an exported C function in a new process. */
+ * of erpc:execute_call/4 or execute_cast/3 runs an exported C function in a new process; rex's
+ * requests run the same way (rex.c). */
 #ifndef CN_RPC_H
 #define CN_RPC_H
 
