@@ -329,7 +329,7 @@ static void proc_exit(cn_proc *p, const char *reason, int len)
     for (cn_mon *m = p->monitors, *n; m; m = n) {
         n = m->next;
         if (m->pid.node != 0)
-            cn_out_demonitor(&p->pid, &m->pid, m->pid.node, NULL, &m->ref);
+            cn_out_demonitor(&p->pid, &m->pid, m->pid.node, m->name, &m->ref);
         free(m->name);
         free(m);
     }
