@@ -15,6 +15,7 @@
 #include <sodium.h>
 #include <sys/epoll.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -108,6 +109,55 @@ static int load_cookie(const char *given, char *out, size_t cap, char *err, size
     return 0;
 }
 
+static void on_epmd(void *ctx, uint32_t events);
+
+/* The registration is back (I/O thread): watch the new socket. */
+static void epmd_back(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    if (cn_loop_stopping()) {
+        close(fd);
+        return;
+    }
+    cn_node.epmd_fd = fd;
+    epmd_ev.fd = fd;
+    epmd_ev.fn = on_epmd;
+    cn_loop_add(&epmd_ev, EPOLLIN);
+    cn_info("registered with epmd again as %s", cn_node.name);
+}
+
+/* Retry the registration every 2 s, as erl_epmd does, with the same name and port; the
+ * creation epmd hands out now is ignored: the node's identity cannot change mid-life. */
+static void *reregister(void *arg)
+{
+    (void)arg;
+    char alive[256];
+    const char *at = strchr(cn_node.name, '@');
+    size_t n = at ? (size_t)(at - cn_node.name) : strlen(cn_node.name);
+    if (n >= sizeof alive)
+        return NULL;
+    memcpy(alive, cn_node.name, n);
+    alive[n] = '\0';
+    int warned_taken = 0;
+    while (!cn_loop_stopping()) {
+        sleep(2);
+        char err[256];
+        uint32_t creation;
+        int fd = cn_epmd_register(NULL, cn_node.epmd_port, alive, cn_node.listen_port,
+                                  &creation, 2000, err, sizeof err);
+        if (fd >= 0) {
+            if (cn_loop_post(epmd_back, (void *)(intptr_t)fd) < 0)
+                close(fd);
+            return NULL;
+        }
+        if (fd == CN_EPMD_ERR_TAKEN && !warned_taken) {
+            cn_warn("epmd: the name %s is now taken by another node; still retrying", alive);
+            warned_taken = 1;
+        }
+    }
+    return NULL;
+}
+
 static void on_epmd(void *ctx, uint32_t events)
 {
     (void)ctx;
@@ -116,11 +166,15 @@ static void on_epmd(void *ctx, uint32_t events)
     ssize_t n = read(cn_node.epmd_fd, b, sizeof b);
     if (n > 0)
         return;
-    /* epmd went away; the node keeps serving its open connections. */
-    cn_warn("epmd closed the registration connection; new peers cannot find this node");
+    /* epmd went away; the node keeps serving its open connections and registers again
+     * once an epmd answers. */
+    cn_warn("epmd closed the registration connection; re-registering every 2 s");
     cn_loop_del(&epmd_ev);
     close(cn_node.epmd_fd);
     cn_node.epmd_fd = -1;
+    pthread_t t;
+    if (pthread_create(&t, NULL, reregister, NULL) == 0)
+        pthread_detach(t);
 }
 
 static void on_signal(void *ctx, uint32_t events)
