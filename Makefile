@@ -4,6 +4,7 @@
 #   make test       unit tests (Check) + interop tests against real BEAM nodes
 #   make test SAN=1 the same, built with ASan+UBSan
 #   make test-otp27 the interop tests under Erlang 27 / Elixir 1.18
+#   make bench-procs bytes per idle process and spawn rate, against a BEAM node
 .DEFAULT_GOAL := all
 
 SAN ?= 0

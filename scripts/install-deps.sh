@@ -3,8 +3,10 @@
 # Idempotent: does nothing (no apt-get call at all) when everything is already present.
 set -euo pipefail
 
-pkgs=(build-essential pkg-config erlang-nox erlang-dev elixir check
-      libsodium-dev libssl-dev clang)
+# erlang-nox/elixir: the BEAM nodes the interop tests run against; erlang-dev: erl_interface (ei);
+# check: unit tests; libsodium-dev, libssl-dev: randomness and digests; debootstrap is installed
+# by ../shared/tools/otp27 itself when the OTP 27 suite runs.
+pkgs=(build-essential pkg-config erlang-nox erlang-dev elixir check libsodium-dev libssl-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do
