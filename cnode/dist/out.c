@@ -35,6 +35,25 @@ static int frame_out_d(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len
     return cn_conn_enqueue(node, f, dial);
 }
 
+/* The same, taking over msg's buffer as the payload instead of copying it (replies and
+ * messages the sender built itself: a large payload is not copied once more). */
+static int frame_out_take(uint32_t node, ei_x_buff *ctl, ei_x_buff *msg)
+{
+    cn_oframe *f = calloc(1, sizeof *f);
+    if (!f) {
+        ei_x_free(ctl);
+        ei_x_free(msg);
+        return -1;
+    }
+    f->ctl = ctl->buff;
+    f->ctl_len = (size_t)ctl->index;
+    f->pl = msg->buff;
+    f->pl_len = (size_t)msg->index;
+    msg->buff = NULL;
+    msg->index = msg->buffsz = 0;
+    return cn_conn_enqueue(node, f, 1);
+}
+
 static int frame_out(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len)
 {
     return frame_out_d(node, ctl, pl, pl_len, 1);
@@ -57,18 +76,30 @@ static void enc_atom(ei_x_buff *x, const char *a)
     ei_x_encode_atom_len_as(x, a, (int)strlen(a), ERLANG_UTF8, ERLANG_UTF8);
 }
 
+static void send_ctl(ei_x_buff *x, const cn_pid *from, const cn_pid *to)
+{
+    if (from && (cn_conn_flags(to->node) & DFLAG_SEND_SENDER)) {
+        ctl_begin(x, 3, 22);
+        cn_encode_pid(x, from);
+    } else {
+        ctl_begin(x, 3, 2);
+        enc_atom(x, "");
+    }
+    cn_encode_pid(x, to);
+}
+
 int cn_out_send(const cn_pid *from, const cn_pid *to, const char *msg, int len)
 {
     ei_x_buff x;
-    if (from && (cn_conn_flags(to->node) & DFLAG_SEND_SENDER)) {
-        ctl_begin(&x, 3, 22);
-        cn_encode_pid(&x, from);
-    } else {
-        ctl_begin(&x, 3, 2);
-        enc_atom(&x, "");
-    }
-    cn_encode_pid(&x, to);
+    send_ctl(&x, from, to);
     return frame_out(to->node, &x, msg, len);
+}
+
+int cn_out_send_take(const cn_pid *from, const cn_pid *to, ei_x_buff *msg)
+{
+    ei_x_buff x;
+    send_ctl(&x, from, to);
+    return frame_out_take(to->node, &x, msg);
 }
 
 int cn_out_reg_send(const cn_pid *from, uint32_t node, const char *name, const char *msg, int len)
@@ -81,13 +112,25 @@ int cn_out_reg_send(const cn_pid *from, uint32_t node, const char *name, const c
     return frame_out(node, &x, msg, len);
 }
 
+static void alias_ctl(ei_x_buff *x, const cn_pid *from, const cn_ref *alias)
+{
+    ctl_begin(x, 3, 33);
+    cn_encode_pid(x, from);
+    cn_encode_ref(x, alias);
+}
+
 int cn_out_alias_send(const cn_pid *from, const cn_ref *alias, const char *msg, int len)
 {
     ei_x_buff x;
-    ctl_begin(&x, 3, 33);
-    cn_encode_pid(&x, from);
-    cn_encode_ref(&x, alias);
+    alias_ctl(&x, from, alias);
     return frame_out(alias->node, &x, msg, len);
+}
+
+int cn_out_alias_send_take(const cn_pid *from, const cn_ref *alias, ei_x_buff *msg)
+{
+    ei_x_buff x;
+    alias_ctl(&x, from, alias);
+    return frame_out_take(alias->node, &x, msg);
 }
 
 static int pid_pair(long op, const cn_pid *from, const cn_pid *to)

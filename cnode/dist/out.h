@@ -9,6 +9,10 @@
 int cn_out_send(const cn_pid *from, const cn_pid *to, const char *msg, int len);
 int cn_out_reg_send(const cn_pid *from, uint32_t node, const char *name, const char *msg, int len);
 int cn_out_alias_send(const cn_pid *from, const cn_ref *alias, const char *msg, int len);
+/* As cn_out_send / cn_out_alias_send, but msg's buffer becomes the frame's payload (no copy);
+ * msg is left empty, and ei_x_free on it is still safe. */
+int cn_out_send_take(const cn_pid *from, const cn_pid *to, ei_x_buff *msg);
+int cn_out_alias_send_take(const cn_pid *from, const cn_ref *alias, ei_x_buff *msg);
 int cn_out_link(const cn_pid *from, const cn_pid *to);
 int cn_out_unlink_id(const cn_pid *from, const cn_pid *to, uint64_t id);
 int cn_out_unlink_id_ack(const cn_pid *from, const cn_pid *to, uint64_t id);

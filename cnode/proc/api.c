@@ -79,7 +79,9 @@ int cn_reply(cn_proc *self, const cn_from *from, const char *reply, int len)
     cn_ref alias;
     int r;
     if (from->pid.node != 0 && self && alias_of(from, &alias) && alias.node == from->pid.node)
-        r = cn_out_alias_send(&self->pid, &alias, x.buff, x.index);
+        r = cn_out_alias_send_take(&self->pid, &alias, &x);
+    else if (from->pid.node != 0)
+        r = cn_out_send_take(self ? &self->pid : NULL, &from->pid, &x);
     else
         r = cn_send(self, &from->pid, x.buff, x.index);
     ei_x_free(&x);

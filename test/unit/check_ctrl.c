@@ -844,6 +844,65 @@ END_TEST
 
 /* ---- links and exits ---------------------------------------------------------------- */
 
+/* SPAWN_REQUEST {29, ReqId, From, GL, {M, F, A}, Opts} + Args: every malformed shape is
+ * refused with a reason, and nothing is started. */
+START_TEST(spawn_request_malformed)
+{
+    cn_ref req = {.node = peer, .creation = 7, .len = 3, .n = {4, 5, 6}};
+    size_t before = cn_proc_count();
+    for (int i = 0; i < 6; i++) {
+        ei_x_buff c, a;
+        ctl_begin(&c, 6, 29);
+        if (i == 0)
+            x_atom(&c, "not_a_ref");
+        else
+            x_ref(&c, &req);
+        x_pid(&c, &X);
+        x_pid(&c, &X);
+        if (i == 1) { /* {M, F} instead of {M, F, A} */
+            x_tuple(&c, 2);
+            x_atom(&c, "kv");
+            x_atom(&c, "start");
+        } else {
+            x_tuple(&c, 3);
+            x_atom(&c, "kv");
+            if (i == 2)
+                x_long(&c, 1); /* F not an atom */
+            else
+                x_atom(&c, "start");
+            x_long(&c, 0);
+        }
+        if (i == 3)
+            x_atom(&c, "monitor"); /* options not a list */
+        else
+            ck_assert_int_eq(ei_x_encode_empty_list(&c), 0);
+        x_new(&a);
+        ck_assert_int_eq(ei_x_encode_empty_list(&a), 0);
+        int r;
+        if (i == 4) { /* no argument list */
+            ei_x_free(&a);
+            r = dispatch(&c, NULL);
+        } else if (i == 5) { /* a control tuple one element short */
+            ei_x_free(&c);
+            ctl_begin(&c, 5, 29);
+            x_ref(&c, &req);
+            x_pid(&c, &X);
+            x_pid(&c, &X);
+            x_tuple(&c, 3);
+            x_atom(&c, "kv");
+            x_atom(&c, "start");
+            x_long(&c, 0);
+            r = dispatch(&c, &a);
+        } else {
+            r = dispatch(&c, &a);
+        }
+        ck_assert_msg(r == -1, "malformed spawn request %d accepted", i);
+        ck_assert_msg(err[0] != '\0', "no reason for malformed spawn request %d", i);
+    }
+    ck_assert_uint_eq(cn_proc_count(), before);
+}
+END_TEST
+
 START_TEST(link_then_exit)
 {
     cn_pid a = spawn(&rec_worker, NULL), b = spawn(&rec_worker, NULL);
@@ -1205,6 +1264,7 @@ int main(void)
     tcase_add_test(tc, demonitor);
     tcase_add_test(tc, monitor_exit_in);
     tcase_add_test(tc, spawn_reply_in);
+    tcase_add_test(tc, spawn_request_malformed);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
