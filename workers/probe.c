@@ -8,6 +8,8 @@
  *   {:call, Name, Node, Req, Timeout} -> {:ok, Reply} | {:error, :timeout | {:down, R}}
  *   {:timeout, Ms} -> :ok (then, unless a message comes first, the info `:timeout`)
  *   {:monitor_node, Node, Bool} -> :ok (then {:nodedown, Node} when it goes)
+ *   {:monitor_nodes, Bool, Kind} -> :ok   Kind: :visible ({nodeup, N} / {nodedown, N}),
+ *                                  :all (hidden too, {nodeup, N, [{node_type, T}]} form)
  *   {:rpc, Node, M, F, Args, Timeout} -> {:ok, V} | {:throw, T} | {:exit, R} | {:error, E}
  *                                        | {:error, :timeout}           (cn_rpc_call)
  */
@@ -45,8 +47,8 @@ static int span(const char *buf, int *idx, const char **s, int *n)
     return 0;
 }
 
-static int probe_call(cn_proc *self, void *state, const char *buf, int *idx,
-                      const cn_from *from, ei_x_buff *reply)
+static int probe_call(cn_proc *self, void *state, const char *buf, int *idx, const cn_from *from,
+                      ei_x_buff *reply)
 {
     (void)state;
     (void)from;
@@ -117,6 +119,12 @@ static int probe_call(cn_proc *self, void *state, const char *buf, int *idx,
     } else if (!strcmp(op, "monitor_node") && arity == 3 && ei_decode_atom(buf, idx, node) == 0 &&
                ei_decode_boolean(buf, idx, &n) == 0) {
         ei_x_encode_atom(reply, cn_monitor_node(self, node, n) == 0 ? "ok" : "error");
+    } else if (!strcmp(op, "monitor_nodes") && arity == 3 && ei_decode_boolean(buf, idx, &n) == 0 &&
+               ei_decode_atom(buf, idx, name) == 0 &&
+               (!strcmp(name, "visible") || !strcmp(name, "all"))) {
+        int kinds = !strcmp(name, "all") ? CN_NODES_VISIBLE | CN_NODES_HIDDEN | CN_NODES_INFO
+                                         : CN_NODES_VISIBLE;
+        ei_x_encode_atom(reply, cn_monitor_nodes(self, n, kinds) == 0 ? "ok" : "error");
     } else if (!strcmp(op, "rpc") && arity == 6) {
         char m[MAXATOMLEN_UTF8], f[MAXATOMLEN_UTF8], inf[MAXATOMLEN_UTF8];
         long tmo = -1;

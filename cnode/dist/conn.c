@@ -9,6 +9,7 @@
 #include "loop.h"
 #include "node.h"
 #include "proc/ident.h"
+#include "proc/nodemon.h"
 #include "proc/proc.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -413,6 +414,7 @@ static void conn_up(cn_conn *c)
             c->role == CN_HS_INITIATOR ? "outgoing" : "incoming",
             (c->flags & DFLAG_PUBLISHED) ? "visible" : "hidden", fl);
     take_outbox(c);
+    cn_nodemon_event(c->node, 1, (c->flags & DFLAG_PUBLISHED) != 0);
 }
 
 /* Stop watching the socket and close it; the entry itself may live on (C_NOKWAIT). */
@@ -464,6 +466,7 @@ static void conn_close(cn_conn *c, const char *why)
      * drops, and also when a connection we made for them could not be set up. */
     if (was == C_UP) {
         cn_proc_nodedown(c->node);
+        cn_nodemon_event(c->node, 0, (c->flags & DFLAG_PUBLISHED) != 0);
     } else if (owned && c->role == CN_HS_INITIATOR && !cn_loop_stopping()) {
         pthread_mutex_lock(&tlock);
         int none = table[c->node] == NULL;

@@ -135,6 +135,12 @@ int cn_unregister_name(const char *name);
 /* monitor_node/2: with on, {nodedown, Node} arrives in handle_info when the connection to
  * node goes (at once if it cannot be made); off cancels. */
 int cn_monitor_node(cn_proc *self, const char *node, int on);
+/* net_kernel:monitor_nodes/2: with on, handle_info gets {nodeup, Node} and {nodedown, Node}
+ * for every connection of the kinds asked (CN_NODES_VISIBLE, CN_NODES_HIDDEN); with
+ * CN_NODES_INFO, {nodeup, Node, [{node_type, visible|hidden}]} (nodedown alike). Each call
+ * with on adds one subscription, each with off removes one with the same kinds. */
+enum { CN_NODES_VISIBLE = 1, CN_NODES_HIDDEN = 2, CN_NODES_INFO = 4 };
+int cn_monitor_nodes(cn_proc *self, int on, int kinds);
 /* The {:noreply, state, timeout} of a GenServer: unless a message arrives within ms,
  * handle_info gets the atom `timeout`. Any message cancels it; ms < 0 cancels it. */
 void cn_set_timeout(cn_proc *self, int ms);

@@ -4,6 +4,7 @@
 #include "dist/flags.h"
 #include "dist/out.h"
 #include "proc/ident.h"
+#include "proc/nodemon.h"
 #include "proc/proc.h"
 #include "proc/sched.h"
 
@@ -245,6 +246,11 @@ int cn_monitor_node(cn_proc *self, const char *node, int on)
     if (!cn_conn_is_up((uint32_t)n))
         cn_conn_dial((uint32_t)n); /* a failed attempt reports nodedown */
     return 0;
+}
+
+int cn_monitor_nodes(cn_proc *self, int on, int kinds)
+{
+    return cn_nodemon_subscribe(&self->pid, on, kinds);
 }
 
 int cn_whereis_name(const char *name, cn_pid *out) { return cn_whereis(name, out); }
