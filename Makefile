@@ -5,6 +5,7 @@
 #   make test SAN=1 the same, built with ASan+UBSan
 #   make test-otp27 the interop tests under Erlang 27 / Elixir 1.18
 #   make bench-procs bytes per idle process and spawn rate, against a BEAM node
+#   make module SRC=x.c KEY=k.key   a signed hot-loadable native module (build/modules/x.cnm)
 .DEFAULT_GOAL := all
 
 SAN ?= 0
@@ -27,7 +28,7 @@ endif
 CPPFLAGS = -I. -Icnode -Icnode/include -I$(EI_DIR)/include $(shell pkg-config --cflags $(PKGS))
 CFLAGS = $(CFLAGS_BASE) $(OPT)
 # libsodium is linked statically so the binary also runs inside the OTP 27 root (which lacks it).
-LDLIBS = -L$(EI_DIR)/lib -lei -Wl,-Bstatic -lsodium -Wl,-Bdynamic -lssl -lcrypto -lpthread -lm
+LDLIBS = -L$(EI_DIR)/lib -lei -Wl,-Bstatic -lsodium -Wl,-Bdynamic -lssl -lcrypto -lpthread -lm -ldl
 
 LIB_SRC := $(filter-out cnode/cli/%,$(wildcard cnode/*.c cnode/*/*.c epmd_client/*.c))
 CLI_SRC := $(wildcard cnode/cli/*.c) $(wildcard workers/*.c)
@@ -40,7 +41,7 @@ UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIB := $(BUILD)/libcnode.a
 CNODED := $(BUILD)/cnoded
 
-.PHONY: all deps run test unit interop test-otp27 bench-procs clean format
+.PHONY: all deps run test unit interop test-otp27 bench-procs clean format module test-modules
 all: $(LIB) $(CNODED)
 
 $(BUILD)/%.o: %.c
@@ -51,8 +52,11 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# -rdynamic + whole archives: every public libcnode and ei function is in cnoded's dynamic
+# symbol table, where hot-loaded modules (shared objects) find them.
 $(CNODED): $(CLI_OBJ) $(LIB)
-	$(CC) $(LDSAN) -pthread -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(LDSAN) -pthread -rdynamic -o $@ $(CLI_OBJ) -Wl,--whole-archive $(LIB) \
+	  $(EI_DIR)/lib/libei.a -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/test/%: test/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
@@ -68,7 +72,7 @@ run: deps
 unit: $(UNIT_BIN)
 	@bash test/unit/run.sh $(UNIT_BIN)
 
-interop: all
+interop: all test-modules
 	@CNODED=$(CURDIR)/$(CNODED) bash test/interop/run.sh
 
 test: deps
@@ -78,7 +82,7 @@ test: deps
 	else echo "test: OTP 27 interop skipped (../shared/tools/otp27 not found or OTP27=0)"; fi
 
 # LeakSanitizer cannot run inside the chroot (no /proc there); ASan and UBSan still do.
-test-otp27: all
+test-otp27: all test-modules
 	@CNODED=$(CURDIR)/$(CNODED) $(if $(filter 1,$(SAN)),ASAN_OPTIONS=detect_leaks=0,) \
 	  ../shared/tools/otp27 run bash test/interop/run.sh
 
@@ -90,6 +94,20 @@ $(BUILD)/bench/procs: test/bench/procs.c $(LIB) $(BUILD)/workers/echo.o $(BUILD)
 
 bench-procs: $(BUILD)/bench/procs
 	@bash scripts/bench-procs.sh $(BUILD)/bench/procs $(N)
+
+# A hot-loadable native module, built and signed in one step (README "Hot code loading"):
+#   make module SRC=workers/loadable/counter.c KEY=dev.key [OUT=x.cnm] [MODFLAGS=-DVERSION=2]
+module: $(CNODED)
+	@test -n "$(SRC)" || { echo "make module: SRC=file.c is required" >&2; exit 2; }
+	@CC="$(CC)" CNODED=$(CURDIR)/$(CNODED) EI_INC=$(EI_DIR)/include bash scripts/build-module.sh \
+	  $(SRC) $(or $(OUT),$(BUILD)/modules/$(basename $(notdir $(SRC))).cnm) "$(KEY)" $(MODFLAGS)
+
+# The two versions of the example module the interop tests load (unsigned here; the tests sign
+# them with keys they make). Built outside the OTP 27 root, which has no compiler.
+TEST_MODULES := $(BUILD)/modules/counter_v1.so $(BUILD)/modules/counter_v2.so
+$(BUILD)/modules/counter_v%.so: workers/loadable/counter.c cnode/include/cnode.h scripts/build-module.sh
+	@CC="$(CC)" EI_INC=$(EI_DIR)/include bash scripts/build-module.sh $< $@ "" -DVERSION=$* >/dev/null
+test-modules: $(TEST_MODULES)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

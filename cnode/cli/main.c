@@ -1,5 +1,6 @@
 /* cnoded: the daemon = libcnode + this command line + the built-in workers. */
 #include "cnode.h"
+#include "code/sign.h"
 #include "services/services.h"
 #include "util/log.h"
 #include "workers/workers.h"
@@ -13,6 +14,8 @@
 
 static const char usage[] =
     "usage: cnoded (--sname NAME | --name NAME[@HOST]) [options]\n"
+    "       cnoded keygen BASE                   write BASE.key and BASE.pub (Ed25519)\n"
+    "       cnoded sign --key BASE.key IN.so -o OUT   sign a module for loading\n"
     "\n"
     "  --sname NAME            short node name: NAME@<short host name>\n"
     "  --name NAME[@HOST]      long node name (host: the fully qualified host name)\n"
@@ -29,6 +32,9 @@ static const char usage[] =
     "  --schedulers N          scheduler threads (default: one per core)\n"
     "  --max-message-size N    largest message accepted, in bytes (default 512 MiB)\n"
     "  --log-level LEVEL       error, warn, info (default) or debug\n"
+    "  --trust-key FILE        load native modules signed with this public key (repeatable)\n"
+    "  --trust-dir DIR         trust every *.pub key file in DIR\n"
+    "  --allow-unsigned        also load unsigned modules (logs a warning)\n"
     "  --version               print the version\n"
     "  --help                  this text\n";
 
@@ -51,8 +57,45 @@ static int parse_num(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+/* cnoded keygen BASE / cnoded sign --key KEY IN -o OUT (code signing, README). */
+static int code_tool(int argc, char **argv)
+{
+    char err[600];
+    if (!strcmp(argv[1], "keygen")) {
+        if (argc != 3)
+            return die_usage("%s", "usage: cnoded keygen BASE (writes BASE.key and BASE.pub)");
+        if (cn_keygen(argv[2], err, sizeof err) < 0) {
+            fprintf(stderr, "cnoded keygen: %s\n", err);
+            return 1;
+        }
+        printf("wrote %s.key (secret: keep it) and %s.pub (give it to --trust-key)\n", argv[2],
+               argv[2]);
+        return 0;
+    }
+    const char *key = NULL, *in = NULL, *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        if ((!strcmp(argv[i], "--key") || !strcmp(argv[i], "-o")) && i + 1 < argc) {
+            *(argv[i][1] == 'o' ? &out : &key) = argv[i + 1];
+            i++;
+        } else if (argv[i][0] != '-' && !in) {
+            in = argv[i];
+        } else {
+            return die_usage("sign: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!key || !in || !out)
+        return die_usage("%s", "usage: cnoded sign --key BASE.key IN.so -o OUT");
+    if (cn_sign_file(key, in, out, err, sizeof err) < 0) {
+        fprintf(stderr, "cnoded sign: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && (!strcmp(argv[1], "keygen") || !strcmp(argv[1], "sign")))
+        return code_tool(argc, argv);
     cn_config c;
     cn_config_defaults(&c);
     static const char *connect[256]; /* static: usage errors return without freeing */
@@ -76,6 +119,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--no-epmd-start")) {
             c.no_epmd_start = 1;
+            continue;
+        }
+        if (!strcmp(a, "--allow-unsigned")) {
+            cn_code_allow_unsigned(1);
             continue;
         }
         if (strncmp(a, "--", 2) != 0)
@@ -138,6 +185,11 @@ int main(int argc, char **argv)
             if (parse_num(v, 1024, 1L << 31, &n) < 0)
                 return die_usage("bad message size '%s'", v);
             c.max_message = (size_t)n;
+        } else if (!strcmp(a, "--trust-key") || !strcmp(a, "--trust-dir")) {
+            char err[600];
+            if ((a[8] == 'k' ? cn_code_trust_key_file(v, err, sizeof err)
+                             : cn_code_trust_dir(v, err, sizeof err)) < 0)
+                return die_usage("%s", err);
         } else if (!strcmp(a, "--log-level")) {
             int l = cn_log_parse_level(v);
             if (l < 0)

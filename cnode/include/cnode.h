@@ -200,6 +200,45 @@ int cn_sleep(cn_proc *self, int ms);
 int cn_rpc_call(cn_proc *self, const char *node, const char *m, const char *f, const char *args,
                 int args_len, int timeout_ms, ei_x_buff *result, int *cls);
 
+/* ---- native modules: hot code loading (README "Hot code loading") --------------------- */
+
+/* The ABI a loadable module is built against; cnoded refuses modules of another. */
+#define CN_ABI_VERSION 1
+
+/* An RPC function of a loadable module, exported as <module>:function/arity. */
+typedef struct cn_export_def {
+    const char *function;
+    int arity; /* -1: any arity */
+    cn_rpc_fn fn;
+} cn_export_def;
+
+/* What a loadable module offers. A shared object exports the function
+ * `const cn_module_def *cnode_module_v1(void)` returning it (CN_MODULE_DEFINE does that).
+ * The strings and tables must live as long as the object is loaded. */
+typedef struct cn_module_def {
+    int abi_version;         /* CN_ABI_VERSION */
+    const char *name;        /* the Erlang module name it is loaded as */
+    const char *vsn;         /* its version, e.g. "2"; given to code_change as the old vsn */
+    const cn_worker *worker; /* optional: its worker (worker->module == name) */
+    const cn_export_def *exports;
+    int nexports;
+} cn_module_def;
+
+#define CN_MODULE_ENTRY "cnode_module_v1"
+#define CN_MODULE_DEFINE(def)                                                                      \
+    const cn_module_def *cnode_module_v1(void);                                                    \
+    const cn_module_def *cnode_module_v1(void)                                                     \
+    {                                                                                              \
+        return &(def);                                                                             \
+    }
+
+/* Code signing (Ed25519): trust the public key in a file written by `cnoded keygen`, or every
+ * *.pub file in a directory. Returns 0, or -1 with a message in err. */
+int cn_code_trust_key_file(const char *path, char *err, size_t errlen);
+int cn_code_trust_dir(const char *dir, char *err, size_t errlen);
+/* Accept unsigned shared objects too (each load logs a warning). */
+void cn_code_allow_unsigned(int on);
+
 /* ---- the node ----------------------------------------------------------------------- */
 
 typedef struct cn_config {

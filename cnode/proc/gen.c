@@ -2,6 +2,7 @@
  * everything else into a worker's callbacks, and starts worker processes. */
 #include "proc/gen.h"
 
+#include "code/table.h"
 #include "dist/out.h"
 #include "proc/ident.h"
 #include "proc/proc.h"
@@ -18,6 +19,7 @@ typedef struct deferred {
 
 typedef struct gen {
     const cn_worker *w;
+    cn_code_user code; /* the version of loaded code w belongs to (none for built-in code) */
     void *state;
     int started;
     char *args; /* async init: the argument list, until the first turn */
@@ -134,6 +136,55 @@ static void get_status(cn_proc *p, gen *g, ei_x_buff *x)
 
 static int gen_message(cn_proc *p, const cn_msg *m);
 
+/* {change_code, Module, OldVsn, Extra} (sys:change_code/4, release_handler's way): move the
+ * process to the current version of its loaded module through the new code's code_change,
+ * which gets the old version's state. Without a code_change the state is kept as it is (the
+ * default of Elixir's `use GenServer`). If it fails, the process stays on the old code. */
+static void change_code(cn_proc *p, gen *g, const char *buf, int *idx, ei_x_buff *x)
+{
+    int vsn, vsn_end, extra, extra_end;
+    vsn = vsn_end = extra = extra_end = *idx;
+    if (ei_skip_term(buf, &vsn) < 0 || (vsn_end = vsn, ei_skip_term(buf, &vsn_end) < 0) ||
+        (extra = extra_end = vsn_end, ei_skip_term(buf, &extra_end) < 0)) {
+        ei_x_encode_tuple_header(x, 2); /* Module ignored, as gen_server does */
+        ei_x_encode_atom(x, "error");
+        ei_x_encode_atom(x, "badarg");
+        return;
+    }
+    cn_code_ver *to;
+    const cn_worker *nw;
+    int r = cn_code_newer(&g->code, &to, &nw);
+    if (r == 0) { /* already current, or built-in code: nothing to move */
+        ei_x_encode_atom(x, "ok");
+        return;
+    }
+    if (r < 0) {
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, "error");
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, "not_loaded");
+        ei_x_encode_atom(x, g->w->module);
+        return;
+    }
+    void *state = g->state;
+    if (nw->code_change &&
+        nw->code_change(p, &state, buf + vsn, vsn_end - vsn, buf + extra, extra_end - extra) < 0) {
+        cn_code_release(to);
+        cn_warn("worker %s: code_change to vsn %s failed; it keeps the old code", nw->module,
+                cn_code_vsn(to));
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, "error");
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, "code_change_failed");
+        ei_x_encode_atom(x, nw->module);
+        return;
+    }
+    g->state = state;
+    g->w = nw;
+    cn_code_move(&g->code, to); /* may unload the old version: its code is not used again */
+    ei_x_encode_atom(x, "ok");
+}
+
 static int resume(cn_proc *p, gen *g)
 {
     g->suspended = 0;
@@ -213,8 +264,8 @@ static int do_system(cn_proc *p, gen *g, const char *buf, int *idx)
             ei_x_encode_tuple_header(&x, 2);
             ei_x_encode_atom(&x, "error");
             ei_x_encode_atom(&x, "c_process_cannot_run_a_beam_fun");
-        } else if (atom_eq(buf, idx, "change_code")) {
-            ei_x_encode_atom(&x, "ok");
+        } else if (arity == 4 && g->suspended && atom_eq(buf, idx, "change_code")) {
+            change_code(p, g, buf, idx, &x); /* only while suspended, as sys does */
         } else if (atom_eq(buf, idx, "terminate") && arity == 2) {
             int r0 = *idx, r1 = *idx;
             ei_skip_term(buf, &r1);
@@ -320,6 +371,7 @@ static void gen_free(gen *g)
         free(d);
     }
     free(g->args);
+    cn_code_unbind(&g->code); /* last: the worker's code may go with it */
     free(g);
 }
 
@@ -380,6 +432,13 @@ int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spa
     cn_proc *p = cn_proc_create(&gen_ops, g);
     if (!p) {
         free(g);
+        return -1;
+    }
+    /* A loaded module's worker runs the version current now, and holds it. */
+    if (!(g->w = w = cn_code_bind(w, &g->code, &p->pid))) {
+        gen_free(g);
+        p->beh = NULL;
+        cn_proc_discard(p);
         return -1;
     }
     if (!o->link)
@@ -493,7 +552,7 @@ int cn_worker_register(const cn_worker *w)
     return r;
 }
 
-const cn_worker *cn_worker_lookup(const char *module)
+const cn_worker *cn_worker_builtin_lookup(const char *module)
 {
     const cn_worker *w = NULL;
     pthread_mutex_lock(&mlock);
@@ -504,6 +563,12 @@ const cn_worker *cn_worker_lookup(const char *module)
     return w;
 }
 
+const cn_worker *cn_worker_lookup(const char *module)
+{
+    const cn_worker *w = cn_worker_builtin_lookup(module);
+    return w ? w : cn_code_worker_stub(module); /* loaded code: a stand-in (code/table.h) */
+}
+
 size_t cn_worker_list(const char **out, size_t cap)
 {
     size_t n = 0;
@@ -511,7 +576,7 @@ size_t cn_worker_list(const char **out, size_t cap)
     for (int i = 0; i < nmodules && n < cap; i++)
         out[n++] = modules[i]->module; /* cn_worker structs live as long as the node */
     pthread_mutex_unlock(&mlock);
-    return n;
+    return n + cn_code_worker_names(out + n, cap - n);
 }
 
 void cn_set_timeout(cn_proc *self, int ms)

@@ -15,7 +15,11 @@
 int cn_gen_describe(const cn_proc *p, const char **module, int *suspended, size_t *held,
                     size_t *bytes);
 
-/* The registered worker module names (cn_worker_register), at most cap; returns how many. */
+/* The registered worker module names (cn_worker_register) and those of loaded code, at most
+ * cap; returns how many. */
 size_t cn_worker_list(const char **out, size_t cap);
+
+/* A worker module registered with cn_worker_register (built-in code only), or NULL. */
+const cn_worker *cn_worker_builtin_lookup(const char *module);
 
 #endif

@@ -1,5 +1,6 @@
 /* builtins: the functions a node answers over rpc whoever wrote the workers: who it is,
  * whom it knows, what it exports. Each is an ordinary export (cn_export). */
+#include "code/code_rpc.h"
 #include "dist/conn.h"
 #include "proc/ident.h"
 #include "services/exports.h"
@@ -49,26 +50,13 @@ static int exports_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_b
     return CN_RPC_RETURN;
 }
 
-/* Native code loading comes later; BEAM bytecode can never load here (PROTOCOL.md §9). */
-static int load_binary_3(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
-{
-    (void)self;
-    (void)buf;
-    (void)idx;
-    (void)arity;
-    ei_x_encode_tuple_header(out, 2);
-    ei_x_encode_atom(out, "error");
-    ei_x_encode_atom(out, "badfile");
-    return CN_RPC_RETURN;
-}
-
 int cn_builtins_start(void)
 {
     int r = 0;
     r |= cn_export("erlang", "node", 0, node_0);
     r |= cn_export("erlang", "nodes", 0, nodes_0);
     r |= cn_export("cnode", "exports", 0, exports_0);
-    r |= cn_export("code", "load_binary", 3, load_binary_3);
+    r |= cn_code_rpc_start();   /* code:load_binary/3 and friends (code/code_rpc.c) */
     r |= cn_introspect_start(); /* processes, process_info, memory, ... (introspect*.c) */
     return r < 0 ? -1 : 0;
 }

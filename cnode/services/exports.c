@@ -1,5 +1,7 @@
 #include "services/exports.h"
 
+#include "code/table.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@ typedef struct export {
     cn_rpc_fn fn;
     int arity;
     char *module, *function;
+    cn_code_ver *ver; /* loaded code: the version the function belongs to; NULL: built in */
 } export;
 
 /* Read far more often than written; a linear list per hash bucket is plenty. */
@@ -70,6 +73,118 @@ cn_rpc_fn cn_export_lookup(const char *module, const char *function, int arity)
     cn_rpc_fn fn = e ? e->fn : NULL;
     pthread_rwlock_unlock(&lock);
     return fn;
+}
+
+cn_rpc_fn cn_export_acquire(const char *module, const char *function, int arity, cn_code_ver **ver)
+{
+    pthread_rwlock_rdlock(&lock);
+    export *e = find(module, function, arity);
+    cn_rpc_fn fn = e ? e->fn : NULL;
+    /* Held before the lock is let go: a load that replaces these entries needs the write
+     * lock, so the version cannot be detached (and unloaded) between lookup and hold. */
+    *ver = e ? e->ver : NULL;
+    if (*ver)
+        cn_code_hold(*ver);
+    pthread_rwlock_unlock(&lock);
+    return fn;
+}
+
+int cn_exports_builtin_module(const char *module)
+{
+    int r = 0;
+    pthread_rwlock_rdlock(&lock);
+    for (int b = 0; b < NBUCKETS && !r; b++)
+        for (export *e = buckets[b]; e && !r; e = e->next)
+            r = !e->ver && !strcmp(e->module, module);
+    pthread_rwlock_unlock(&lock);
+    return r;
+}
+
+size_t cn_exports_builtin_modules(const char **out, size_t cap)
+{
+    size_t n = 0;
+    pthread_rwlock_rdlock(&lock);
+    for (int b = 0; b < NBUCKETS; b++)
+        for (export *e = buckets[b]; e; e = e->next) {
+            if (e->ver)
+                continue;
+            size_t i = 0;
+            while (i < n && strcmp(out[i], e->module) != 0)
+                i++;
+            if (i == n && n < cap)
+                out[n++] = e->module; /* built-in entries live as long as the node */
+        }
+    pthread_rwlock_unlock(&lock);
+    return n;
+}
+
+static export *entry_new(const char *module, const char *function, int arity, cn_rpc_fn fn)
+{
+    export *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->fn = fn;
+    e->arity = arity;
+    e->module = strdup(module);
+    e->function = strdup(function);
+    if (!e->module || !e->function) {
+        free(e->module);
+        free(e->function);
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static void entry_free(export *e)
+{
+    free(e->module);
+    free(e->function);
+    free(e);
+}
+
+int cn_exports_set_module(const char *module, const cn_export_def *defs, int n, cn_code_ver *ver)
+{
+    /* Build the new entries first, so that a failure leaves the table as it was. */
+    export *fresh = NULL;
+    for (int i = 0; i < n; i++) {
+        export *e = entry_new(module, defs[i].function, defs[i].arity, defs[i].fn);
+        if (!e) {
+            while (fresh) {
+                export *next = fresh->next;
+                entry_free(fresh);
+                fresh = next;
+            }
+            return -1;
+        }
+        e->ver = ver;
+        e->next = fresh;
+        fresh = e;
+    }
+    pthread_rwlock_wrlock(&lock);
+    for (int b = 0; b < NBUCKETS; b++)
+        for (export **ep = &buckets[b]; *ep;) {
+            export *e = *ep;
+            if (e->ver && !strcmp(e->module, module)) {
+                *ep = e->next;
+                entry_free(e);
+            } else {
+                ep = &e->next;
+            }
+        }
+    while (fresh) {
+        export *e = fresh;
+        fresh = e->next;
+        if (find(module, e->function, e->arity == -1 ? -2 : e->arity)) {
+            entry_free(e); /* the module listed the same function twice: the first wins */
+            continue;
+        }
+        unsigned b = bucket(module, e->function);
+        e->next = buckets[b];
+        buckets[b] = e;
+    }
+    pthread_rwlock_unlock(&lock);
+    return 0;
 }
 
 void cn_export_list(ei_x_buff *x)

@@ -7,6 +7,17 @@
 
 /* The function for module:function/arity (or exported for any arity), or NULL. */
 cn_rpc_fn cn_export_lookup(const char *module, const char *function, int arity);
+/* The same, holding the version of loaded code it belongs to (*ver; NULL for built-in
+ * functions) until cn_code_release(*ver), so the code stays mapped while the call runs. */
+typedef struct cn_code_ver cn_code_ver;
+cn_rpc_fn cn_export_acquire(const char *module, const char *function, int arity, cn_code_ver **ver);
+/* Replace the functions of loaded module `module` with defs (n 0: remove them), all at once
+ * for callers. Built-in functions are not touched. Returns 0, or -1 (no memory; unchanged). */
+int cn_exports_set_module(const char *module, const cn_export_def *defs, int n, cn_code_ver *ver);
+/* Does a built-in (not loaded) function live in module? */
+int cn_exports_builtin_module(const char *module);
+/* The distinct modules of built-in functions, at most cap; returns how many. */
+size_t cn_exports_builtin_modules(const char **out, size_t cap);
 /* Append [{Module, Function, Arity}] of everything exported (arity -1 shows as '_'). */
 void cn_export_list(ei_x_buff *x);
 

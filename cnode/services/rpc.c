@@ -2,6 +2,7 @@
  * erpc's spawn requests (execute_call/4, execute_cast/3) and the requests of the rex server. */
 #include "services/rpc.h"
 
+#include "code/table.h"
 #include "proc/proc.h"
 #include "services/exports.h"
 #include "util/log.h"
@@ -110,7 +111,8 @@ static int run_export(cn_proc *p, const char *buf, int *idx, outcome *o)
     a_len = *idx - a_start;
     ei_x_new(&o->val);
     ei_x_new(&o->stack);
-    cn_rpc_fn fn = cn_export_lookup(m, f, arity);
+    cn_code_ver *ver; /* loaded code stays mapped until the function has returned */
+    cn_rpc_fn fn = cn_export_acquire(m, f, arity, &ver);
     if (!fn) {
         o->cls = CN_RPC_ERROR;
         ei_x_encode_atom(&o->val, "undef");
@@ -126,6 +128,7 @@ static int run_export(cn_proc *p, const char *buf, int *idx, outcome *o)
         }
         if (o->cls == CN_RPC_ERROR)
             fn_stack(&o->stack, m, f, arity);
+        cn_code_release(ver);
     }
     ei_x_free(&args);
     return 0;

@@ -1,0 +1,11 @@
+/* code_rpc: the `code` module's functions a C node answers over rpc (load_binary, purge,
+ * soft_purge, delete, which, is_loaded, ensure_loaded, all_loaded) and cnode:modules/0. */
+#ifndef CN_CODE_RPC_H
+#define CN_CODE_RPC_H
+
+#include "cnode.h"
+
+/* Export them (called with the other built-in functions). Returns 0 or -1. */
+int cn_code_rpc_start(void);
+
+#endif

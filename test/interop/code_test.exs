@@ -1,0 +1,264 @@
+# Hot code loading (PROTOCOL.md §9, README "Hot code loading"): signed native modules loaded
+# with :code.load_binary/3 over rpc, two versions with code_change, purge/soft_purge/delete,
+# which/is_loaded/all_loaded, refusals (unsigned, unknown key, tampered, BEAM bytecode), IEx nl,
+# and calls in flight during a load. The example module is workers/loadable/counter.c, built
+# twice (make test-modules) and signed here with keys made for this run.
+ExUnit.start(timeout: 120_000)
+CnodeTest.watchdog(280, __ENV__.file)
+
+defmodule Interop.CodeTest do
+  use ExUnit.Case
+  import CnodeTest
+
+  @root Path.expand("../..", __DIR__)
+
+  defp cnoded_run!(args) do
+    {out, rc} = System.cmd(cnoded!(), args, stderr_to_stdout: true)
+    assert rc == 0, "cnoded #{Enum.join(args, " ")} failed (#{rc}): #{out}"
+    out
+  end
+
+  # The unsigned shared object of version v: prebuilt by `make test-modules` (the OTP 27 root
+  # has no compiler), else built here.
+  defp module_so!(v) do
+    so = Path.join([Path.dirname(cnoded!()), "modules", "counter_v#{v}.so"])
+
+    unless File.exists?(so) do
+      {out, rc} =
+        System.cmd("bash", [Path.join(@root, "scripts/build-module.sh"),
+                            Path.join(@root, "workers/loadable/counter.c"), so, "",
+                            "-DVERSION=#{v}"], stderr_to_stdout: true)
+
+      assert rc == 0, "could not build #{so} (run `make test-modules`): #{out}"
+    end
+
+    so
+  end
+
+  setup_all do
+    dir = Path.join(System.get_env("CNODE_TEST_TMP") || System.tmp_dir!(), "code_#{System.unique_integer([:positive])}")
+    File.mkdir_p!(Path.join(dir, "trusted"))
+    cnoded_run!(["keygen", Path.join(dir, "trusted/dev")])
+    cnoded_run!(["keygen", Path.join(dir, "stranger")])
+    key = Path.join(dir, "trusted/dev.key")
+    # the secret key is private to its owner
+    assert %File.Stat{mode: mode} = File.stat!(key)
+    assert Bitwise.band(mode, 0o077) == 0
+
+    for v <- [1, 2] do
+      cnoded_run!(["sign", "--key", key, module_so!(v), "-o", Path.join(dir, "counter_v#{v}.cnm")])
+    end
+
+    cnoded_run!(["sign", "--key", Path.join(dir, "stranger.key"), module_so!(1), "-o",
+                 Path.join(dir, "counter_stranger.cnm")])
+
+    v1 = File.read!(Path.join(dir, "counter_v1.cnm"))
+    v2 = File.read!(Path.join(dir, "counter_v2.cnm"))
+    # one byte changed inside the object, after signing
+    at = byte_size(v1) - 200
+    <<head::binary-size(at), b, rest::binary>> = v1
+    tampered = <<head::binary, Bitwise.bxor(b, 1), rest::binary>>
+
+    {:ok,
+     dir: dir, v1: v1, v2: v2, tampered: tampered,
+     stranger: File.read!(Path.join(dir, "counter_stranger.cnm")),
+     unsigned: File.read!(module_so!(1))}
+  end
+
+  defp start_trusting(ctx, extra \\ []) do
+    c = start_cnode(args: ["--trust-dir", Path.join(ctx.dir, "trusted")] ++ extra)
+    connect!(c)
+    c
+  end
+
+  defp load(c, bin, file \\ ~c"counter.cnm", mod \\ :counter),
+    do: :rpc.call(c.node, :code, :load_binary, [mod, file, bin], 30_000)
+
+  defp code(c, f, args \\ []), do: :erpc.call(c.node, :code, f, args, 30_000)
+
+  defp beam_module(name) do
+    [{^name, bin}] = Code.compile_string("defmodule #{inspect(name)} do\n def hi, do: :hi\nend")
+    bin
+  end
+
+  test "refusals say why and change nothing", ctx do
+    c = start_trusting(ctx)
+    mark = log_mark(c)
+    assert load(c, ctx.unsigned) == {:error, :unsigned}
+    wait_log(c, ~r/refused to load counter: unsigned/, 5_000, after: mark)
+    assert {:error, {:unknown_key, kid}} = load(c, ctx.stranger)
+    assert byte_size(kid) == 16
+    wait_log(c, "signed with unknown key #{kid}", 5_000, after: mark)
+    assert load(c, ctx.tampered) == {:error, :bad_signature}
+    wait_log(c, "bad signature", 5_000, after: mark)
+    assert load(c, beam_module(:"Elixir.CodeTestBeam"), ~c"x.beam", :"Elixir.CodeTestBeam") ==
+             {:error, :badfile}
+    wait_log(c, "not a native module", 5_000, after: mark)
+    assert load(c, ctx.v1, ~c"x", :other) == {:error, {:module_name, :counter}}
+    assert load(c, "", ~c"x") == {:error, :badfile}
+    assert load(c, binary_part(ctx.v1, 0, 50)) == {:error, {:badfile, :truncated}}
+    assert load(c, ctx.v1, :not_a_file_name_list_but_fine, :counter) == {:module, :counter}
+    assert code(c, :delete, [:counter])
+    assert code(c, :purge, [:counter]) == false
+
+    # nothing of the refused loads is there
+    assert code(c, :is_loaded, [:other]) == false
+    assert code(c, :which, [:counter]) == :non_existing
+    assert code(c, :is_loaded, [:counter]) == false
+    {:undef, _} = catch_error_reason(fn -> :erpc.call(c.node, :counter, :vsn, []) end)
+    # built-in code cannot be replaced
+    assert code(c, :which, [:kv]) == :preloaded
+    assert code(c, :is_loaded, [:erlang]) == {:file, :preloaded}
+  end
+
+  defp catch_error_reason(fun) do
+    try do
+      fun.()
+      flunk("expected an error")
+    rescue
+      e in ErlangError -> e.original |> elem(1) |> then(&{&1, e})
+    end
+  end
+
+  test "unsigned code loads only with --allow-unsigned, with a warning", ctx do
+    c = start_cnode(args: ["--allow-unsigned"])
+    connect!(c)
+    wait_log(c, "--allow-unsigned: unsigned native modules will load")
+    assert load(c, ctx.unsigned) == {:module, :counter}
+    wait_log(c, "loading UNSIGNED module counter")
+    assert :erpc.call(c.node, :counter, :vsn, []) == 1
+    # a signature from an unknown key is still refused
+    assert {:error, {:unknown_key, _}} = load(c, ctx.stranger)
+  end
+
+  test "two versions: workers move through code_change, purge unloads the old", ctx do
+    c = start_trusting(ctx)
+    n = c.node
+    assert load(c, ctx.v1, ~c"counter_v1.cnm") == {:module, :counter}
+    assert code(c, :is_loaded, [:counter]) == {:file, ~c"counter_v1.cnm"}
+    assert code(c, :which, [:counter]) == ~c"counter_v1.cnm"
+    all = code(c, :all_loaded)
+    assert {:counter, ~c"counter_v1.cnm"} in all
+    assert {:kv, :preloaded} in all
+    assert :erpc.call(n, :counter, :vsn, []) == 1
+
+    # workers of v1, spawned and supervised
+    pid = Node.spawn(n, :counter, :start, [5])
+    assert GenServer.call(pid, {:add, 2}) == 7
+    assert :sys.get_state(pid) == %{count: 7}
+
+    {:ok, sup_child} =
+      DynamicSupervisor.start_child({:cnode_sup, n}, %{id: :counter, start: {:counter, :start_link, [100]}})
+
+    assert GenServer.call(sup_child, :vsn) == 1
+
+    # v2 becomes current; running workers keep the old code until moved
+    assert load(c, ctx.v2, ~c"counter_v2.cnm") == {:module, :counter}
+    assert code(c, :which, [:counter]) == ~c"counter_v2.cnm"
+    assert :erpc.call(n, :counter, :vsn, []) == 2
+    assert GenServer.call(pid, :vsn) == 1
+    assert GenServer.call(pid, {:add, 1}) == 8
+    pid2 = Node.spawn(n, :counter, :start, [])
+    assert GenServer.call(pid2, {:add, 1}) == {:ok, 1}
+
+    # old code in use: soft_purge refuses, loading a third time would need a purge
+    assert code(c, :soft_purge, [:counter]) == false
+
+    # change_code only while suspended (as sys does for any gen_server)
+    assert {:error, {:unknown_system_msg, _}} = :sys.change_code(pid, :counter, ~c"1", [])
+    :ok = :sys.suspend(pid)
+    assert :sys.change_code(pid, :counter, ~c"1", :no_extra) == :ok
+    :ok = :sys.resume(pid)
+    assert :sys.get_state(pid) == %{count: 8, adds: 0, upgraded_from: ~c"1"}
+    assert GenServer.call(pid, :vsn) == 2
+    assert GenServer.call(pid, {:add, 1}) == {:ok, 9}
+    assert %{count: 9, adds: 1} = :sys.get_state(pid)
+
+    # the supervised child still runs v1: a hard purge kills it, cnode_sup restarts it on v2
+    mark = log_mark(c)
+    assert code(c, :purge, [:counter]) == true
+    wait_log(c, "code: counter vsn 1 unloaded", 10_000, after: mark)
+    new_child =
+      eventually(fn ->
+        case DynamicSupervisor.which_children({:cnode_sup, n}) do
+          [{_, p, :worker, _}] when is_pid(p) and p != sup_child -> p
+          _ -> nil
+        end
+      end, 10_000, what: "cnode_sup to restart the purged child")
+
+    assert GenServer.call(new_child, :vsn) == 2
+    assert GenServer.call(new_child, :get) == 100
+    assert code(c, :purge, [:counter]) == false
+    assert code(c, :soft_purge, [:counter]) == true
+    assert [{:counter, ~c"2", ~c"counter_v2.cnm", false, 3}] = :erpc.call(n, :cnode, :modules, [])
+
+    # delete: no new spawns or calls, running workers go on until purged
+    :ok = DynamicSupervisor.terminate_child({:cnode_sup, n}, new_child)
+    assert code(c, :delete, [:counter]) == true
+    assert code(c, :is_loaded, [:counter]) == false
+    assert {:undef, _} = catch_error_reason(fn -> :erpc.call(n, :counter, :vsn, []) end)
+    {dead, ref} = Node.spawn_monitor(n, :counter, :start, [])
+    assert_receive {:DOWN, ^ref, :process, ^dead, {:undef, _}}, 5_000
+    assert GenServer.call(pid2, :get) == 1
+    assert code(c, :soft_purge, [:counter]) == false
+    Process.monitor(pid)
+    Process.monitor(pid2)
+    mark = log_mark(c)
+    assert code(c, :purge, [:counter]) == true
+    assert_receive {:DOWN, _, :process, ^pid, :killed}, 5_000
+    assert_receive {:DOWN, _, :process, ^pid2, :killed}, 5_000
+    wait_log(c, "code: counter vsn 2 unloaded", 10_000, after: mark)
+    assert :erpc.call(n, :cnode, :modules, []) == []
+
+    # and it loads again afterwards
+    assert load(c, ctx.v1) == {:module, :counter}
+    assert GenServer.call(Node.spawn(n, :counter, :start, [3]), :get) == 3
+  end
+
+  test "a load while calls are in flight loses no call", ctx do
+    c = start_trusting(ctx)
+    n = c.node
+    assert load(c, ctx.v1) == {:module, :counter}
+    slow = for _ <- 1..20, do: Task.async(fn -> :erpc.call(n, :counter, :slow, [1500], 30_000) end)
+    Process.sleep(300)
+    assert load(c, ctx.v2) == {:module, :counter}
+    fast = for _ <- 1..20, do: Task.async(fn -> :erpc.call(n, :counter, :slow, [0], 30_000) end)
+    # the calls that were inside v1 finish there; later ones run v2
+    assert Enum.map(slow, &Task.await(&1, 30_000)) == List.duplicate(1, 20)
+    assert Enum.map(fast, &Task.await(&1, 30_000)) == List.duplicate(2, 20)
+    # nothing holds v1 any more: a soft purge unloads it
+    mark = log_mark(c)
+    assert code(c, :soft_purge, [:counter]) == true
+    wait_log(c, "code: counter vsn 1 unloaded", 10_000, after: mark)
+
+    # a call inside old code keeps it mapped through a purge; it unloads when the call ends
+    slow = Task.async(fn -> :erpc.call(n, :counter, :slow, [1500], 30_000) end)
+    Process.sleep(300)
+    assert load(c, ctx.v1) == {:module, :counter}
+    mark = log_mark(c)
+    code(c, :purge, [:counter])
+    assert Task.await(slow, 30_000) == 2
+    wait_log(c, "code: counter vsn 2 unloaded", 10_000, after: mark)
+  end
+
+  test "IEx nl and c:nl: the C node answers for itself", ctx do
+    c = start_trusting(ctx)
+    peer = start_peer()
+    # a BEAM module with its .beam file on this node's code path, as nl needs
+    dir = Path.join(ctx.dir, "ebin")
+    File.mkdir_p!(dir)
+    bin = beam_module(:"Elixir.CodeTestNl")
+    File.write!(Path.join(dir, "Elixir.CodeTestNl.beam"), bin)
+    true = :code.add_patha(String.to_charlist(dir))
+    {:module, _} = :code.load_binary(:"Elixir.CodeTestNl", ~c"#{dir}/Elixir.CodeTestNl.beam", bin)
+    Code.ensure_loaded(IEx.Helpers)
+
+    assert {:ok, results} = IEx.Helpers.nl([c.node, peer.node], :"Elixir.CodeTestNl")
+    assert {c.node, :error, :badfile} in results
+    assert {peer.node, :loaded, :"Elixir.CodeTestNl"} in results
+    # c:nl casts to every node: the C node logs why it refused
+    mark = log_mark(c)
+    :c.nl(:"Elixir.CodeTestNl")
+    wait_log(c, "refused to load Elixir.CodeTestNl: not a native module", 5_000, after: mark)
+  end
+end
