@@ -5,6 +5,7 @@
 #include "dist/frame.h"
 #include "dist/handshake.h"
 #include "dist/rx.h"
+#include "dist/tls.h"
 #include "dist/transport.h"
 #include "epmd_client/epmd.h"
 #include "loop.h"
@@ -780,7 +781,10 @@ static void conn_events(void *ctx, uint32_t events)
 /* The transport for a new connection's socket (which it then owns). */
 static cn_tp *transport_open(int fd, int role, const char *peer_node)
 {
-    (void)peer_node;
+    if (cn_node.tls) {
+        const char *at = peer_node ? strchr(peer_node, '@') : NULL;
+        return cn_tp_tls_new(cn_node.tls, fd, role, at ? at + 1 : NULL);
+    }
     cn_tp *tp = cn_tp_tcp_new(fd, role);
     if (!tp)
         close(fd);
