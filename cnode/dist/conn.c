@@ -683,6 +683,9 @@ static void conn_read(cn_conn *c)
             if (n != CN_TP_AGAIN) {
                 char why[sizeof c->tp->err];
                 snprintf(why, sizeof why, "%s", c->tp->err); /* conn_close frees tp */
+                if (c->state != C_UP) /* e.g. a TLS 1.3 peer refusing our certificate */
+                    cn_warn("%s handshake with %s failed: %s", c->tp->ops->name,
+                            c->peer[0] ? c->peer : c->addr, why);
                 conn_close(c, why);
             }
             return;

@@ -54,10 +54,10 @@ void cn_tls_free(cn_tls *t);
  * role): the host part of the node dialled, sent as SNI and checked against the certificate. */
 cn_tp *cn_tp_tls_new(cn_tls *t, int fd, int role, const char *peer_host);
 
-/* The same over two memory BIOs instead of a socket (tests): bytes to the peer appear in *out,
- * bytes from it go into *in. The BIOs belong to the transport. */
+/* The same over BIOs instead of a socket (tests: memory BIOs or a BIO pair). Takes ownership of
+ * both (rbio and wbio may be the same BIO). */
 struct bio_st;
-cn_tp *cn_tp_tls_new_mem(cn_tls *t, int role, const char *peer_host, struct bio_st **in,
-                         struct bio_st **out);
+cn_tp *cn_tp_tls_new_bio(cn_tls *t, int role, const char *peer_host, struct bio_st *rbio,
+                         struct bio_st *wbio);
 
 #endif

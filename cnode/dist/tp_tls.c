@@ -295,23 +295,17 @@ cn_tp *cn_tp_tls_new(cn_tls *ctx, int fd, int role, const char *peer_host)
     return &t->tp;
 }
 
-cn_tp *cn_tp_tls_new_mem(cn_tls *ctx, int role, const char *peer_host, struct bio_st **in,
-                         struct bio_st **out)
+cn_tp *cn_tp_tls_new_bio(cn_tls *ctx, int role, const char *peer_host, struct bio_st *rbio,
+                         struct bio_st *wbio)
 {
     tp_tls *t = tls_new(ctx, -1, role, peer_host);
-    BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
-    if (!t || !rb || !wb) {
-        BIO_free(rb);
-        BIO_free(wb);
-        if (t)
-            tls_free(&t->tp);
+    if (!t) {
+        BIO_free(rbio);
+        if (wbio != rbio)
+            BIO_free(wbio);
         return NULL;
     }
-    /* An empty memory BIO means "no bytes yet" (retry), not end of file. */
-    BIO_set_mem_eof_return(rb, -1);
-    SSL_set_bio(t->ssl, rb, wb);
-    *in = rb;
-    *out = wb;
+    SSL_set_bio(t->ssl, rbio, wbio);
     return &t->tp;
 }
 
@@ -380,7 +374,13 @@ static SSL_CTX *make_ctx(const cn_tls_side *s, int server, char *err, size_t el)
         }
         snprintf(what, sizeof what, "%s keyfile", role);
         if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-            ctx_fail(err, el, what, key);
+            if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH) {
+                snprintf(err, el, "the %s key %s does not match the certificate %s", role, key,
+                         s->certfile);
+                ERR_clear_error();
+            } else {
+                ctx_fail(err, el, what, key);
+            }
             goto fail;
         }
         if (SSL_CTX_check_private_key(ctx) != 1) {
