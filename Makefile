@@ -78,8 +78,11 @@ test: deps
 	else echo "test: OTP 27 interop skipped (../shared/tools/otp27 not found or OTP27=0)"; fi
 
 # LeakSanitizer cannot run inside the chroot (no /proc there); ASan and UBSan still do.
+# The root has no openssl command: the TLS test certificates are made here first.
 test-otp27: all
-	@CNODED=$(CURDIR)/$(CNODED) $(if $(filter 1,$(SAN)),ASAN_OPTIONS=detect_leaks=0,) \
+	@bash scripts/gen-test-certs.sh $(BUILD)/tls-test-certs >/dev/null
+	@CNODED=$(CURDIR)/$(CNODED) CNODE_TLS_CERTS=$(CURDIR)/$(BUILD)/tls-test-certs \
+	  $(if $(filter 1,$(SAN)),ASAN_OPTIONS=detect_leaks=0,) \
 	  ../shared/tools/otp27 run bash test/interop/run.sh
 
 # Memory per idle process and spawn rate against a BEAM node (the start of `make bench`).
