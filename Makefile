@@ -5,6 +5,7 @@
 #   make test SAN=1 the same, built with ASan+UBSan
 #   make test-otp27 the interop tests under Erlang 27 / Elixir 1.18
 #   make bench-procs bytes per idle process and spawn rate, against a BEAM node
+#   make bench-tls  TLS vs plain distribution: connection setup and 16 MiB throughput
 .DEFAULT_GOAL := all
 
 SAN ?= 0
@@ -40,7 +41,7 @@ UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIB := $(BUILD)/libcnode.a
 CNODED := $(BUILD)/cnoded
 
-.PHONY: all deps run test unit interop test-otp27 bench-procs clean format
+.PHONY: all deps run test unit interop test-otp27 bench-procs bench-tls clean format
 all: $(LIB) $(CNODED)
 
 $(BUILD)/%.o: %.c
@@ -93,6 +94,10 @@ $(BUILD)/bench/procs: test/bench/procs.c $(LIB) $(BUILD)/workers/echo.o $(BUILD)
 
 bench-procs: $(BUILD)/bench/procs
 	@bash scripts/bench-procs.sh $(BUILD)/bench/procs $(N)
+
+# TLS vs plain distribution: connection setup time and 16 MiB echo throughput, cnode and BEAM.
+bench-tls: all
+	@bash scripts/bench-tls.sh $(CNODED) $(N)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
