@@ -33,6 +33,7 @@ typedef struct tp_tls {
     SSL *ssl;
     uint8_t *stage; /* bytes taken by writev, not yet accepted by SSL_write */
     size_t stage_off, stage_len;
+    int failed; /* a fatal error happened: no close_notify (OpenSSL forbids SSL_shutdown) */
 } tp_tls;
 
 /* ---- errors --------------------------------------------------------------------------- */
@@ -56,6 +57,7 @@ static unsigned long first_error(char *out, size_t cap)
 static void describe_failure(tp_tls *t, int sslerr, int during_hs)
 {
     cn_tp *tp = &t->tp;
+    t->failed = 1;
     char r[120];
     unsigned long e = first_error(r, sizeof r);
     int reason = e ? ERR_GET_REASON(e) : 0;
@@ -218,7 +220,7 @@ static void tls_describe(const cn_tp *tp, char *out, size_t cap)
 static void tls_free(cn_tp *tp)
 {
     tp_tls *t = (tp_tls *)tp;
-    if (tp->ready) {
+    if (tp->ready && !t->failed) {
         ERR_clear_error();
         SSL_shutdown(t->ssl); /* a close_notify if the socket takes it; no waiting */
     }
