@@ -6,6 +6,7 @@
 #   make test-otp27 the interop tests under Erlang 27 / Elixir 1.18
 #   make bench-procs bytes per idle process and spawn rate, against a BEAM node
 #   make module SRC=x.c KEY=k.key   a signed hot-loadable native module (build/modules/x.cnm)
+#   make bench-tls  TLS vs plain distribution: connection setup and 16 MiB throughput
 .DEFAULT_GOAL := all
 
 SAN ?= 0
@@ -41,7 +42,7 @@ UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIB := $(BUILD)/libcnode.a
 CNODED := $(BUILD)/cnoded
 
-.PHONY: all deps run test unit interop test-otp27 bench-procs clean format module test-modules
+.PHONY: all deps run test unit interop test-otp27 bench-procs bench-tls clean format module test-modules
 all: $(LIB) $(CNODED)
 
 $(BUILD)/%.o: %.c
@@ -82,8 +83,12 @@ test: deps
 	else echo "test: OTP 27 interop skipped (../shared/tools/otp27 not found or OTP27=0)"; fi
 
 # LeakSanitizer cannot run inside the chroot (no /proc there); ASan and UBSan still do.
+# The root has no openssl command or compiler: the TLS test certificates and the test modules
+# are made here first.
 test-otp27: all test-modules
-	@CNODED=$(CURDIR)/$(CNODED) $(if $(filter 1,$(SAN)),ASAN_OPTIONS=detect_leaks=0,) \
+	@bash scripts/gen-test-certs.sh $(BUILD)/tls-test-certs >/dev/null
+	@CNODED=$(CURDIR)/$(CNODED) CNODE_TLS_CERTS=$(CURDIR)/$(BUILD)/tls-test-certs \
+	  $(if $(filter 1,$(SAN)),ASAN_OPTIONS=detect_leaks=0,) \
 	  ../shared/tools/otp27 run bash test/interop/run.sh
 
 # Memory per idle process and spawn rate against a BEAM node (the start of `make bench`).
@@ -108,6 +113,9 @@ TEST_MODULES := $(BUILD)/modules/counter_v1.so $(BUILD)/modules/counter_v2.so
 $(BUILD)/modules/counter_v%.so: workers/loadable/counter.c cnode/include/cnode.h scripts/build-module.sh
 	@CC="$(CC)" EI_INC=$(EI_DIR)/include bash scripts/build-module.sh $< $@ "" -DVERSION=$* >/dev/null
 test-modules: $(TEST_MODULES)
+# TLS vs plain distribution: connection setup time and 16 MiB echo throughput, cnode and BEAM.
+bench-tls: all
+	@bash scripts/bench-tls.sh $(CNODED) $(N)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

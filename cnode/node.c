@@ -2,6 +2,7 @@
 
 #include "dist/conn.h"
 #include "dist/flags.h"
+#include "dist/tls.h"
 #include "epmd_client/epmd.h"
 #include "loop.h"
 #include "proc/ident.h"
@@ -258,6 +259,15 @@ int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code)
     *code = 1;
     if (load_cookie(c->cookie, cn_node.cookie, sizeof cn_node.cookie, err, errlen) < 0)
         return -1;
+    if (c->proto_dist && strcmp(c->proto_dist, "inet_tcp") != 0) {
+        if (strcmp(c->proto_dist, "inet_tls") != 0) {
+            snprintf(err, errlen, "unknown distribution protocol '%s' (inet_tcp or inet_tls)",
+                     c->proto_dist);
+            return -1;
+        }
+        if (!(cn_node.tls = cn_tls_setup(c, err, errlen)))
+            return -1;
+    }
     cn_node.hidden = c->hidden;
     cn_node.longnames = c->longnames;
     cn_node.flags = cn_flags_ours(c->hidden);

@@ -18,6 +18,7 @@ typedef struct cn_node_state {
     int handshake_timeout_ms;
     size_t max_message;
     int epmd_fd;
+    struct cn_tls *tls; /* TLS distribution contexts, NULL for plain TCP */
 } cn_node_state;
 
 extern cn_node_state cn_node;

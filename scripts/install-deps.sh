@@ -4,9 +4,10 @@
 set -euo pipefail
 
 # erlang-nox/elixir: the BEAM nodes the interop tests run against; erlang-dev: erl_interface (ei);
-# check: unit tests; libsodium-dev, libssl-dev: randomness and digests; debootstrap is installed
+# check: unit tests; libsodium-dev, libssl-dev: randomness, digests and TLS; openssl: the command
+# that makes test certificates (scripts/gen-test-certs.sh); debootstrap is installed
 # by ../shared/tools/otp27 itself when the OTP 27 suite runs.
-pkgs=(build-essential pkg-config erlang-nox erlang-dev elixir check libsodium-dev libssl-dev)
+pkgs=(build-essential pkg-config erlang-nox erlang-dev elixir check libsodium-dev libssl-dev openssl)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -35,6 +35,12 @@ static const char usage[] =
     "  --trust-key FILE        load native modules signed with this public key (repeatable)\n"
     "  --trust-dir DIR         trust every *.pub key file in DIR\n"
     "  --allow-unsigned        also load unsigned modules (logs a warning)\n"
+    "  --proto-dist PROTO      inet_tcp (default) or inet_tls (distribution over TLS)\n"
+    "  --ssl-dist-optfile FILE TLS options in the file format of erl -ssl_dist_optfile\n"
+    "  --tls-certfile FILE     this node's certificate chain, PEM (both roles)\n"
+    "  --tls-keyfile FILE      its private key, PEM (default: in the certfile)\n"
+    "  --tls-cacertfile FILE   CA certificates peers must be signed by\n"
+    "  --tls-no-host-check     do not require a dialled node's certificate to name its host\n"
     "  --version               print the version\n"
     "  --help                  this text\n";
 
@@ -125,6 +131,10 @@ int main(int argc, char **argv)
             cn_code_allow_unsigned(1);
             continue;
         }
+        if (!strcmp(a, "--tls-no-host-check")) {
+            c.tls_no_host_check = 1;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0)
             return die_usage("unexpected argument '%s'", a);
         if (!v)
@@ -190,6 +200,18 @@ int main(int argc, char **argv)
             if ((a[8] == 'k' ? cn_code_trust_key_file(v, err, sizeof err)
                              : cn_code_trust_dir(v, err, sizeof err)) < 0)
                 return die_usage("%s", err);
+        } else if (!strcmp(a, "--proto-dist")) {
+            if (strcmp(v, "inet_tcp") != 0 && strcmp(v, "inet_tls") != 0)
+                return die_usage("bad --proto-dist '%s' (inet_tcp or inet_tls)", v);
+            c.proto_dist = v;
+        } else if (!strcmp(a, "--ssl-dist-optfile")) {
+            c.tls_optfile = v;
+        } else if (!strcmp(a, "--tls-certfile")) {
+            c.tls_certfile = v;
+        } else if (!strcmp(a, "--tls-keyfile")) {
+            c.tls_keyfile = v;
+        } else if (!strcmp(a, "--tls-cacertfile")) {
+            c.tls_cacertfile = v;
         } else if (!strcmp(a, "--log-level")) {
             int l = cn_log_parse_level(v);
             if (l < 0)
@@ -201,6 +223,9 @@ int main(int argc, char **argv)
     }
     if (!c.name)
         return die_usage("%s", "a node name is required: --sname NAME or --name NAME@HOST");
+    if ((c.tls_optfile || c.tls_certfile || c.tls_keyfile || c.tls_cacertfile) &&
+        (!c.proto_dist || strcmp(c.proto_dist, "inet_tls") != 0))
+        return die_usage("%s", "TLS options need --proto-dist inet_tls");
 
     char err[512];
     int code;

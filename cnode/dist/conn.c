@@ -5,6 +5,8 @@
 #include "dist/frame.h"
 #include "dist/handshake.h"
 #include "dist/rx.h"
+#include "dist/tls.h"
+#include "dist/transport.h"
 #include "epmd_client/epmd.h"
 #include "loop.h"
 #include "node.h"
@@ -37,7 +39,8 @@ enum { C_DIALING, C_HANDSHAKE, C_NOKWAIT, C_UP, C_CLOSED };
 
 struct cn_conn {
     cn_ev ev;
-    int fd;
+    int fd;    /* the socket, owned by tp; -1 once closed */
+    cn_tp *tp; /* TCP or TLS: nothing above read/write/close knows which */
     int state;
     int role;
     uint32_t node;
@@ -60,6 +63,7 @@ struct cn_conn {
     _Atomic uint64_t bytes_in, bytes_out; /* written by the I/O thread, read by introspection */
     int io_counted; /* (tlock) its bytes moved to io_closed_in/out when it closed */
     char peer[1024];
+    char addr[64];            /* accepted: the peer's address, for logs before its name is known */
     struct cn_conn *all_next; /* list of connections the I/O thread watches */
     int in_all;
     int name_pending; /* accepted: the peer's name is interned once the handshake is done */
@@ -68,7 +72,7 @@ struct cn_conn {
 /* The table maps a node index to its current connection (pending or up). */
 static cn_conn *table[CN_MAX_NODES];
 static pthread_mutex_t tlock = PTHREAD_MUTEX_INITIALIZER;
-static cn_conn *all; /* I/O thread only */
+static cn_conn *all;                         /* I/O thread only */
 static uint64_t io_closed_in, io_closed_out; /* (tlock) bytes of closed connections */
 static int listen_fd = -1;
 static cn_ev listen_ev;
@@ -92,7 +96,10 @@ static void frames_free(cn_oframe *f)
     }
 }
 
-static void conn_ref(cn_conn *c) { atomic_fetch_add(&c->refs, 1); }
+static void conn_ref(cn_conn *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
 
 static void conn_release(cn_conn *c)
 {
@@ -108,7 +115,10 @@ static void conn_release(cn_conn *c)
     free(c);
 }
 
-static void release_post(void *arg) { conn_release(arg); }
+static void release_post(void *arg)
+{
+    conn_release(arg);
+}
 
 static cn_conn *conn_new(int role)
 {
@@ -136,9 +146,16 @@ static void set_nonblock(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+static int has_output(const cn_conn *c)
+{
+    return c->hsout.len > 0 || c->whead != NULL;
+}
+
 static void arm(cn_conn *c)
 {
-    int want = c->hsout.len > 0 || c->whead != NULL;
+    if (c->fd < 0)
+        return;
+    int want = cn_tp_wants_out(c->tp, has_output(c));
     if (want == c->writing)
         return;
     c->writing = want;
@@ -158,7 +175,10 @@ uint64_t cn_conn_flags(uint32_t node)
     return f;
 }
 
-int cn_conn_is_up(uint32_t node) { return cn_conn_flags(node) != 0; }
+int cn_conn_is_up(uint32_t node)
+{
+    return cn_conn_flags(node) != 0;
+}
 
 size_t cn_conn_list(uint32_t *nodes, size_t cap)
 {
@@ -272,13 +292,17 @@ static void take_outbox(cn_conn *c)
     }
 }
 
-/* Write as much as the socket takes: handshake bytes, then frames with writev. */
+/* Write as much as the transport takes: handshake bytes, then frames (gathered), then what
+ * the transport still holds. Returns -1 on a write error (the transport's err says why). */
 static int conn_write(cn_conn *c)
 {
+    if (c->fd < 0 || !c->tp->ready)
+        return 0; /* the transport's own handshake comes first */
     while (c->hsout.len > 0) {
-        ssize_t n = write(c->fd, c->hsout.data, c->hsout.len);
+        struct iovec one = {.iov_base = c->hsout.data, .iov_len = c->hsout.len};
+        ssize_t n = cn_tp_writev(c->tp, &one, 1);
         if (n < 0)
-            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+            return n == CN_TP_AGAIN ? 0 : -1;
         cn_buf_consume(&c->hsout, (size_t)n);
         c->bytes_out += (uint64_t)n;
         c->last_write_ms = cn_now_ms();
@@ -303,9 +327,9 @@ static int conn_write(cn_conn *c)
                 niov++;
             }
         }
-        ssize_t n = writev(c->fd, iov, niov);
+        ssize_t n = cn_tp_writev(c->tp, iov, niov);
         if (n < 0)
-            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+            return n == CN_TP_AGAIN ? 0 : -1;
         c->bytes_out += (uint64_t)n;
         c->last_write_ms = cn_now_ms();
         size_t done = c->woff + (size_t)n;
@@ -322,7 +346,14 @@ static int conn_write(cn_conn *c)
         }
         c->woff = done;
     }
-    return 0;
+    return cn_tp_flush(c->tp) == CN_TP_ERROR ? -1 : 0;
+}
+
+static void write_failed(cn_conn *c)
+{
+    char why[300];
+    snprintf(why, sizeof why, "write failed: %s", c->tp ? c->tp->err : "?");
+    conn_close(c, why);
 }
 
 static void flush_post(void *arg)
@@ -331,7 +362,7 @@ static void flush_post(void *arg)
     if (c->state == C_UP) {
         take_outbox(c);
         if (conn_write(c) < 0)
-            conn_close(c, "write failed");
+            write_failed(c);
         else
             arm(c);
     }
@@ -408,11 +439,12 @@ static void conn_up(cn_conn *c)
     c->flags = c->hs.flags;
     cn_framer_set_lenbytes(&c->fr, 4);
     c->rx = cn_rx_new(c->flags, cn_node.max_message);
-    char fl[512];
+    char fl[512], tp[128];
     cn_flags_describe(c->flags, fl, sizeof fl);
-    cn_info("connection up: %s (%s, %s, flags %s)", c->peer,
+    cn_tp_describe(c->tp, tp, sizeof tp);
+    cn_info("connection up: %s (%s, %s, %s, flags %s)", c->peer,
             c->role == CN_HS_INITIATOR ? "outgoing" : "incoming",
-            (c->flags & DFLAG_PUBLISHED) ? "visible" : "hidden", fl);
+            (c->flags & DFLAG_PUBLISHED) ? "visible" : "hidden", tp, fl);
     take_outbox(c);
     cn_nodemon_event(c->node, 1, (c->flags & DFLAG_PUBLISHED) != 0);
 }
@@ -423,7 +455,8 @@ static void close_socket(cn_conn *c)
     if (c->fd < 0)
         return;
     cn_loop_del(&c->ev);
-    close(c->fd);
+    cn_tp_free(c->tp); /* closes the socket */
+    c->tp = NULL;
     c->fd = -1;
 }
 
@@ -446,10 +479,10 @@ static void conn_close(cn_conn *c, const char *why)
     if (was == C_UP)
         cn_info("connection down: %s (%s)", c->peer, why);
     else if (c->peer[0])
-        cn_info("connection attempt %s %s failed: %s",
-                c->role == CN_HS_INITIATOR ? "to" : "from", c->peer, why);
+        cn_info("connection attempt %s %s failed: %s", c->role == CN_HS_INITIATOR ? "to" : "from",
+                c->peer, why);
     else
-        cn_info("incoming connection closed during handshake: %s", why);
+        cn_info("incoming connection closed during handshake: %s (from %s)", why, c->addr);
     close_socket(c);
     if (c->in_all) {
         for (cn_conn **pp = &all; *pp; pp = &(*pp)->all_next)
@@ -476,10 +509,12 @@ static void conn_close(cn_conn *c, const char *why)
     }
 }
 
-static void conn_start_io(cn_conn *c, int fd)
+static void conn_start_io(cn_conn *c, cn_tp *tp)
 {
-    c->fd = fd;
-    c->ev.fd = fd;
+    c->tp = tp;
+    c->fd = tp->fd;
+    c->ev.fd = tp->fd;
+    cn_framer_set_lenbytes(&c->fr, tp->ops->hs_lenbytes);
     conn_ref(c); /* the I/O reference */
     c->all_next = all;
     all = c;
@@ -620,7 +655,7 @@ static void handle_hs_frame(cn_conn *c, const uint8_t *p, size_t len)
         }
         if (strstr(c->hs.err, "cookie"))
             cn_warn("handshake with %s refused: %s", c->peer[0] ? c->peer : "?", c->hs.err);
-        conn_write(c); /* a final status message, if any */
+        conn_write(c); /* a final status message, if any (best effort) */
         conn_close(c, c->hs.err);
         return;
     }
@@ -633,22 +668,29 @@ static void handle_hs_frame(cn_conn *c, const uint8_t *p, size_t len)
 
 static void conn_read(cn_conn *c)
 {
-    for (int rounds = 0; rounds < 16 && c->fd >= 0; rounds++) {
+    /* Bytes the transport already pulled off the socket bring no readiness event: drain
+     * them even past the round limit (a TLS transport buffers at most one read). */
+    for (int rounds = 0; c->fd >= 0 && (rounds < 16 || cn_tp_buffered_in(c->tp)); rounds++) {
         size_t cap;
         uint8_t *space = cn_framer_space(&c->fr, &cap);
         if (!space) {
             conn_close(c, "out of memory");
             return;
         }
-        ssize_t n = read(c->fd, space, cap);
+        ssize_t n = cn_tp_read(c->tp, space, cap);
         if (n == 0) {
             conn_close(c, "closed by peer");
             return;
         }
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
-            conn_close(c, strerror(errno));
+            if (n != CN_TP_AGAIN) {
+                char why[sizeof c->tp->err];
+                snprintf(why, sizeof why, "%s", c->tp->err); /* conn_close frees tp */
+                if (c->state != C_UP) /* e.g. a TLS 1.3 peer refusing our certificate */
+                    cn_warn("%s handshake with %s failed: %s", c->tp->ops->name,
+                            c->peer[0] ? c->peer : c->addr, why);
+                conn_close(c, why);
+            }
             return;
         }
         cn_framer_commit(&c->fr, (size_t)n);
@@ -684,24 +726,57 @@ static void conn_read(cn_conn *c)
             conn_close(c, "oversized frame");
             return;
         }
-        if ((size_t)n < cap)
+        if (c->fd < 0 || ((size_t)n < cap && !cn_tp_buffered_in(c->tp)))
             break;
     }
+}
+
+/* The transport's own handshake (TLS) runs before the distribution handshake; a refusal is
+ * logged as a warning, with the peer's name when we dialled it, else its address. */
+static int transport_step(cn_conn *c)
+{
+    int r = cn_tp_handshake(c->tp);
+    if (r > 0) {
+        char d[128];
+        cn_tp_describe(c->tp, d, sizeof d);
+        cn_debug("%s session with %s established (%s)", c->tp->ops->name,
+                 c->peer[0] ? c->peer : c->addr, d);
+        return 1;
+    }
+    if (r < 0) {
+        char why[400];
+        snprintf(why, sizeof why, "%s handshake failed: %s", c->tp->ops->name, c->tp->err);
+        cn_warn("%s handshake with %s failed: %s", c->tp->ops->name, c->peer[0] ? c->peer : c->addr,
+                c->tp->err);
+        conn_close(c, why);
+    }
+    return r;
 }
 
 static void conn_events(void *ctx, uint32_t events)
 {
     cn_conn *c = ctx;
-    if (c->state == C_CLOSED)
+    if (c->state == C_CLOSED || c->fd < 0)
         return;
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+    if (!c->tp->ready) {
+        int r = transport_step(c);
+        if (r < 0)
+            return;
+        if (r == 0) {
+            arm(c);
+            return;
+        }
+        events |= EPOLLIN; /* bytes that came with the end of its handshake may be buffered */
+    }
+    /* A read that stopped to write (TLS post-handshake messages) goes on when writable. */
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || (c->tp->r_want & CN_TP_WANT_WRITE))
         conn_read(c);
     if (c->fd < 0)
         return;
     if (c->state == C_UP)
         take_outbox(c);
     if (conn_write(c) < 0) {
-        conn_close(c, "write failed");
+        write_failed(c);
         return;
     }
     arm(c);
@@ -709,12 +784,43 @@ static void conn_events(void *ctx, uint32_t events)
 
 /* ---- accepting ---------------------------------------------------------------------- */
 
+/* The transport for a new connection's socket (which it then owns). */
+static cn_tp *transport_open(int fd, int role, const char *peer_node)
+{
+    if (cn_node.tls) {
+        const char *at = peer_node ? strchr(peer_node, '@') : NULL;
+        return cn_tp_tls_new(cn_node.tls, fd, role, at ? at + 1 : NULL);
+    }
+    cn_tp *tp = cn_tp_tcp_new(fd, role);
+    if (!tp)
+        close(fd);
+    return tp;
+}
+
+static void format_addr(const struct sockaddr_storage *sa, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+    } else if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(out, cap, "%s:%u", ip, port);
+}
+
 static void on_accept(void *ctx, uint32_t events)
 {
     (void)ctx;
     (void)events;
     for (;;) {
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage sa = {0};
+        socklen_t sl = sizeof sa;
+        int fd = accept4(listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
         set_nonblock(fd);
@@ -723,12 +829,19 @@ static void on_accept(void *ctx, uint32_t events)
             close(fd);
             continue;
         }
-        cn_hs_init(&c->hs, CN_HS_ACCEPTOR, 2, cn_node.name, cn_node.creation, cn_node.flags,
-                   cn_node.cookie);
+        cn_tp *tp = transport_open(fd, CN_TP_SERVER, NULL);
+        if (!tp) {
+            conn_release(c);
+            continue;
+        }
+        format_addr(&sa, c->addr, sizeof c->addr);
+        conn_start_io(c, tp);
+        cn_hs_init(&c->hs, CN_HS_ACCEPTOR, tp->ops->hs_lenbytes, cn_node.name, cn_node.creation,
+                   cn_node.flags, cn_node.cookie);
         c->hs.decide = decide;
         c->hs.ctx = c;
-        conn_start_io(c, fd);
-        conn_release(c); /* only the I/O reference remains until the table takes one */
+        conn_events(c, 0); /* a transport handshake may start at once */
+        conn_release(c);   /* only the I/O reference remains until the table takes one */
     }
 }
 
@@ -815,16 +928,19 @@ static void dial_done(void *arg)
         set_nonblock(j->fd);
         c->state = C_HANDSHAKE;
         c->created_ms = cn_now_ms();
-        cn_hs_init(&c->hs, CN_HS_INITIATOR, 2, cn_node.name, cn_node.creation, cn_node.flags,
-                   cn_node.cookie);
-        cn_hs_set_expect(&c->hs, c->peer);
-        conn_start_io(c, j->fd);
-        if (cn_hs_start(&c->hs, &c->hsout) == CN_HS_FAIL)
-            conn_close(c, c->hs.err);
-        else if (conn_write(c) < 0)
-            conn_close(c, "write failed");
-        else
-            arm(c);
+        cn_tp *tp = transport_open(j->fd, CN_TP_CLIENT, c->peer);
+        if (!tp) {
+            conn_close(c, "out of memory");
+        } else {
+            conn_start_io(c, tp);
+            cn_hs_init(&c->hs, CN_HS_INITIATOR, tp->ops->hs_lenbytes, cn_node.name,
+                       cn_node.creation, cn_node.flags, cn_node.cookie);
+            cn_hs_set_expect(&c->hs, c->peer);
+            if (cn_hs_start(&c->hs, &c->hsout) == CN_HS_FAIL)
+                conn_close(c, c->hs.err);
+            else
+                conn_events(c, 0); /* the transport handshake, then send_name */
+        }
     }
     conn_release(c);
     free(j);
@@ -864,8 +980,8 @@ static void *dial_thread(void *arg)
         int r = cn_epmd_port_please(host, cn_node.epmd_port, alive, &info,
                                     cn_node.handshake_timeout_ms, j->err, sizeof j->err);
         if (r >= 0)
-            j->fd = connect_host(host, info.port, cn_node.handshake_timeout_ms, j->err,
-                                 sizeof j->err);
+            j->fd =
+                connect_host(host, info.port, cn_node.handshake_timeout_ms, j->err, sizeof j->err);
     }
     cn_loop_post(dial_done, j);
     return NULL;
@@ -937,9 +1053,22 @@ void cn_conn_timers(uint64_t now)
     for (cn_conn *c = all; c; c = next) {
         next = c->all_next;
         if (c->state == C_HANDSHAKE || c->state == C_NOKWAIT) {
-            if (now - c->created_ms > (uint64_t)cn_node.handshake_timeout_ms)
-                conn_close(c, c->state == C_NOKWAIT ? "the peer's own attempt never came"
-                                                     : "handshake timeout");
+            if (now - c->created_ms <= (uint64_t)cn_node.handshake_timeout_ms)
+                continue;
+            if (c->state == C_NOKWAIT) {
+                conn_close(c, "the peer's own attempt never came");
+            } else if (c->tp && !c->tp->ready) {
+                char why[160];
+                snprintf(why, sizeof why,
+                         "%s handshake timeout (does the peer use the same distribution "
+                         "transport?)",
+                         c->tp->ops->name);
+                cn_warn("%s handshake with %s timed out", c->tp->ops->name,
+                        c->peer[0] ? c->peer : c->addr);
+                conn_close(c, why);
+            } else {
+                conn_close(c, "handshake timeout");
+            }
             continue;
         }
         if (c->state != C_UP)
@@ -953,7 +1082,7 @@ void cn_conn_timers(uint64_t now)
             if (f) {
                 c->whead = c->wtail = f;
                 if (conn_write(c) < 0)
-                    conn_close(c, "write failed");
+                    write_failed(c);
                 else
                     arm(c);
             }
@@ -969,10 +1098,10 @@ void cn_conn_close_all(void)
         if (c->state != C_UP)
             continue;
         take_outbox(c);
-        while (c->whead && cn_now_ms() < until) {
+        while ((c->whead || c->tp->staged) && cn_now_ms() < until) {
             if (conn_write(c) < 0)
                 break;
-            if (c->whead) {
+            if (c->whead || c->tp->staged) {
                 struct pollfd pf = {.fd = c->fd, .events = POLLOUT};
                 poll(&pf, 1, 50);
             }

@@ -255,6 +255,13 @@ typedef struct cn_config {
     size_t max_message; /* largest message accepted, bytes */
     const char **connect;
     int nconnect;
+    /* TLS distribution (as -proto_dist inet_tls): on when proto_dist is "inet_tls". The
+     * optfile (ssl_dist_optfile format) is read first; the files given here then apply to both
+     * roles. Peer certificates are verified against the CA unless the optfile says otherwise. */
+    const char *proto_dist; /* NULL or "inet_tcp": plain TCP; "inet_tls" */
+    const char *tls_optfile;
+    const char *tls_certfile, *tls_keyfile, *tls_cacertfile;
+    int tls_no_host_check; /* do not require a dialled node's certificate to name its host */
 } cn_config;
 
 void cn_config_defaults(cn_config *c);
