@@ -5,6 +5,7 @@
 #   make test SAN=1 the same, built with ASan+UBSan
 #   make test-otp27 the interop tests under Erlang 27 / Elixir 1.18
 #   make bench-procs bytes per idle process and spawn rate, against a BEAM node
+#   make bench      cnoded against a BEAM echo node, A/B alternated (QUICK=1: under a minute)
 .DEFAULT_GOAL := all
 
 SAN ?= 0
@@ -40,7 +41,7 @@ UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIB := $(BUILD)/libcnode.a
 CNODED := $(BUILD)/cnoded
 
-.PHONY: all deps run test unit interop test-otp27 bench-procs clean format
+.PHONY: all deps run test unit interop test-otp27 bench-procs bench clean format
 all: $(LIB) $(CNODED)
 
 $(BUILD)/%.o: %.c
@@ -90,6 +91,11 @@ $(BUILD)/bench/procs: test/bench/procs.c $(LIB) $(BUILD)/workers/echo.o $(BUILD)
 
 bench-procs: $(BUILD)/bench/procs
 	@bash scripts/bench-procs.sh $(BUILD)/bench/procs $(N)
+
+# Latency, throughput, CPU per operation, memory per process: cnoded vs a BEAM echo node in
+# the same run (scripts/bench.sh; results in bench/results/). QUICK=1 for a smoke check.
+bench: all $(BUILD)/bench/procs
+	@bash scripts/bench.sh $(CNODED) $(BUILD)/bench/procs $(if $(filter 1,$(QUICK)),1,0)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
