@@ -89,7 +89,7 @@ elixir --sname "$bname" --cookie "$cookie" --erl "-start_epmd false" "$here/test
 bpid=$!
 pids+=("$bpid")
 "$cnoded" --sname "$cname" --cookie "$cookie" --epmd-port "$epmd_port" --no-epmd-start \
-  --log-level warn >"$tmp/cnoded.log" 2>&1 </dev/null &
+  --log-level warn ${CNODE_ARGS:-} >"$tmp/cnoded.log" 2>&1 </dev/null &
 cpid=$!
 pids+=("$cpid")
 
