@@ -4,6 +4,9 @@
 # time (test/bench/procs.c). Usage: bench.sh CNODED PROCS_BIN [QUICK]
 # Starts a private epmd (random free port), the BEAM target, cnoded and the driver; kills all
 # of them by pid at the end, also on error or Ctrl-C. Results go to bench/results/.
+# Environment: ROUNDS, SECONDS_PER (per measurement), N (idle processes), CNODE_ARGS (more
+# cnoded flags), ONLY=seq,conc,cast,big,erpc,connect (a subset), BASE=/path/to/other/cnoded
+# (measured in the same rounds; the table gains its column and the cnode/base ratio).
 set -euo pipefail
 cnoded=$1
 procs=$2
@@ -47,6 +50,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 # ---- idle processes: bytes each and spawn time (no network) ---------------------------------
+if [ -z "${ONLY:-}${BASE:-}" ]; then
 say "idle processes: $nprocs in the library and in a BEAM node"
 c=$("$procs" "$nprocs")
 b=$(erl -noshell +P $((nprocs * 2)) -eval "
@@ -60,6 +64,7 @@ c_ms=$(sed -n 's/.* in \([0-9.]*\) s .*/\1/p' <<<"$c" | awk '{ printf "%d", $1 *
 read -r b_bytes b_ms <<<"$b"
 say "cnode: $c_bytes bytes, $c_ms ms; beam: $b_bytes bytes, $b_ms ms"
 export BENCH_PROCS="$c_bytes $b_bytes $c_ms $b_ms $nprocs"
+fi
 
 # ---- private epmd ---------------------------------------------------------------------------
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -92,6 +97,15 @@ pids+=("$bpid")
   --log-level warn ${CNODE_ARGS:-} >"$tmp/cnoded.log" 2>&1 </dev/null &
 cpid=$!
 pids+=("$cpid")
+
+if [ -n "${BASE:-}" ]; then # another cnoded build, measured in the same rounds (A/B a change)
+  "$BASE" --sname "base_$cname" --cookie "$cookie" --epmd-port "$epmd_port" --no-epmd-start \
+    --log-level warn ${CNODE_ARGS:-} >"$tmp/base.log" 2>&1 </dev/null &
+  basepid=$!
+  pids+=("$basepid")
+  export BENCH_BASE="base_$cname@$host" BENCH_BASE_PID=$basepid
+fi
+export BENCH_ONLY=${ONLY:-}
 
 # elixir execs erl, which execs beam.smp: the pid stays the BEAM's once it is up.
 for _ in $(seq 100); do grep -q ready "$tmp/beam.log" 2>/dev/null && break; sleep 0.1; done

@@ -47,32 +47,44 @@ defmodule Bench do
   def call(t, req, timeout \\ 60_000), do: GenServer.call({:echo, t}, req, timeout)
 
   # One measurement of every metric against target t (os pid p): a list of {metric, value}.
-  def measure(t, p, secs) do
-    {n, w, c} = timed(p, fn -> loop_until(now_us() + round(secs * 1.0e6), fn -> call(t, :ping) end) end)
-    seq = [seq_call_us: w / n, seq_call_cpu_us: c / n]
-
-    {n, w, c} = timed(p, fn -> parallel(64, secs, fn -> call(t, {:req, 1}) end) end)
-    conc = [conc_calls_per_s: n * 1.0e6 / w, conc_call_cpu_us: c / n]
-
-    cast = cast_round(t, p, secs)
-
-    big =
-      for {name, size, min} <- [{:rt_1mib_mb_per_s, 1 <<< 20, 3}, {:rt_16mib_mb_per_s, 16 <<< 20, 2}] do
-        bin = :crypto.strong_rand_bytes(size)
-        ^bin = call(t, bin)
-        {n, w, _} =
-          timed(p, fn ->
-            k = loop_until(now_us() + round(secs * 1.0e6), fn -> ^bin = call(t, bin) end)
-            if k < min, do: k + Enum.count(1..(min - k), fn _ -> ^bin = call(t, bin) end), else: k
-          end)
-        {name, n * size / w}
-      end
-
-    {n, w, c} = timed(p, fn -> parallel(16, secs, fn -> 3 = :erpc.call(t, :demo, :add, [1, 2], 60_000) end) end)
-    erpc = [erpc_calls_per_s: n * 1.0e6 / w, erpc_cpu_us: c / n]
-
-    seq ++ conc ++ cast ++ big ++ erpc ++ [connect_ms: connect_ms(t, 3)]
+  # One measurement of the selected metric groups against target t (os pid p): [{metric, value}].
+  def measure(t, p, secs, only) do
+    Enum.flat_map([:seq, :conc, :cast, :big, :erpc, :connect], fn g ->
+      if only == [] or g in only, do: group(g, t, p, secs), else: []
+    end)
   end
+
+  def group(:seq, t, p, secs) do
+    {n, w, c} = timed(p, fn -> loop_until(now_us() + round(secs * 1.0e6), fn -> call(t, :ping) end) end)
+    [seq_call_us: w / n, seq_call_cpu_us: c / n]
+  end
+
+  def group(:conc, t, p, secs) do
+    {n, w, c} = timed(p, fn -> parallel(64, secs, fn -> call(t, {:req, 1}) end) end)
+    [conc_calls_per_s: n * 1.0e6 / w, conc_call_cpu_us: c / n]
+  end
+
+  def group(:cast, t, p, secs), do: cast_round(t, p, secs)
+
+  def group(:big, t, p, secs) do
+    for {name, size, min} <- [{:rt_1mib_mb_per_s, 1 <<< 20, 3}, {:rt_16mib_mb_per_s, 16 <<< 20, 2}] do
+      bin = :crypto.strong_rand_bytes(size)
+      ^bin = call(t, bin)
+      {n, w, _} =
+        timed(p, fn ->
+          k = loop_until(now_us() + round(secs * 1.0e6), fn -> ^bin = call(t, bin) end)
+          if k < min, do: k + Enum.count(1..(min - k), fn _ -> ^bin = call(t, bin) end), else: k
+        end)
+      {name, n * size / w}
+    end
+  end
+
+  def group(:erpc, t, p, secs) do
+    {n, w, c} = timed(p, fn -> parallel(16, secs, fn -> 3 = :erpc.call(t, :demo, :add, [1, 2], 60_000) end) end)
+    [erpc_calls_per_s: n * 1.0e6 / w, erpc_cpu_us: c / n]
+  end
+
+  def group(:connect, t, _p, _secs), do: [connect_ms: connect_ms(t, 3)]
 
   # 8 senders cast for secs; the rate counts casts as they arrive: until :count shows them all.
   def cast_round(t, p, secs) do
@@ -146,32 +158,43 @@ defmodule Bench do
     beam = String.to_atom(env.("BENCH_BEAM"))
     cnode = String.to_atom(env.("BENCH_CNODE"))
     targets = [beam: {beam, env.("BENCH_BEAM_PID")}, cnode: {cnode, env.("BENCH_CNODE_PID")}]
+    # BENCH_BASE: a second cnoded (another build) measured in the same rounds, for A/B of a change
+    targets =
+      case System.get_env("BENCH_BASE", "") do
+        "" -> targets
+        b -> targets ++ [base: {String.to_atom(b), env.("BENCH_BASE_PID")}]
+      end
+    base? = Keyword.has_key?(targets, :base)
+    only = System.get_env("BENCH_ONLY", "") |> String.split(",", trim: true) |> Enum.map(&String.to_atom/1)
     rounds = String.to_integer(env.("BENCH_ROUNDS"))
     secs = String.to_float(env.("BENCH_SECONDS"))
 
     for {_, {t, _}} <- targets, do: wait_up(t, 100)
     IO.puts("bench: warm-up")
-    for {_, {t, p}} <- targets, do: measure(t, p, min(secs, 0.2))
+    for {_, {t, p}} <- targets, do: measure(t, p, min(secs, 0.2), only)
 
     results =
-      for r <- 1..rounds, {k, {t, p}} <- targets, reduce: %{} do
+      # the order alternates too (A B, B A, ...): whoever goes first in a round is not favoured
+      for r <- 1..rounds, {k, {t, p}} <- if(rem(r, 2) == 1, do: targets, else: Enum.reverse(targets)),
+          reduce: %{} do
         acc ->
           IO.write("bench: round #{r}/#{rounds} #{k}... ")
-          {us, res} = :timer.tc(fn -> measure(t, p, secs) end)
+          {us, res} = :timer.tc(fn -> measure(t, p, secs, only) end)
           IO.puts("#{Float.round(us / 1.0e6, 1)} s")
           Enum.reduce(res, acc, fn {m, v}, a -> Map.update(a, {k, m}, [v], &[v | &1]) end)
       end
 
     rows =
-      for {m, {label, unit, tgt}} <- spec() do
+      for {m, {label, unit, tgt}} <- spec(), Map.has_key?(results, {:cnode, m}) do
         b = median(results[{:beam, m}])
         c = median(results[{:cnode, m}])
         r = c / b
-        [label, unit, fmt(b), fmt(c), :erlang.float_to_binary(r, decimals: 2), check(tgt, r)]
+        row = [label, unit, fmt(b), fmt(c), :erlang.float_to_binary(r, decimals: 2), check(tgt, r)]
+        if base?, do: row ++ [fmt(median(results[{:base, m}])), :erlang.float_to_binary(c / median(results[{:base, m}]), decimals: 2)], else: row
       end
 
-    rows = rows ++ procs_rows(System.get_env("BENCH_PROCS", ""))
-    header = ["metric", "unit", "BEAM", "cnode", "cnode/BEAM", "target met"]
+    rows = if base?, do: rows, else: rows ++ procs_rows(System.get_env("BENCH_PROCS", ""))
+    header = ["metric", "unit", "BEAM", "cnode", "cnode/BEAM", "target met"] ++ if(base?, do: ["base", "cnode/base"], else: [])
     table = render([header | rows])
     {os, _} = System.cmd("uname", ["-srm"])
     cpu = cpu_model()
