@@ -7,6 +7,7 @@
 #   make bench-procs bytes per idle process and spawn rate, against a BEAM node
 #   make module SRC=x.c KEY=k.key   a signed hot-loadable native module (build/modules/x.cnm)
 #   make bench-tls  TLS vs plain distribution: connection setup and 16 MiB throughput
+#   make bench      cnoded against a BEAM echo node, A/B alternated (QUICK=1: under a minute)
 .DEFAULT_GOAL := all
 
 SAN ?= 0
@@ -42,7 +43,7 @@ UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIB := $(BUILD)/libcnode.a
 CNODED := $(BUILD)/cnoded
 
-.PHONY: all deps run test unit interop test-otp27 bench-procs bench-tls clean format module test-modules
+.PHONY: all deps run test unit interop test-otp27 bench-procs bench bench-tls clean format module test-modules
 all: $(LIB) $(CNODED)
 
 $(BUILD)/%.o: %.c
@@ -113,9 +114,15 @@ TEST_MODULES := $(BUILD)/modules/counter_v1.so $(BUILD)/modules/counter_v2.so
 $(BUILD)/modules/counter_v%.so: workers/loadable/counter.c cnode/include/cnode.h scripts/build-module.sh
 	@CC="$(CC)" EI_INC=$(EI_DIR)/include bash scripts/build-module.sh $< $@ "" -DVERSION=$* >/dev/null
 test-modules: $(TEST_MODULES)
+
 # TLS vs plain distribution: connection setup time and 16 MiB echo throughput, cnode and BEAM.
 bench-tls: all
 	@bash scripts/bench-tls.sh $(CNODED) $(N)
+
+# Latency, throughput, CPU per operation, memory per process: cnoded vs a BEAM echo node in
+# the same run (scripts/bench.sh; results in bench/results/). QUICK=1 for a smoke check.
+bench: all $(BUILD)/bench/procs
+	@bash scripts/bench.sh $(CNODED) $(BUILD)/bench/procs $(if $(filter 1,$(QUICK)),1,0)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

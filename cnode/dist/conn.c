@@ -4,6 +4,7 @@
 #include "dist/flags.h"
 #include "dist/frame.h"
 #include "dist/handshake.h"
+#include "dist/otx.h"
 #include "dist/rx.h"
 #include "dist/tls.h"
 #include "dist/transport.h"
@@ -49,6 +50,7 @@ struct cn_conn {
     cn_hs hs;
     cn_framer fr;
     cn_rx *rx;
+    cn_otx *otx; /* send side: atom cache, fragments (I/O thread) */
     uint64_t flags;
     cn_buf hsout;
     /* Frames queued by any thread; moved to the write queue by the I/O thread. */
@@ -83,7 +85,9 @@ static void conn_events(void *ctx, uint32_t events);
 static void oframe_free(cn_oframe *f)
 {
     free(f->ctl);
-    free(f->pl);
+    if (!f->pl_borrowed)
+        free(f->pl);
+    free(f->pl_base);
     free(f);
 }
 
@@ -108,6 +112,7 @@ static void conn_release(cn_conn *c)
     cn_framer_free(&c->fr);
     if (c->rx)
         cn_rx_free(c->rx);
+    cn_otx_free(c->otx);
     cn_buf_free(&c->hsout);
     frames_free(c->ohead);
     frames_free(c->whead);
@@ -264,30 +269,16 @@ static void take_outbox(cn_conn *c)
     c->ohead = c->otail = NULL;
     c->flush_posted = 0;
     pthread_mutex_unlock(&c->olock);
-    int hdr = (c->flags & (DFLAG_DIST_HDR_ATOM_CACHE | DFLAG_FRAGMENTS)) != 0;
+    if (f && !c->otx)
+        c->otx = cn_otx_new(0); /* NULL when out of memory: frames then go uncached */
     while (f) {
-        cn_oframe *next = f->next;
-        f->next = NULL;
-        if (hdr) {
-            cn_set32(f->pre, (uint32_t)(3 + f->ctl_len + f->pl_len));
-            f->pre[4] = 131;
-            f->pre[5] = 68;
-            f->pre[6] = 0;
-            f->npre = 7;
-            f->mid = 0;
-        } else {
-            size_t len = 2 + f->ctl_len + (f->pl ? 1 + f->pl_len : 0);
-            cn_set32(f->pre, (uint32_t)len);
-            f->pre[4] = 112;
-            f->pre[5] = 131;
-            f->npre = 6;
-            f->mid = f->pl ? 131 : 0;
-        }
+        cn_oframe *next = f->next, *last;
+        cn_oframe *first = cn_otx_frame(c->otx, c->flags, f, &last); /* in wire order */
         if (c->wtail)
-            c->wtail->next = f;
+            c->wtail->next = first;
         else
-            c->whead = f;
-        c->wtail = f;
+            c->whead = first;
+        c->wtail = last;
         f = next;
     }
 }

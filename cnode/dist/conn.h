@@ -9,13 +9,21 @@
 typedef struct cn_conn cn_conn;
 
 /* An outgoing frame: control term and optional payload, both without version byte, both
- * malloc'd and owned by the frame. The frame format prefix is added at write time. */
+ * malloc'd and owned by the frame. The frame format prefix is added at write time.
+ * pl_head > 0: the last pl_head bytes of ctl are the start of the payload term (a reply's
+ * `{Tag,` built next to the control term so that the reply body is sent as it is); ctl then
+ * has one spare byte of capacity, for the 131 that 'p' frames put before the payload. */
 typedef struct cn_oframe {
     struct cn_oframe *next;
     char *ctl;
     size_t ctl_len;
+    size_t pl_head;
     char *pl;
     size_t pl_len;
+    /* Fragments (dist/otx.c) point into one payload buffer: they do not free pl, and the
+     * last of them frees pl_base, the buffer. NULL/0 for every other frame. */
+    char *pl_base;
+    uint8_t pl_borrowed;
     uint8_t pre[8]; /* length + format prefix, filled by the writer */
     uint8_t mid;    /* 131 before the payload in 'p' frames */
     int npre;

@@ -36,11 +36,20 @@ static int frame_out_d(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len
 }
 
 /* The same, taking over msg's buffer as the payload instead of copying it (replies and
- * messages the sender built itself: a large payload is not copied once more). */
-static int frame_out_take(uint32_t node, ei_x_buff *ctl, ei_x_buff *msg)
+ * messages the sender built itself: a large payload is not copied once more). head (may be
+ * NULL) is the payload's first head_len bytes, put after the control term (cn_oframe). */
+static int frame_out_take(uint32_t node, ei_x_buff *ctl, const char *head, int head_len,
+                          ei_x_buff *msg)
 {
     cn_oframe *f = calloc(1, sizeof *f);
-    if (!f) {
+    if (f && head_len > 0) {
+        ei_x_append_buf(ctl, head, head_len);
+        ei_x_append_buf(ctl, "", 1); /* the spare byte, for 'p' frames */
+        ctl->index--;
+        f->pl_head = (size_t)head_len;
+    }
+    if (!f || !ctl->buff) {
+        free(f);
         ei_x_free(ctl);
         ei_x_free(msg);
         return -1;
@@ -97,9 +106,15 @@ int cn_out_send(const cn_pid *from, const cn_pid *to, const char *msg, int len)
 
 int cn_out_send_take(const cn_pid *from, const cn_pid *to, ei_x_buff *msg)
 {
+    return cn_out_send_head_take(from, to, NULL, 0, msg);
+}
+
+int cn_out_send_head_take(const cn_pid *from, const cn_pid *to, const char *head, int head_len,
+                          ei_x_buff *msg)
+{
     ei_x_buff x;
     send_ctl(&x, from, to);
-    return frame_out_take(to->node, &x, msg);
+    return frame_out_take(to->node, &x, head, head_len, msg);
 }
 
 int cn_out_reg_send(const cn_pid *from, uint32_t node, const char *name, const char *msg, int len)
@@ -128,9 +143,15 @@ int cn_out_alias_send(const cn_pid *from, const cn_ref *alias, const char *msg, 
 
 int cn_out_alias_send_take(const cn_pid *from, const cn_ref *alias, ei_x_buff *msg)
 {
+    return cn_out_alias_send_head_take(from, alias, NULL, 0, msg);
+}
+
+int cn_out_alias_send_head_take(const cn_pid *from, const cn_ref *alias, const char *head,
+                                int head_len, ei_x_buff *msg)
+{
     ei_x_buff x;
     alias_ctl(&x, from, alias);
-    return frame_out_take(alias->node, &x, msg);
+    return frame_out_take(alias->node, &x, head, head_len, msg);
 }
 
 static int pid_pair(long op, const cn_pid *from, const cn_pid *to)
@@ -142,7 +163,10 @@ static int pid_pair(long op, const cn_pid *from, const cn_pid *to)
     return frame_out(to->node, &x, NULL, 0);
 }
 
-int cn_out_link(const cn_pid *from, const cn_pid *to) { return pid_pair(1, from, to); }
+int cn_out_link(const cn_pid *from, const cn_pid *to)
+{
+    return pid_pair(1, from, to);
+}
 
 static int unlink_op(long op, const cn_pid *from, const cn_pid *to, uint64_t id)
 {
@@ -247,8 +271,8 @@ int cn_out_spawn_reply(const cn_ref *req, const cn_pid *to, int flags, const cn_
 }
 
 int cn_out_spawn_request(const cn_ref *req, const cn_pid *from, const cn_pid *gl, uint32_t node,
-                         const char *mod, const char *fun, int arity, int monitor,
-                         const char *args, int args_len)
+                         const char *mod, const char *fun, int arity, int monitor, const char *args,
+                         int args_len)
 {
     ei_x_buff x;
     ctl_begin(&x, 6, 29);

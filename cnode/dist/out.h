@@ -13,6 +13,12 @@ int cn_out_alias_send(const cn_pid *from, const cn_ref *alias, const char *msg, 
  * msg is left empty, and ei_x_free on it is still safe. */
 int cn_out_send_take(const cn_pid *from, const cn_pid *to, ei_x_buff *msg);
 int cn_out_alias_send_take(const cn_pid *from, const cn_ref *alias, ei_x_buff *msg);
+/* As the _take forms, the payload being head[head_len] followed by msg's bytes: a reply
+ * sends `{Tag, Body}` without copying Body behind its tag. */
+int cn_out_send_head_take(const cn_pid *from, const cn_pid *to, const char *head, int head_len,
+                          ei_x_buff *msg);
+int cn_out_alias_send_head_take(const cn_pid *from, const cn_ref *alias, const char *head,
+                                int head_len, ei_x_buff *msg);
 int cn_out_link(const cn_pid *from, const cn_pid *to);
 int cn_out_unlink_id(const cn_pid *from, const cn_pid *to, uint64_t id);
 int cn_out_unlink_id_ack(const cn_pid *from, const cn_pid *to, uint64_t id);

@@ -89,6 +89,20 @@ int cn_reply(cn_proc *self, const cn_from *from, const char *reply, int len)
     return r;
 }
 
+int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply)
+{
+    cn_ref alias;
+    if (from->pid.node == 0 || !self || from->tag_len <= 0 || from->tag_len > 1024)
+        return cn_reply(self, from, reply->buff, reply->index);
+    char head[2 + 1024];
+    head[0] = 104; /* SMALL_TUPLE_EXT, arity 2: {Tag, Reply} */
+    head[1] = 2;
+    memcpy(head + 2, from->tag, (size_t)from->tag_len);
+    if (alias_of(from, &alias) && alias.node == from->pid.node)
+        return cn_out_alias_send_head_take(&self->pid, &alias, head, 2 + from->tag_len, reply);
+    return cn_out_send_head_take(&self->pid, &from->pid, head, 2 + from->tag_len, reply);
+}
+
 cn_from *cn_from_dup(const cn_from *from)
 {
     cn_from *f = malloc(sizeof *f + (size_t)from->tag_len);

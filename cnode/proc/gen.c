@@ -65,7 +65,7 @@ static int do_call(cn_proc *p, gen *g, const char *buf, int *idx)
     ei_x_new(&reply);
     int r = g->w->handle_call(p, g->state, buf, idx, &from, &reply);
     if (r == CN_REPLY && !p->doomed)
-        cn_reply(p, &from, reply.buff, reply.index);
+        cn_reply_take(p, &from, &reply); /* reply's buffer goes to the frame as it is */
     ei_x_free(&reply);
     return r == CN_STOP ? CN_STOP : CN_NOREPLY;
 }

@@ -119,6 +119,9 @@ int cn_proc_deliver(cn_proc *p, cn_msg *m);
 /* Deliver to a local pid; for signals to dead/unknown pids the runtime answers
  * (noproc DOWN for monitors, noproc EXIT for links, acks for unlinks). */
 void cn_deliver_local(const cn_pid *to, cn_msg *m);
+/* cn_reply, taking reply's buffer as the frame's payload when the caller is remote (api.c);
+ * reply is left empty, ei_x_free on it stays safe. */
+int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply);
 
 /* Run one scheduler turn of p (up to `budget` mailbox entries). Returns 1 if p still has
  * work (requeue), 0 otherwise. Called only by the scheduler. */

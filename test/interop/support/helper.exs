@@ -969,10 +969,75 @@ defmodule CnodeTest.Raw do
       if len == 0 do
         recv_frame(r, max(deadline - System.monotonic_time(:millisecond), 0))
       else
-        :gen_tcp.recv(s, len, max(deadline - System.monotonic_time(:millisecond), 1))
+        with {:ok, body} <- :gen_tcp.recv(s, len, max(deadline - System.monotonic_time(:millisecond), 1)) do
+          {:ok, resolve_atom_cache(s, body)}
+        end
       end
     end
   end
+
+  # cnoded uses the atom cache (DIST_HDR_ATOM_CACHE, which this peer offers): resolve the
+  # references as a BEAM receiver does, keeping the cache per socket, so that tests see
+  # `131,68,0` bodies with plain atoms. Every frame from cnoded passes here, in order.
+  defp resolve_atom_cache(s, <<131, 68, n, rest::binary>>) when n > 0 do
+    nfl = div(n, 2) + 1
+    <<fl::binary-size(nfl), rest::binary>> = rest
+    nib = fn i -> (:binary.at(fl, div(i, 2)) >>> (rem(i, 2) * 4)) &&& 15 end
+    long = (nib.(n) &&& 1) == 1
+    cache = Process.get({:raw_atom_cache, s}, %{})
+
+    {atoms, cache, rest} =
+      Enum.reduce(0..(n - 1), {[], cache, rest}, fn i, {acc, cache, <<ix, rest::binary>>} ->
+        key = {nib.(i) &&& 7, ix}
+
+        if (nib.(i) &&& 8) != 0 do
+          {text, rest} =
+            if long,
+              do: (<<l::16, t::binary-size(l), r::binary>> = rest; {t, r}),
+              else: (<<l, t::binary-size(l), r::binary>> = rest; {t, r})
+
+          {[text | acc], Map.put(cache, key, text), rest}
+        else
+          {[Map.fetch!(cache, key) | acc], cache, rest}
+        end
+      end)
+
+    Process.put({:raw_atom_cache, s}, cache)
+    atoms = atoms |> Enum.reverse() |> List.to_tuple()
+    IO.iodata_to_binary([131, 68, 0 | unref(rest, atoms)])
+  end
+
+  defp resolve_atom_cache(_s, body), do: body
+
+  # Terms (a flat walk: compound terms are their headers) with cache references made atoms.
+  defp unref(<<>>, _a), do: []
+  defp unref(<<82, i, r::binary>>, a), do: [uatom(elem(a, i)) | unref(r, a)]
+  defp unref(<<t, n, x::binary-size(n), r::binary>>, a) when t in [115, 119], do: [t, n, x | unref(r, a)]
+  defp unref(<<t, n::16, x::binary-size(n), r::binary>>, a) when t in [100, 118, 107], do: [<<t, n::16>>, x | unref(r, a)]
+  defp unref(<<t, x::binary-size(1), r::binary>>, a) when t in [97, 104], do: [t, x | unref(r, a)]
+  defp unref(<<t, x::binary-size(4), r::binary>>, a) when t in [98, 105, 108, 116], do: [t, x | unref(r, a)]
+  defp unref(<<70, x::binary-size(8), r::binary>>, a), do: [70, x | unref(r, a)]
+  defp unref(<<t, r::binary>>, a) when t in [106, 113], do: [t | unref(r, a)]
+  defp unref(<<110, n, x::binary-size(n + 1), r::binary>>, a), do: [110, n, x | unref(r, a)]
+  defp unref(<<111, n::32, x::binary-size(n + 1), r::binary>>, a), do: [<<111, n::32>>, x | unref(r, a)]
+  defp unref(<<109, n::32, x::binary-size(n), r::binary>>, a), do: [<<109, n::32>>, x | unref(r, a)]
+  defp unref(<<77, n::32, x::binary-size(n + 1), r::binary>>, a), do: [<<77, n::32>>, x | unref(r, a)]
+  defp unref(<<88, r::binary>>, a), do: node_then(88, r, 12, a)
+  defp unref(<<89, r::binary>>, a), do: node_then(89, r, 8, a)
+  defp unref(<<120, r::binary>>, a), do: node_then(120, r, 12, a)
+  defp unref(<<90, w::16, r::binary>>, a), do: node_then(<<90, w::16>>, r, 4 + 4 * w, a)
+  defp unref(other, _a), do: [other]
+
+  defp node_then(pre, <<82, i, r::binary>>, k, a), do: node_then(pre, uatom(elem(a, i)), r, k, a)
+  defp node_then(pre, <<t, n, x::binary-size(n), r::binary>>, k, a) when t in [115, 119], do: node_then(pre, [t, n, x], r, k, a)
+  defp node_then(pre, <<t, n::16, x::binary-size(n), r::binary>>, k, a) when t in [100, 118], do: node_then(pre, [<<t, n::16>>, x], r, k, a)
+
+  defp node_then(pre, node, r, k, a) do
+    <<fixed::binary-size(k), r::binary>> = r
+    [pre, node, fixed | unref(r, a)]
+  end
+
+  defp uatom(text), do: [<<118, byte_size(text)::16>>, text]
 
   @doc "Decode a frame from cnoded: {control, payload | nil}."
   def decode_frame(<<131, 68, 0, rest::binary>>) do
