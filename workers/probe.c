@@ -68,8 +68,8 @@ static int probe_pg(cn_proc *self, const char *op, const char *buf, int *idx, ei
     if (!strcmp(op, "pg_monitor_scope") || !strcmp(op, "pg_demonitor")) {
         if (op[3] == 'd')
             return cn_decode_ref(buf, idx, &ref) == 0 &&
-                   ei_x_encode_atom(reply, cn_pg_demonitor(self, scope, &ref) == 0 ? "ok"
-                                                                                  : "false") == 0;
+                   ei_x_encode_atom(reply,
+                                    cn_pg_demonitor(self, scope, &ref) == 0 ? "ok" : "false") == 0;
         ei_x_buff cur;
         ei_x_new(&cur);
         int ok = cn_pg_monitor(self, scope, NULL, 0, &ref, &cur) == 0;

@@ -227,34 +227,43 @@ defmodule Interop.PgTest do
         end)
       end)
 
-    :rand.seed(:exsss, {1, 2, 3})
+    # four workers churn at once; three members die while they run
+    [d1, d2 | _] = cprocs
+    {_, db} = hd(bprocs)
 
-    for round <- 1..60 do
-      g = Enum.random(groups)
-
-      case rem(round, 3) do
-        0 ->
-          pid = Enum.random(cprocs)
-          GenServer.call(pid, {:pg_join, :pg, g}, 10_000)
-
-        1 ->
-          {p, bp} = Enum.random(bprocs)
-          peer_call(p, :pg, :join, [:pg, g, bp])
-
-        2 ->
-          pid = Enum.random(cprocs)
-          GenServer.call(pid, {:pg_leave, :pg, g}, 10_000)
-          {p, bp} = Enum.random(bprocs)
-          peer_call(p, :pg, :leave, [:pg, g, bp])
+    try_call = fn pid, req ->
+      try do
+        GenServer.call(pid, req, 10_000)
+      catch
+        :exit, _ -> :dead
       end
     end
 
-    # deaths: two C members and one BEAM member
-    [d1, d2 | _] = cprocs
+    workers =
+      for w <- 1..4 do
+        Task.async(fn ->
+          :rand.seed(:exsss, {w, 2, 3})
+
+          for round <- 1..30 do
+            g = Enum.random(groups)
+            {p, bp} = Enum.random(bprocs)
+
+            case rem(round + w, 3) do
+              0 -> try_call.(Enum.random(cprocs), {:pg_join, :pg, g})
+              1 -> peer_call(p, :pg, :join, [:pg, g, bp])
+              2 ->
+                try_call.(Enum.random(cprocs), {:pg_leave, :pg, g})
+                peer_call(p, :pg, :leave, [:pg, g, bp])
+            end
+          end
+        end)
+      end
+
+    Process.sleep(300)
     Process.exit(d1, :kill)
     Process.exit(d2, :kill)
-    {_, db} = hd(bprocs)
     send(db, :stop)
+    Enum.each(workers, &Task.await(&1, 60_000))
     Task.await(reader, 60_000)
 
     # every node agrees, group by group, with the view of the first peer once it settles
