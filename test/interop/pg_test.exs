@@ -40,6 +40,33 @@ defmodule Interop.PgTest do
     )
   end
 
+  @otp27_root "/var/tmp/otp27-root"
+
+  # An OTP 27 node started from the OTP 27 root beside this OTP 25 runner (same host network,
+  # same epmd), or nil when there is none (e.g. when the suite itself runs under OTP 27).
+  defp otp27_node do
+    if System.otp_release() == "25" and File.exists?(Path.join(@otp27_root, "usr/bin/erl")) do
+      name = unique_name("o27_")
+
+      port =
+        Port.open({:spawn_executable, "/usr/sbin/chroot"}, [
+          :binary,
+          :exit_status,
+          :stderr_to_stdout,
+          args: [@otp27_root, "/usr/bin/erl", "-sname", name, "-setcookie", to_string(Node.get_cookie()),
+                 "-start_epmd", "false", "-noinput"]
+        ])
+
+      {:os_pid, os_pid} = Port.info(port, :os_pid)
+      CnodeTest.PidRegistry.add(os_pid, "peer", name)
+      on_exit(fn -> kill9(os_pid) end)
+      node = :"#{name}@#{host()}"
+      eventually(fn -> Node.connect(node) end, 30_000, what: "the OTP 27 node to start")
+      assert :erpc.call(node, :erlang, :system_info, [:otp_release]) == ~c"27"
+      {node, os_pid}
+    end
+  end
+
   setup do
     case :pg.start(:pg) do
       {:ok, _} -> :ok
@@ -283,6 +310,43 @@ defmodule Interop.PgTest do
         20_000,
         what: "every node to agree on #{inspect(g)}"
       )
+    end
+  end
+
+  test "OTP 25 and OTP 27 nodes with two C nodes: one membership; kill -9 of the OTP 27 node" do
+    case otp27_node() do
+      nil ->
+        IO.puts("    (no OTP 27 root or already under OTP 27: mixed-version case skipped)")
+
+      {n27, os27} ->
+        c1 = connect!(start_cnode())
+        c2 = connect!(start_cnode(args: ["--connect", c1.node]))
+        peers = for _ <- 1..2, do: pg_peer()
+        assert {:ok, _} = :erpc.call(n27, :pg, :start, [:pg])
+
+        for p <- peers, n <- [c1.node, c2.node, n27], do: link_up(p, n)
+        for n <- [c1.node, c2.node], do: assert(:erpc.call(n27, :net_kernel, :connect_node, [n]))
+
+        a = probe(c1.node)
+        b = probe(c2.node)
+        assert GenServer.call(a, {:pg_join, :pg, :mixed}) == :ok
+        assert :erpc.call(c2.node, :pg, :join, [:mixed, [b, b]]) == :ok
+        bp = beam_proc(hd(peers))
+        assert peer_call(hd(peers), :pg, :join, [:pg, :mixed, bp]) == :ok
+        p27 = :erpc.call(n27, :erlang, :spawn, [:timer, :sleep, [:infinity]])
+        assert :erpc.call(n27, :pg, :join, [:mixed, p27]) == :ok
+
+        all = Enum.sort([a, b, b, bp, p27])
+        views = [
+          fn -> Enum.sort(:erpc.call(n27, :pg, :get_members, [:mixed])) end,
+          fn -> members_c(c1.node, :pg, :mixed) end,
+          fn -> members_c(c2.node, :pg, :mixed) end
+          | for(p <- peers, do: fn -> members_on(p, :pg, :mixed) end)
+        ]
+        converge(views, all, "OTP 25, OTP 27 and C nodes to agree")
+
+        kill9(os27)
+        converge(tl(views), Enum.sort([a, b, b, bp]), "the OTP 27 node's member gone everywhere")
     end
   end
 end
