@@ -3,6 +3,7 @@
 #include "dist/conn.h"
 #include "dist/flags.h"
 #include "dist/tls.h"
+#include "dist/reconnect.h"
 #include "epmd_client/epmd.h"
 #include "loop.h"
 #include "proc/ident.h"
@@ -36,6 +37,7 @@ void cn_config_defaults(cn_config *c)
     c->net_ticktime = 60;
     c->handshake_timeout_ms = 7000; /* net_setuptime's default */
     c->max_message = (size_t)512 << 20;
+    c->reconnect_max_ms = 10000;
 }
 
 const char *cn_node_self_name(void) { return cn_node.name; }
@@ -276,6 +278,7 @@ int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code)
     cn_node.handshake_timeout_ms = c->handshake_timeout_ms > 0 ? c->handshake_timeout_ms : 7000;
     cn_node.max_message = c->max_message ? c->max_message : (size_t)512 << 20;
     cn_node.epmd_fd = -1;
+    cn_reconnect_set_max(c->reconnect_max_ms > 0 ? (uint32_t)c->reconnect_max_ms : 0);
 
     /* Signals are taken by the I/O loop through a signalfd; block them before any thread
      * exists so that every thread inherits the mask. */
@@ -308,14 +311,25 @@ int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code)
         long n = cn_node_intern(c->connect[i], strlen(c->connect[i]));
         if (n > 0)
             cn_conn_dial((uint32_t)n);
+        cn_reconnect_watch(c->connect[i]); /* redialled with back-off whenever it drops */
     }
+    for (int i = 0; i < c->npg_scopes; i++)
+        if (cn_pg_start(c->pg_scopes[i]) < 0)
+            cn_warn("cannot start the pg scope %s", c->pg_scopes[i]);
     *code = 0;
     return 0;
 }
 
+/* The I/O thread's periodic work: connection ticks and timeouts, then redials. */
+static void io_timers(uint64_t now)
+{
+    cn_conn_timers(now);
+    cn_reconnect_timers(now);
+}
+
 int cn_node_run(void)
 {
-    cn_loop_run(cn_conn_timers, 250);
+    cn_loop_run(io_timers, 250);
     /* Shutdown: processes terminate (their exit signals are queued to the peers), then
      * connections are flushed and closed, then epmd forgets us. */
     cn_proc_shutdown_all();

@@ -12,6 +12,12 @@
  *                                  :all (hidden too, {nodeup, N, [{node_type, T}]} form)
  *   {:rpc, Node, M, F, Args, Timeout} -> {:ok, V} | {:throw, T} | {:exit, R} | {:error, E}
  *                                        | {:error, :timeout}           (cn_rpc_call)
+ *   :pg (cn_pg_*; the probe itself is the member, Scope an atom, Group any term):
+ *   {:pg_join, Scope, Group} / {:pg_leave, Scope, Group} -> :ok | :not_joined | :error
+ *   {:pg_members, Scope, Group} / {:pg_local_members, Scope, Group} -> [Pid]
+ *   {:pg_which_groups, Scope} -> [Group]
+ *   {:pg_monitor, Scope, Group} -> {Ref, [Pid]}  {:pg_monitor_scope, Scope} -> {Ref, %{}}
+ *     (then {Ref, :join | :leave, Group, [Pid]} is forwarded)   {:pg_demonitor, Scope, Ref}
  */
 #include "workers.h"
 
@@ -44,6 +50,68 @@ static int span(const char *buf, int *idx, const char **s, int *n)
         return -1;
     *s = buf + start;
     *n = *idx - start;
+    return 0;
+}
+
+/* The :pg ops (see the top): 1 if op was one of them (reply written), else 0. */
+static int probe_pg(cn_proc *self, const char *op, const char *buf, int *idx, ei_x_buff *reply)
+{
+    char scope[MAXATOMLEN_UTF8];
+    const char *g;
+    int glen;
+    if (strncmp(op, "pg_", 3) != 0 || ei_decode_atom(buf, idx, scope) < 0)
+        return 0;
+    cn_pid me = cn_self(self);
+    cn_ref ref;
+    if (!strcmp(op, "pg_which_groups"))
+        return cn_pg_which_groups(scope, 0, reply) == 0;
+    if (!strcmp(op, "pg_monitor_scope") || !strcmp(op, "pg_demonitor")) {
+        if (op[3] == 'd')
+            return cn_decode_ref(buf, idx, &ref) == 0 &&
+                   ei_x_encode_atom(reply,
+                                    cn_pg_demonitor(self, scope, &ref) == 0 ? "ok" : "false") == 0;
+        ei_x_buff cur;
+        ei_x_new(&cur);
+        int ok = cn_pg_monitor(self, scope, NULL, 0, &ref, &cur) == 0;
+        if (ok) {
+            ei_x_encode_tuple_header(reply, 2);
+            cn_encode_ref(reply, &ref);
+            ei_x_append_buf(reply, cur.buff, cur.index);
+        }
+        ei_x_free(&cur);
+        return ok;
+    }
+    if (span(buf, idx, &g, &glen) < 0)
+        return 0;
+    if (!strcmp(op, "pg_join") || !strcmp(op, "pg_leave")) {
+        int r = op[3] == 'j' ? cn_pg_join(self, scope, g, glen, &me)
+                             : cn_pg_leave(self, scope, g, glen, &me);
+        ei_x_encode_atom(reply, r == 0 ? "ok" : r == 1 ? "not_joined" : "error");
+        return 1;
+    }
+    if (!strcmp(op, "pg_members") || !strcmp(op, "pg_local_members")) {
+        cn_pid pids[4096];
+        long n = op[3] == 'l' ? cn_pg_get_local_members(scope, g, glen, pids, 4096)
+                              : cn_pg_get_members(scope, g, glen, pids, 4096);
+        for (long i = 0; i < n && i < 4096; i++) {
+            ei_x_encode_list_header(reply, 1);
+            cn_encode_pid(reply, &pids[i]);
+        }
+        ei_x_encode_empty_list(reply);
+        return n >= 0;
+    }
+    if (!strcmp(op, "pg_monitor")) {
+        ei_x_buff cur;
+        ei_x_new(&cur);
+        int ok = cn_pg_monitor(self, scope, g, glen, &ref, &cur) == 0;
+        if (ok) {
+            ei_x_encode_tuple_header(reply, 2);
+            cn_encode_ref(reply, &ref);
+            ei_x_append_buf(reply, cur.buff, cur.index);
+        }
+        ei_x_free(&cur);
+        return ok;
+    }
     return 0;
 }
 
@@ -148,6 +216,9 @@ static int probe_call(cn_proc *self, void *state, const char *buf, int *idx, con
         else
             ei_x_encode_atom(reply, rc == -1 ? "timeout" : "killed");
         ei_x_free(&r);
+    } else if (!strncmp(op, "pg_", 3)) {
+        if (!probe_pg(self, op, buf, idx, reply))
+            goto badarg;
     } else if (!strcmp(op, "stop") && span(buf, idx, &t, &n) == 0) {
         cn_set_stop_reason(self, t, n);
         ei_x_encode_atom(reply, "ok");

@@ -27,6 +27,9 @@ static const char usage[] =
     "  --connect NODE          connect to NODE at start (repeatable)\n"
     "  --child MOD[:NAME]      start a worker of module MOD under cnode_sup at start,\n"
     "                          registered as NAME if given (repeatable)\n"
+    "  --pg-scope NAME         start the :pg scope NAME at start, besides pg (repeatable)\n"
+    "  --reconnect-max-ms MS   largest back-off between redials of --connect peers\n"
+    "                          (default 10000; 0: do not redial)\n"
     "  --net-ticktime SECS     net_ticktime, as the kernel parameter (default 60)\n"
     "  --handshake-timeout MS  handshake time limit (default 7000, net_setuptime)\n"
     "  --schedulers N          scheduler threads (default: one per core)\n"
@@ -105,7 +108,9 @@ int main(int argc, char **argv)
     cn_config c;
     cn_config_defaults(&c);
     static const char *connect[256]; /* static: usage errors return without freeing */
+    static const char *pg_scopes[256];
     c.connect = connect;
+    c.pg_scopes = pg_scopes;
     cn_workers_register_builtin(); /* before parsing: --child names a worker module */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -179,6 +184,16 @@ int main(int argc, char **argv)
                 return cn_worker_lookup(mod) ? die_usage("too many --child flags (at %s)", mod)
                                              : die_usage("--child: no worker module '%s'", mod);
             }
+        } else if (!strcmp(a, "--pg-scope")) {
+            if (!v[0] || strlen(v) > 255)
+                return die_usage("bad --pg-scope '%s' (an atom of 1 to 255 characters)", v);
+            if (c.npg_scopes >= (int)(sizeof pg_scopes / sizeof pg_scopes[0]))
+                return die_usage("too many --pg-scope flags (at most %s)", "256");
+            pg_scopes[c.npg_scopes++] = v;
+        } else if (!strcmp(a, "--reconnect-max-ms")) {
+            if (parse_num(v, 0, 3600000, &n) < 0)
+                return die_usage("bad --reconnect-max-ms '%s'", v);
+            c.reconnect_max_ms = (int)n;
         } else if (!strcmp(a, "--net-ticktime")) {
             if (parse_num(v, 1, 86400, &n) < 0)
                 return die_usage("bad net_ticktime '%s'", v);

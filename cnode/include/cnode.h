@@ -238,6 +238,36 @@ int cn_code_trust_key_file(const char *path, char *err, size_t errlen);
 int cn_code_trust_dir(const char *dir, char *err, size_t errlen);
 /* Accept unsigned shared objects too (each load logs a warning). */
 void cn_code_allow_unsigned(int on);
+/* ---- :pg process groups (PROTOCOL.md §8) ---------------------------------------------- */
+
+/* Scopes are named as in OTP's pg (an atom; "pg" is the default scope and starts with the
+ * node). A scope exchanges memberships with the scopes of the same name on every connected
+ * node, BEAM or C. Groups are any term, encoded without version byte; a term is the same
+ * group whatever encoding it arrives in. Members are local pids; a pid joined twice counts
+ * twice; a member that exits leaves all its groups. */
+
+/* Start scope unless it runs (pg:start/1): 0, or -1. */
+int cn_pg_start(const char *scope);
+/* pg:join/3 for one local pid (self's or another's), starting the scope if needed: 0 or -1.
+ * Waits for the scope process, as a call. */
+int cn_pg_join(cn_proc *self, const char *scope, const char *group, int len, const cn_pid *pid);
+/* pg:leave/3: 0, 1 if pid was not in the group, -1 on error (no such scope). */
+int cn_pg_leave(cn_proc *self, const char *scope, const char *group, int len, const cn_pid *pid);
+/* pg:get_members/2 and get_local_members/2 (any thread, no process needed): writes at most
+ * cap pids, newest first, and returns how many members there are (0 if the scope does not
+ * run), or -1 for a malformed group term. */
+long cn_pg_get_members(const char *scope, const char *group, int len, cn_pid *out, size_t cap);
+long cn_pg_get_local_members(const char *scope, const char *group, int len, cn_pid *out,
+                             size_t cap);
+/* pg:which_groups/1 (local_only: which_local_groups/1): appends the list of groups. 0/-1. */
+int cn_pg_which_groups(const char *scope, int local_only, ei_x_buff *out);
+/* pg:monitor/2 (group given) or pg:monitor_scope/1 (group NULL): from now on self gets
+ * {Ref, join | leave, Group, [Pid]} in handle_info for every change of the group (of any
+ * group). The current members ([Pid], or #{Group => [Pid]} for a scope) are appended to
+ * current unless it is NULL. 0, or -1 (no such scope). */
+int cn_pg_monitor(cn_proc *self, const char *scope, const char *group, int len, cn_ref *ref_out,
+                  ei_x_buff *current);
+int cn_pg_demonitor(cn_proc *self, const char *scope, const cn_ref *ref); /* 0, or -1 */
 
 /* ---- the node ----------------------------------------------------------------------- */
 
@@ -262,6 +292,11 @@ typedef struct cn_config {
     const char *tls_optfile;
     const char *tls_certfile, *tls_keyfile, *tls_cacertfile;
     int tls_no_host_check; /* do not require a dialled node's certificate to name its host */
+    /* :pg and node life: scopes started at boot besides `pg`; the largest redial back-off
+     * for --connect peers and cn_reconnect_watch'ed ones, ms (default 10000, 0: no redial) */
+    const char **pg_scopes;
+    int npg_scopes;
+    int reconnect_max_ms;
 } cn_config;
 
 void cn_config_defaults(cn_config *c);

@@ -1,0 +1,31 @@
+/* reconnect: keep chosen peers connected — after a connection to a watched node drops (or a
+ * dial fails), dial again after a back-off that doubles up to a maximum, with jitter. */
+#ifndef CN_RECONNECT_H
+#define CN_RECONNECT_H
+
+#include <stdint.h>
+
+/* The back-off schedule (pure, unit-tested): the first delay, and the next one after a
+ * failed attempt, doubling up to max_ms. jitter01 in [0, 1) spreads the delay by -20%..+20%
+ * so that many nodes do not redial in step. */
+#define CN_RECONNECT_FIRST_MS 200
+uint32_t cn_backoff_next(uint32_t cur_ms, uint32_t max_ms);
+uint32_t cn_backoff_jitter(uint32_t ms, double jitter01);
+
+/* Largest back-off in ms (--reconnect-max-ms; default 10000); 0 disables redialling. Set
+ * before the node starts. */
+void cn_reconnect_set_max(uint32_t max_ms);
+
+/* Keep node (a full node name) connected from now on: dial it when it is down, and redial
+ * with back-off whenever it goes. Safe from any thread; watching twice is one watch.
+ * 0, or -1 (bad name, table full, redialling disabled). */
+int cn_reconnect_watch(const char *node);
+/* Stop redialling node (an open connection stays). */
+void cn_reconnect_unwatch(const char *node);
+/* Is node watched? */
+int cn_reconnect_watched(const char *node);
+
+/* Called by the I/O thread's timer: dial the watched nodes whose back-off has run out. */
+void cn_reconnect_timers(uint64_t now_ms);
+
+#endif
