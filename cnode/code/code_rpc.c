@@ -8,6 +8,7 @@
 #include "code/table.h"
 #include "proc/gen.h"
 #include "proc/proc.h"
+#include "proc/sched.h"
 #include "services/exports.h"
 #include "util/log.h"
 
@@ -18,6 +19,17 @@
 #define FILE_MAX 4096
 /* One load or purge at a time, so that "purge the old, then install" is one step. */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The holder may wait (a purge waits for killed workers), so waiting for it counts as a
+ * blocked scheduler thread, as in cn_call. */
+static void lock_loads(void)
+{
+    if (pthread_mutex_trylock(&load_lock) == 0)
+        return;
+    cn_sched_block_begin();
+    pthread_mutex_lock(&load_lock);
+    cn_sched_block_end();
+}
 
 static int get_module(const char *buf, int *idx, char *mod)
 {
@@ -120,7 +132,7 @@ static int load_binary_3(cn_proc *self, const char *buf, int *idx, int arity, ei
     }
     ei_x_buff reason;
     ei_x_new(&reason);
-    pthread_mutex_lock(&load_lock);
+    lock_loads();
     int r = cn_code_load(mod, file, bin, (size_t)len, &reason, self);
     pthread_mutex_unlock(&load_lock);
     if (r == 0) {
@@ -144,7 +156,7 @@ static int purge_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buf
     char mod[256];
     if (get_module(buf, idx, mod) < 0)
         return badarg(out);
-    pthread_mutex_lock(&load_lock);
+    lock_loads();
     long n = cn_code_purge_wait(self, mod);
     pthread_mutex_unlock(&load_lock);
     bool_atom(out, n > 0); /* true only if a process had to be killed, as on the BEAM */
@@ -158,7 +170,7 @@ static int soft_purge_1(cn_proc *self, const char *buf, int *idx, int arity, ei_
     char mod[256];
     if (get_module(buf, idx, mod) < 0)
         return badarg(out);
-    pthread_mutex_lock(&load_lock);
+    lock_loads();
     cn_pid *none;
     size_t n;
     int r = cn_code_purge(mod, 1, &none, &n);
@@ -174,7 +186,7 @@ static int delete_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_bu
     char mod[256];
     if (get_module(buf, idx, mod) < 0)
         return badarg(out);
-    pthread_mutex_lock(&load_lock);
+    lock_loads();
     int ok = cn_code_delete(mod);
     pthread_mutex_unlock(&load_lock);
     if (ok)

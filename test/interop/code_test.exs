@@ -213,6 +213,17 @@ defmodule Interop.CodeTest do
     # and it loads again afterwards
     assert load(c, ctx.v1) == {:module, :counter}
     assert GenServer.call(Node.spawn(n, :counter, :start, [3]), :get) == 3
+    assert_clean_exit(c)
+  end
+
+  # SIGTERM with loaded code and workers: a clean exit (no sanitizer report, status 0)
+  defp assert_clean_exit(c) do
+    sigterm(c)
+    status = wait_exit(c, 10_000)
+    refute_log(c, ~r/ERROR: (Address|Undefined)Sanitizer|runtime error:/)
+    # an ASan build in a root without /proc: LeakSanitizer itself fails and exits 1
+    unless status == 1 and log_lines(c, "LeakSanitizer has encountered a fatal error") != [],
+      do: assert(status == 0, "exit status #{inspect(status)}\n#{log_text(c)}")
   end
 
   test "a load while calls are in flight loses no call", ctx do
@@ -239,6 +250,7 @@ defmodule Interop.CodeTest do
     code(c, :purge, [:counter])
     assert Task.await(slow, 30_000) == 2
     wait_log(c, "code: counter vsn 2 unloaded", 10_000, after: mark)
+    assert_clean_exit(c)
   end
 
   test "IEx nl and c:nl: the C node answers for itself", ctx do
