@@ -143,6 +143,9 @@ static void *map_object(const char *name, const uint8_t *elf, size_t len, char *
             close(fd);
     } else if (!(h = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
         const char *e = dlerror();
+        size_t pl = strlen(path);
+        if (e && strncmp(e, path, pl) == 0 && !strncmp(e + pl, ": ", 2))
+            e += pl + 2; /* the temporary path means nothing to the caller */
         snprintf(err, cap, "%s", e ? e : "dlopen failed");
     }
     unlink(path);

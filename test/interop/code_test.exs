@@ -18,16 +18,21 @@ defmodule Interop.CodeTest do
     out
   end
 
-  # The unsigned shared object of version v: prebuilt by `make test-modules` (the OTP 27 root
-  # has no compiler), else built here.
-  defp module_so!(v) do
-    so = Path.join([Path.dirname(cnoded!()), "modules", "counter_v#{v}.so"])
+  # An unsigned shared object (counter version v, or "unresolved"): prebuilt by `make
+  # test-modules` (the OTP 27 root has no compiler), else built here.
+  defp module_so!("unresolved"),
+    do: module_so!("unresolved.so", Path.join(@root, "test/interop/support/unresolved.c"), [])
+
+  defp module_so!(v),
+    do: module_so!("counter_v#{v}.so", Path.join(@root, "workers/loadable/counter.c"), ["-DVERSION=#{v}"])
+
+  defp module_so!(name, src, flags) do
+    so = Path.join([Path.dirname(cnoded!()), "modules", name])
 
     unless File.exists?(so) do
       {out, rc} =
-        System.cmd("bash", [Path.join(@root, "scripts/build-module.sh"),
-                            Path.join(@root, "workers/loadable/counter.c"), so, "",
-                            "-DVERSION=#{v}"], stderr_to_stdout: true)
+        System.cmd("bash", [Path.join(@root, "scripts/build-module.sh"), src, so, ""] ++ flags,
+          stderr_to_stdout: true)
 
       assert rc == 0, "could not build #{so} (run `make test-modules`): #{out}"
     end
@@ -109,6 +114,34 @@ defmodule Interop.CodeTest do
     # built-in code cannot be replaced
     assert code(c, :which, [:kv]) == :preloaded
     assert code(c, :is_loaded, [:erlang]) == {:file, :preloaded}
+  end
+
+  test "a signed object the loader cannot use: cut short, unresolved symbol, no entry point", ctx do
+    c = start_trusting(ctx)
+    key = Path.join(ctx.dir, "trusted/dev.key")
+    sign = fn so ->
+      cnoded_run!(["sign", "--key", key, so, "-o", so <> ".cnm"])
+      File.read!(so <> ".cnm")
+    end
+
+    # the ELF header of a real module with the rest cut off: refused before the loader maps it
+    short = Path.join(ctx.dir, "short.so")
+    File.write!(short, binary_part(ctx.unsigned, 0, 2000))
+    assert load(c, sign.(short)) == {:error, {:badfile, :truncated}}
+    # a module calling a function nothing defines: dlopen's own message
+    assert {:error, {:dlopen, text}} = load(c, sign.(module_so!("unresolved")), ~c"u", :unresolved)
+    assert text =~ "cn_no_such_function"
+    wait_log(c, "refused to load unresolved: dlopen: #{text}")
+    # a shared object that is not a cnode module
+    [libm | _] = Enum.flat_map(["/lib/*/libm.so.6", "/usr/lib/*/libm.so.6", "/lib64/libm.so.6"], &Path.wildcard/1)
+    File.cp!(libm, Path.join(ctx.dir, "libm.so"))
+    assert load(c, sign.(Path.join(ctx.dir, "libm.so"))) ==
+             {:error, {:no_entry_point, :cnode_module_v1}}
+    wait_log(c, "no entry point cnode_module_v1()")
+    assert code(c, :is_loaded, [:counter]) == false
+    assert code(c, :is_loaded, [:unresolved]) == false
+    # a good module still loads after all that
+    assert load(c, ctx.v2) == {:module, :counter}
   end
 
   defp catch_error_reason(fun) do
