@@ -38,7 +38,7 @@ typedef struct mod {
 } mod;
 
 static mod mods[MAX_MODS];
-static int nmods;
+static atomic_int nmods; /* written under lock; read without it to skip work when 0 */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static mod *find(const char *name)
@@ -121,7 +121,7 @@ int cn_code_install(const cn_module_def *def, const char *file, void *handle,
     pthread_mutex_lock(&lock);
     mod *m = find(def->name);
     if (!m && nmods < MAX_MODS) {
-        m = &mods[nmods++];
+        m = &mods[atomic_fetch_add(&nmods, 1)];
         strcpy(m->name, def->name);
         m->stub.module = m->name;
     }
@@ -267,18 +267,31 @@ static void unlink_user(cn_code_user *u)
     u->ver->nusers--;
 }
 
+/* The version whose worker table is w (loaded code spawning its own worker directly, e.g. a
+ * worker starting a child with cn_spawn_worker(&its_worker, ...)). Called with lock held. */
+static cn_code_ver *owner_of(const cn_worker *w)
+{
+    for (int i = 0; i < nmods; i++) {
+        if (mods[i].cur && mods[i].cur->def->worker == w)
+            return mods[i].cur;
+        if (mods[i].old && mods[i].old->def->worker == w)
+            return mods[i].old;
+    }
+    return NULL;
+}
+
 const cn_worker *cn_code_bind(const cn_worker *w, cn_code_user *u, const cn_pid *pid)
 {
     u->ver = NULL;
     if (pid)
         u->pid = *pid;
+    if (atomic_load(&nmods) == 0)
+        return w; /* nothing was ever loaded: built-in code (the common, fast case) */
     mod *m = stub_owner(w);
-    if (!m)
-        return w;
     pthread_mutex_lock(&lock);
-    cn_code_ver *v = m->cur;
-    const cn_worker *real = v ? v->def->worker : NULL;
-    if (real) {
+    cn_code_ver *v = m ? m->cur : owner_of(w);
+    const cn_worker *real = v ? v->def->worker : m ? NULL : w;
+    if (v && real) {
         cn_code_hold(v);
         link_user(v, u);
     }
