@@ -1,6 +1,7 @@
 /* code_rpc: the `code` module as a C node answers it over rpc (PROTOCOL.md §9): load_binary/3
  * of signed native modules, purge/1, soft_purge/1, delete/1, which/1, is_loaded/1,
- * all_loaded/0 and ensure_loaded/1, with the BEAM's answers; built-in code is `preloaded`. */
+ * all_loaded/0 and ensure_loaded/1, with the BEAM's answers; built-in code is `preloaded`.
+ * Also cnode:modules/0 and cnode:upgrade/1,2 (move every worker off old code). */
 #include "code/code_rpc.h"
 
 #include "code/load.h"
@@ -334,6 +335,55 @@ static int modules_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_b
     return CN_RPC_RETURN;
 }
 
+/* cnode:upgrade(Mod[, Extra]): move every worker still on Mod's old code to the current
+ * version, each through code_change with the old version's vsn and Extra (default []), as
+ * release_handler does with suspend/change_code/resume. Returns [{Pid, ok | {error, R}}]. */
+static int upgrade_n(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    char mod[256], vsn[256];
+    static const char nil[] = {ERL_NIL_EXT};
+    if (get_module(buf, idx, mod) < 0)
+        return badarg(out);
+    const char *extra = nil;
+    int extra_len = 1, at = *idx;
+    if (arity == 2) {
+        if (ei_skip_term(buf, idx) < 0)
+            return badarg(out);
+        extra = buf + at;
+        extra_len = *idx - at;
+    }
+    ei_x_buff req;
+    ei_x_new(&req);
+    ei_x_encode_tuple_header(&req, 2);
+    ei_x_encode_atom(&req, "$cnode_code_change"); /* served by the gen_server adapter (gen.c) */
+    ei_x_append_buf(&req, extra, extra_len);
+    cn_pid *pids;
+    size_t n;
+    cn_code_old_users(mod, &pids, &n, vsn, sizeof vsn);
+    for (size_t i = 0; i < n; i++) {
+        ei_x_buff reply;
+        ei_x_new(&reply);
+        int r = cn_call(self, &pids[i], req.buff, req.index, 5000, &reply);
+        ei_x_encode_list_header(out, 1);
+        ei_x_encode_tuple_header(out, 2);
+        cn_encode_pid(out, &pids[i]);
+        if (r == 0) {
+            ei_x_append_buf(out, reply.buff, reply.index);
+        } else {
+            ei_x_encode_tuple_header(out, 2);
+            ei_x_encode_atom(out, "error");
+            ei_x_encode_atom(out, r == -1 ? "timeout" : "noproc");
+        }
+        ei_x_free(&reply);
+    }
+    ei_x_encode_empty_list(out);
+    if (n > 0)
+        cn_info("code: %s: moved %zu worker(s) from vsn %s to the current code", mod, n, vsn);
+    free(pids);
+    ei_x_free(&req);
+    return CN_RPC_RETURN;
+}
+
 int cn_code_rpc_start(void)
 {
     int r = 0;
@@ -346,6 +396,8 @@ int cn_code_rpc_start(void)
     r |= cn_export("code", "ensure_loaded", 1, ensure_loaded_1);
     r |= cn_export("code", "all_loaded", 0, all_loaded_0);
     r |= cn_export("cnode", "modules", 0, modules_0);
+    r |= cn_export("cnode", "upgrade", 1, upgrade_n);
+    r |= cn_export("cnode", "upgrade", 2, upgrade_n);
     if (cn_code_unsigned_allowed())
         cn_warn("code: --allow-unsigned: unsigned native modules will load");
     else if (cn_trust_count() == 0)

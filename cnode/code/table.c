@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +171,23 @@ int cn_code_purge(const char *module, int soft, cn_pid **kill, size_t *nkill)
     pthread_mutex_unlock(&lock);
     cn_code_release(v); /* the table's reference */
     return 1;
+}
+
+int cn_code_old_users(const char *module, cn_pid **pids, size_t *n, char *vsn, size_t cap)
+{
+    *pids = NULL;
+    *n = 0;
+    pthread_mutex_lock(&lock);
+    mod *m = find(module);
+    cn_code_ver *v = m ? m->old : NULL;
+    if (v) {
+        snprintf(vsn, cap, "%s", cn_code_vsn(v));
+        if (v->nusers > 0 && (*pids = malloc(v->nusers * sizeof **pids)))
+            for (cn_code_user *u = v->users.next; u != &v->users; u = u->next)
+                (*pids)[(*n)++] = u->pid;
+    }
+    pthread_mutex_unlock(&lock);
+    return v != NULL;
 }
 
 int cn_code_delete(const char *module)

@@ -30,6 +30,9 @@ int cn_code_install(const cn_module_def *def, const char *file, void *handle,
  * a malloc'd *kill[0..*nkill) for the caller to kill (and free); the version unloads when they
  * are gone. */
 int cn_code_purge(const char *module, int soft, cn_pid **kill, size_t *nkill);
+/* The processes running module's old version (a malloc'd array in *pids, *n of them) and its
+ * vsn copied into vsn (cap bytes). Returns 0 if there is no old version. */
+int cn_code_old_users(const char *module, cn_pid **pids, size_t *n, char *vsn, size_t cap);
 /* delete/1: make the current version old (no new spawns or calls). 1 = done, 0 = refused
  * (not loaded, or old code still there). */
 int cn_code_delete(const char *module);

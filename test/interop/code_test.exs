@@ -259,6 +259,32 @@ defmodule Interop.CodeTest do
       do: assert(status == 0, "exit status #{inspect(status)}\n#{log_text(c)}")
   end
 
+  test ":cnode.upgrade moves every worker off the old code at once", ctx do
+    c = start_trusting(ctx)
+    n = c.node
+    assert load(c, ctx.v1) == {:module, :counter}
+    pids = for i <- 1..3, do: Node.spawn(n, :counter, :start, [i])
+    [p1, p2, p3] = pids
+    assert load(c, ctx.v2) == {:module, :counter}
+    fresh = Node.spawn(n, :counter, :start, [])
+    assert :erpc.call(n, :cnode, :upgrade, [:nothing_loaded]) == []
+    :ok = :sys.suspend(p3) # served while suspended too, as a change_code is
+    results = :erpc.call(n, :cnode, :upgrade, [:counter, :the_extra])
+    assert Enum.sort(results) == Enum.sort(Enum.map(pids, &{&1, :ok}))
+    :ok = :sys.resume(p3)
+    for {p, i} <- Enum.zip(pids, 1..3) do
+      assert :sys.get_state(p) == %{count: i, adds: 0, upgraded_from: ~c"1"}
+      assert GenServer.call(p, :vsn) == 2
+    end
+    assert GenServer.call(p2, {:add, 10}) == {:ok, 12}
+    assert GenServer.call(fresh, :vsn) == 2
+    assert :erpc.call(n, :cnode, :upgrade, [:counter]) == []
+    mark = log_mark(c)
+    assert code(c, :soft_purge, [:counter]) == true
+    wait_log(c, "code: counter vsn 1 unloaded", 10_000, after: mark)
+    assert GenServer.call(p1, :get) == 1
+  end
+
   test "a load while calls are in flight loses no call", ctx do
     c = start_trusting(ctx)
     n = c.node
