@@ -310,6 +310,23 @@ defmodule Interop.CodeTest do
     assert GenServer.call(p1, :get) == 1
   end
 
+  test "a third load purges the oldest version first, killing what still runs it", ctx do
+    c = start_trusting(ctx)
+    n = c.node
+    assert load(c, ctx.v1) == {:module, :counter}
+    {oldest, ref} = Node.spawn_monitor(n, :counter, :start, [1])
+    assert load(c, ctx.v2) == {:module, :counter}
+    {middle, ref2} = Node.spawn_monitor(n, :counter, :start, [2])
+    mark = log_mark(c)
+    assert load(c, ctx.v1) == {:module, :counter}
+    assert_receive {:DOWN, ^ref, :process, ^oldest, :killed}, 5_000
+    wait_log(c, "loading counter killed 1 process(es)", 5_000, after: mark)
+    # v2 is old now and its worker goes on; v1 (a fresh copy) is current
+    assert GenServer.call(middle, :vsn) == 2
+    assert :erpc.call(n, :counter, :vsn, []) == 1
+    refute_received {:DOWN, ^ref2, _, _, _}
+  end
+
   test "a load while calls are in flight loses no call", ctx do
     c = start_trusting(ctx)
     n = c.node
