@@ -114,7 +114,7 @@ static void reason2(ei_x_buff *r, const char *tag, const char *text)
 /* dlopen needs a path: write the object to a fresh 0700 directory of our own, map it, and
  * remove both at once (the mapping keeps the inode). /proc/self/fd is not there to use in
  * every environment (the OTP 27 test root has no /proc). */
-static void *map_object(const char *name, const uint8_t *elf, size_t len, char *err, size_t cap)
+static void *map_object(const uint8_t *elf, size_t len, char *err, size_t cap)
 {
     const char *tmp = getenv("TMPDIR");
     char dir[4096], path[4400];
@@ -125,7 +125,7 @@ static void *map_object(const char *name, const uint8_t *elf, size_t len, char *
         snprintf(err, cap, "mkdtemp %.300s: %s", dir, strerror(errno));
         return NULL;
     }
-    snprintf(path, sizeof path, "%s/%.255s.so", dir, name);
+    snprintf(path, sizeof path, "%s/module.so", dir); /* not the module's name: it may hold '/' */
     void *h = NULL;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     size_t done = 0;
@@ -167,7 +167,7 @@ int cn_code_load(const char *name, const char *file, const uint8_t *bin, size_t 
     }
     if (!info.is_signed)
         cn_warn("code: loading UNSIGNED module %s (--allow-unsigned)", name);
-    void *h = map_object(name, info.elf, info.elf_len, why, sizeof why);
+    void *h = map_object(info.elf, info.elf_len, why, sizeof why);
     if (!h) {
         cn_warn("code: refused to load %s: dlopen: %s", name, why);
         reason2(reason, "dlopen", why);

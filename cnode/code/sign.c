@@ -112,13 +112,15 @@ static uint32_t get32(const uint8_t *p)
 static int elf_bounds(const uint8_t *e, size_t len, unsigned cls)
 {
     int is64 = cls == ELFCLASS64;
+    if (len < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)))
+        return -1;
     uint64_t phoff = is64 ? get64(e + 32) : get32(e + 28);
     uint64_t shoff = is64 ? get64(e + 40) : get32(e + 32);
     const uint8_t *h = e + (is64 ? 52 : 40);
     unsigned ehsize = get16(h), phentsize = get16(h + 2), phnum = get16(h + 4);
     unsigned shentsize = get16(h + 6), shnum = get16(h + 8);
     unsigned want_ph = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
-    if (len < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)) || ehsize > len)
+    if (ehsize > len)
         return -1;
     if (phnum > 0) {
         if (phentsize != want_ph || phoff > len || (uint64_t)phnum * phentsize > len - phoff)

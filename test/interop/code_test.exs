@@ -83,12 +83,12 @@ defmodule Interop.CodeTest do
 
   defp code(c, f, args \\ []), do: :erpc.call(c.node, :code, f, args, 30_000)
 
-  # How many loaded copies of counter cnoded has mapped (each load maps its own private file),
+  # How many loaded modules (here: copies of counter) cnoded has mapped (each load maps its own private file),
   # from /proc/PID/maps; nil where there is no /proc (the OTP 27 root).
   defp mapped(c) do
     case File.read("/proc/#{c.os_pid}/maps") do
       {:ok, maps} ->
-        Regex.scan(~r{cnoded-code-\w+/counter\.so}, maps) |> Enum.uniq() |> length()
+        Regex.scan(~r{cnoded-code-\w+/module\.so}, maps) |> Enum.uniq() |> length()
 
       _ ->
         nil
