@@ -1,6 +1,5 @@
-/* code_rpc: the `code` module's functions a C node answers over rpc (load_binary, purge,
- * soft_purge, delete, which, is_loaded, ensure_loaded, all_loaded), cnode:modules/0 and
- * cnode:upgrade/1,2. */
+/* code_rpc: what a C node answers over rpc for `code` (load_binary, purge, soft_purge, delete,
+ * which, is_loaded, ensure_loaded, all_loaded), plus cnode:modules/0 and cnode:upgrade/1,2. */
 #ifndef CN_CODE_RPC_H
 #define CN_CODE_RPC_H
 

@@ -1,6 +1,5 @@
-/* load: turn the bytes of code:load_binary/3 into a loaded module: check the container and
- * signature (sign.c), map the shared object (dlopen of a private temporary file), read its
- * descriptor and install it as the module's current version (table.c). */
+/* load: the bytes of code:load_binary/3 to a loaded module: check container and signature,
+ * dlopen a private temporary copy, read the descriptor, install it as the current version. */
 #ifndef CN_CODE_LOAD_H
 #define CN_CODE_LOAD_H
 

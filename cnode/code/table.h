@@ -1,6 +1,5 @@
-/* table: the loaded native modules, as the BEAM keeps them: per module a current and an old
- * version, each held by the processes running it and the rpc calls inside it; a version is
- * unloaded (its unload hook, i.e. dlclose) once it is purged and nothing holds it. */
+/* table: loaded native modules with a current and an old version each (as the BEAM), held by
+ * the processes and rpc calls running them; unloaded (dlclose) once purged and unheld. */
 #ifndef CN_CODE_TABLE_H
 #define CN_CODE_TABLE_H
 
