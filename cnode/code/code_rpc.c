@@ -401,7 +401,7 @@ int cn_code_rpc_start(void)
     if (cn_code_unsigned_allowed())
         cn_warn("code: --allow-unsigned: unsigned native modules will load");
     else if (cn_trust_count() == 0)
-        cn_info("code: no trusted keys (--trust-key/--trust-dir): code loading will refuse "
-                "every module");
+        cn_info("code: no trusted keys (--trust-key/--trust-dir): signed native modules "
+                "cannot load");
     return r < 0 ? -1 : 0;
 }
