@@ -1,7 +1,7 @@
 /* code_rpc: the `code` module as a C node answers it over rpc (PROTOCOL.md §9): load_binary/3
  * of signed native modules, purge/1, soft_purge/1, delete/1, which/1, is_loaded/1,
  * all_loaded/0 and ensure_loaded/1, with the BEAM's answers; built-in code is `preloaded`.
- * Also cnode:modules/0 and cnode:upgrade/1,2 (move every worker off old code). */
+ * Also cnode:load/1 (the object names itself), modules/0 and upgrade/1,2. */
 #include "code/code_rpc.h"
 
 #include "code/load.h"
@@ -110,6 +110,27 @@ static int get_file(const char *buf, int *idx, char *file)
     }
 }
 
+/* {module, Mod} or {error, Reason}, as code:load_binary/3 answers. */
+static void load_answer(cn_proc *self, const char *mod, const char *file, const uint8_t *bin,
+                        size_t len, ei_x_buff *out)
+{
+    ei_x_buff reason;
+    char loaded[256];
+    ei_x_new(&reason);
+    lock_loads();
+    int r = cn_code_load(mod, file, bin, len, &reason, self, loaded);
+    pthread_mutex_unlock(&load_lock);
+    ei_x_encode_tuple_header(out, 2);
+    if (r == 0) {
+        ei_x_encode_atom(out, "module");
+        ei_x_encode_atom(out, loaded);
+    } else {
+        ei_x_encode_atom(out, "error");
+        ei_x_append_buf(out, reason.buff, reason.index);
+    }
+    ei_x_free(&reason);
+}
+
 static int load_binary_3(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
     (void)arity;
@@ -131,23 +152,27 @@ static int load_binary_3(cn_proc *self, const char *buf, int *idx, int arity, ei
         free(file);
         return badarg(out);
     }
-    ei_x_buff reason;
-    ei_x_new(&reason);
-    lock_loads();
-    int r = cn_code_load(mod, file, bin, (size_t)len, &reason, self);
-    pthread_mutex_unlock(&load_lock);
-    if (r == 0) {
-        ei_x_encode_tuple_header(out, 2);
-        ei_x_encode_atom(out, "module");
-        ei_x_encode_atom(out, mod);
-    } else {
-        ei_x_encode_tuple_header(out, 2);
-        ei_x_encode_atom(out, "error");
-        ei_x_append_buf(out, reason.buff, reason.index);
-    }
-    ei_x_free(&reason);
+    load_answer(self, mod, file, bin, (size_t)len, out);
     free(bin);
     free(file);
+    return CN_RPC_RETURN;
+}
+
+/* cnode:load(Bin): load a native module under the name its descriptor gives. */
+static int load_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)arity;
+    int type, size;
+    long len;
+    if (ei_get_type(buf, idx, &type, &size) < 0 || type != ERL_BINARY_EXT)
+        return badarg(out);
+    uint8_t *bin = malloc(size > 0 ? (size_t)size : 1);
+    if (!bin || ei_decode_binary(buf, idx, bin, &len) < 0) {
+        free(bin);
+        return badarg(out);
+    }
+    load_answer(self, NULL, "cnode:load", bin, (size_t)len, out);
+    free(bin);
     return CN_RPC_RETURN;
 }
 
@@ -396,6 +421,7 @@ int cn_code_rpc_start(void)
     r |= cn_export("code", "ensure_loaded", 1, ensure_loaded_1);
     r |= cn_export("code", "all_loaded", 0, all_loaded_0);
     r |= cn_export("cnode", "modules", 0, modules_0);
+    r |= cn_export("cnode", "load", 1, load_1);
     r |= cn_export("cnode", "upgrade", 1, upgrade_n);
     r |= cn_export("cnode", "upgrade", 2, upgrade_n);
     if (cn_code_unsigned_allowed())

@@ -154,8 +154,11 @@ static void *map_object(const uint8_t *elf, size_t len, char *err, size_t cap)
 }
 
 int cn_code_load(const char *name, const char *file, const uint8_t *bin, size_t len,
-                 ei_x_buff *reason, cn_proc *self)
+                 ei_x_buff *reason, cn_proc *self, char loaded[256])
 {
+    const char *asked = name;
+    if (!name)
+        name = "a module"; /* cnode:load/1: the object names itself */
     cn_mod_info info;
     char why[600];
     int st = cn_mod_check(bin, len, cn_code_unsigned_allowed(), &info);
@@ -190,7 +193,7 @@ int cn_code_load(const char *name, const char *file, const uint8_t *bin, size_t 
         ei_x_encode_atom(reason, "abi_version");
         ei_x_encode_long(reason, def ? def->abi_version : -1);
         ei_x_encode_long(reason, CN_ABI_VERSION);
-    } else if (!def->name || strcmp(def->name, name) != 0) {
+    } else if (!def->name || (asked && strcmp(def->name, asked) != 0)) {
         /* as the BEAM refuses a binary whose module attribute names another module */
         cn_warn("code: refused to load %s: the object is module '%s'", name,
                 def->name ? def->name : "(none)");
@@ -204,7 +207,8 @@ int cn_code_load(const char *name, const char *file, const uint8_t *bin, size_t 
         char kid[2 * CN_KEY_ID_LEN + 1] = "none";
         for (int i = 0; info.is_signed && i < CN_KEY_ID_LEN; i++)
             snprintf(kid + 2 * i, 3, "%02x", info.key_id[i]);
-        cn_info("code: loaded %s vsn %s (%zu bytes, key %s)", name, def->vsn ? def->vsn : "?",
+        snprintf(loaded, 256, "%s", def->name); /* install checked it is a short name */
+        cn_info("code: loaded %s vsn %s (%zu bytes, key %s)", loaded, def->vsn ? def->vsn : "?",
                 info.elf_len, kid);
         return 0;
     }

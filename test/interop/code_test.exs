@@ -174,6 +174,15 @@ defmodule Interop.CodeTest do
     end
   end
 
+  test ":cnode.load/1 loads a module under the name it gives itself", ctx do
+    c = start_trusting(ctx)
+    assert :erpc.call(c.node, :cnode, :load, [ctx.v2]) == {:module, :counter}
+    assert code(c, :which, [:counter]) == ~c"cnode:load"
+    assert :erpc.call(c.node, :counter, :vsn, []) == 2
+    assert :erpc.call(c.node, :cnode, :load, [ctx.tampered]) == {:error, :bad_signature}
+    wait_log(c, "refused to load a module: bad signature")
+  end
+
   test "unsigned code loads only with --allow-unsigned, with a warning", ctx do
     c = start_cnode(args: ["--allow-unsigned"])
     connect!(c)
