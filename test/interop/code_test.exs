@@ -347,6 +347,42 @@ defmodule Interop.CodeTest do
     # the calls that were inside v1 finish there; later ones run v2
     assert Enum.map(slow, &Task.await(&1, 30_000)) == List.duplicate(1, 20)
     assert Enum.map(fast, &Task.await(&1, 30_000)) == List.duplicate(2, 20)
+    # a worker called without pause across a load and an upgrade answers every call, and
+    # counts every add: first in v1's shape, then in v2's
+    assert load(c, ctx.v1) == {:module, :counter}
+    w = Node.spawn(n, :counter, :start, [])
+    add = fn ->
+      case GenServer.call(w, {:add, 1}, 10_000) do
+        k when is_integer(k) -> {1, k}
+        {:ok, k} -> {2, k}
+      end
+    end
+
+    # calls until told to stop, then 20 more
+    hammer = Task.async(fn ->
+      next = fn ->
+        receive do
+          :stop -> :stop
+        after
+          0 -> add.()
+        end
+      end
+
+      Stream.repeatedly(next)
+      |> Enum.take_while(&(&1 != :stop))
+      |> Kernel.++(for _ <- 1..20, do: add.())
+    end)
+    Process.sleep(50)
+    assert load(c, ctx.v2) == {:module, :counter}
+    assert [{^w, :ok}] = :erpc.call(n, :cnode, :upgrade, [:counter])
+    send(hammer.pid, :stop)
+    answers = Task.await(hammer, 60_000)
+    total = length(answers)
+    assert Enum.map(answers, &elem(&1, 1)) == Enum.to_list(1..total)
+    vsns = Enum.map(answers, &elem(&1, 0))
+    assert vsns == Enum.sort(vsns) and List.last(vsns) == 2 and hd(vsns) == 1
+    assert %{count: ^total} = :sys.get_state(w)
+
     # nothing holds v1 any more: a soft purge unloads it
     mark = log_mark(c)
     assert code(c, :soft_purge, [:counter]) == true
