@@ -28,6 +28,8 @@ static void unload(void *handle)
 static int install(const cn_module_def *def, const char *file, void *h, const char **bad,
                    cn_proc *self)
 {
+    if ((*bad = cn_code_precheck(def))) /* a refusal must not have purged anything */
+        return -1;
     if (cn_code_loaded(def->name, NULL, 0)) {
         long n = cn_code_purge_wait(self, def->name);
         if (n > 0)

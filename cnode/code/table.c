@@ -98,16 +98,22 @@ static const char *check_def(const cn_module_def *def)
     return NULL;
 }
 
+const char *cn_code_precheck(const cn_module_def *def)
+{
+    const char *why = check_def(def);
+    if (why)
+        return why;
+    /* Built-in code cannot be replaced, like a BEAM module in a sticky directory. */
+    if (cn_worker_builtin_lookup(def->name) || cn_exports_builtin_module(def->name))
+        return "sticky_directory";
+    return NULL;
+}
+
 int cn_code_install(const cn_module_def *def, const char *file, void *handle,
                     void (*unload)(void *handle), const char **why)
 {
-    if ((*why = check_def(def)))
+    if ((*why = cn_code_precheck(def)))
         return -1;
-    /* Built-in code cannot be replaced, like a BEAM module in a sticky directory. */
-    if (cn_worker_builtin_lookup(def->name) || cn_exports_builtin_module(def->name)) {
-        *why = "sticky_directory";
-        return -1;
-    }
     cn_code_ver *v = calloc(1, sizeof *v);
     if (!v || !(v->file = strdup(file ? file : ""))) {
         free(v);

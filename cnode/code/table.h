@@ -24,6 +24,10 @@ typedef struct cn_code_user {
 int cn_code_install(const cn_module_def *def, const char *file, void *handle,
                     void (*unload)(void *handle), const char **why);
 
+/* The refusals of cn_code_install that depend on def alone (NULL: none), to check before
+ * anything is changed for it. */
+const char *cn_code_precheck(const cn_module_def *def);
+
 /* Purge the old version of module: 0 = there was none; 1 = purged; -1 = soft purge refused
  * (something still runs it). A hard purge (soft 0) returns the pids running the old code in
  * a malloc'd *kill[0..*nkill) for the caller to kill (and free); the version unloads when they
