@@ -132,6 +132,12 @@ defmodule Interop.CodeTest do
     assert code(c, :which, [:counter]) == :non_existing
     assert code(c, :is_loaded, [:counter]) == false
     {:undef, _} = catch_error_reason(fn -> :erpc.call(c.node, :counter, :vsn, []) end)
+    # bad arguments, as code_server answers them
+    assert :rpc.call(c.node, :code, :load_binary, ["counter", ~c"f", ctx.v1]) == {:error, :badarg}
+    assert :rpc.call(c.node, :code, :load_binary, [:counter, ~c"f", :not_a_binary]) == {:error, :badarg}
+    assert :rpc.call(c.node, :code, :load_binary, [:counter, {:not, :a, :file}, ctx.v1]) == {:error, :badarg}
+    assert {:badrpc, {:EXIT, {:badarg, _}}} = :rpc.call(c.node, :code, :purge, ["counter"])
+    assert code(c, :is_loaded, [:counter]) == false
     # built-in code cannot be replaced
     assert code(c, :which, [:kv]) == :preloaded
     assert code(c, :is_loaded, [:erlang]) == {:file, :preloaded}
