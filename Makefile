@@ -108,11 +108,13 @@ module: $(CNODED)
 	@CC="$(CC)" CNODED=$(CURDIR)/$(CNODED) EI_INC=$(EI_DIR)/include bash scripts/build-module.sh \
 	  $(SRC) $(or $(OUT),$(BUILD)/modules/$(basename $(notdir $(SRC))).cnm) "$(KEY)" $(MODFLAGS)
 
-# The two versions of the example module the interop tests load (unsigned here; the tests sign
-# them with keys they make). Built outside the OTP 27 root, which has no compiler.
-TEST_MODULES := $(BUILD)/modules/counter_v1.so $(BUILD)/modules/counter_v2.so
+# The two versions of the example module the interop tests load, and one that cannot map
+# (unsigned here; the tests sign them with keys they make). Built outside the OTP 27 root, which has no compiler.
+TEST_MODULES := $(BUILD)/modules/counter_v1.so $(BUILD)/modules/counter_v2.so $(BUILD)/modules/unresolved.so
 $(BUILD)/modules/counter_v%.so: workers/loadable/counter.c cnode/include/cnode.h scripts/build-module.sh
 	@CC="$(CC)" EI_INC=$(EI_DIR)/include bash scripts/build-module.sh $< $@ "" -DVERSION=$* >/dev/null
+$(BUILD)/modules/unresolved.so: test/interop/support/unresolved.c cnode/include/cnode.h scripts/build-module.sh
+	@CC="$(CC)" EI_INC=$(EI_DIR)/include bash scripts/build-module.sh $< $@ "" >/dev/null
 test-modules: $(TEST_MODULES)
 
 # TLS vs plain distribution: connection setup time and 16 MiB echo throughput, cnode and BEAM.

@@ -1,6 +1,7 @@
 /* code_rpc: the `code` module as a C node answers it over rpc (PROTOCOL.md §9): load_binary/3
  * of signed native modules, purge/1, soft_purge/1, delete/1, which/1, is_loaded/1,
- * all_loaded/0 and ensure_loaded/1, with the BEAM's answers; built-in code is `preloaded`. */
+ * all_loaded/0 and ensure_loaded/1, with the BEAM's answers; built-in code is `preloaded`.
+ * Also cnode:load/1 (the object names itself), modules/0 and upgrade/1,2. */
 #include "code/code_rpc.h"
 
 #include "code/load.h"
@@ -8,6 +9,7 @@
 #include "code/table.h"
 #include "proc/gen.h"
 #include "proc/proc.h"
+#include "proc/sched.h"
 #include "services/exports.h"
 #include "util/log.h"
 
@@ -18,6 +20,17 @@
 #define FILE_MAX 4096
 /* One load or purge at a time, so that "purge the old, then install" is one step. */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The holder may wait (a purge waits for killed workers), so waiting for it counts as a
+ * blocked scheduler thread, as in cn_call. */
+static void lock_loads(void)
+{
+    if (pthread_mutex_trylock(&load_lock) == 0)
+        return;
+    cn_sched_block_begin();
+    pthread_mutex_lock(&load_lock);
+    cn_sched_block_end();
+}
 
 static int get_module(const char *buf, int *idx, char *mod)
 {
@@ -97,6 +110,27 @@ static int get_file(const char *buf, int *idx, char *file)
     }
 }
 
+/* {module, Mod} or {error, Reason}, as code:load_binary/3 answers. */
+static void load_answer(cn_proc *self, const char *mod, const char *file, const uint8_t *bin,
+                        size_t len, ei_x_buff *out)
+{
+    ei_x_buff reason;
+    char loaded[256];
+    ei_x_new(&reason);
+    lock_loads();
+    int r = cn_code_load(mod, file, bin, len, &reason, self, loaded);
+    pthread_mutex_unlock(&load_lock);
+    ei_x_encode_tuple_header(out, 2);
+    if (r == 0) {
+        ei_x_encode_atom(out, "module");
+        ei_x_encode_atom(out, loaded);
+    } else {
+        ei_x_encode_atom(out, "error");
+        ei_x_append_buf(out, reason.buff, reason.index);
+    }
+    ei_x_free(&reason);
+}
+
 static int load_binary_3(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
     (void)arity;
@@ -118,23 +152,27 @@ static int load_binary_3(cn_proc *self, const char *buf, int *idx, int arity, ei
         free(file);
         return badarg(out);
     }
-    ei_x_buff reason;
-    ei_x_new(&reason);
-    pthread_mutex_lock(&load_lock);
-    int r = cn_code_load(mod, file, bin, (size_t)len, &reason, self);
-    pthread_mutex_unlock(&load_lock);
-    if (r == 0) {
-        ei_x_encode_tuple_header(out, 2);
-        ei_x_encode_atom(out, "module");
-        ei_x_encode_atom(out, mod);
-    } else {
-        ei_x_encode_tuple_header(out, 2);
-        ei_x_encode_atom(out, "error");
-        ei_x_append_buf(out, reason.buff, reason.index);
-    }
-    ei_x_free(&reason);
+    load_answer(self, mod, file, bin, (size_t)len, out);
     free(bin);
     free(file);
+    return CN_RPC_RETURN;
+}
+
+/* cnode:load(Bin): load a native module under the name its descriptor gives. */
+static int load_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)arity;
+    int type, size;
+    long len;
+    if (ei_get_type(buf, idx, &type, &size) < 0 || type != ERL_BINARY_EXT)
+        return badarg(out);
+    uint8_t *bin = malloc(size > 0 ? (size_t)size : 1);
+    if (!bin || ei_decode_binary(buf, idx, bin, &len) < 0) {
+        free(bin);
+        return badarg(out);
+    }
+    load_answer(self, NULL, "cnode:load", bin, (size_t)len, out);
+    free(bin);
     return CN_RPC_RETURN;
 }
 
@@ -144,7 +182,7 @@ static int purge_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buf
     char mod[256];
     if (get_module(buf, idx, mod) < 0)
         return badarg(out);
-    pthread_mutex_lock(&load_lock);
+    lock_loads();
     long n = cn_code_purge_wait(self, mod);
     pthread_mutex_unlock(&load_lock);
     bool_atom(out, n > 0); /* true only if a process had to be killed, as on the BEAM */
@@ -158,7 +196,7 @@ static int soft_purge_1(cn_proc *self, const char *buf, int *idx, int arity, ei_
     char mod[256];
     if (get_module(buf, idx, mod) < 0)
         return badarg(out);
-    pthread_mutex_lock(&load_lock);
+    lock_loads();
     cn_pid *none;
     size_t n;
     int r = cn_code_purge(mod, 1, &none, &n);
@@ -174,7 +212,7 @@ static int delete_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_bu
     char mod[256];
     if (get_module(buf, idx, mod) < 0)
         return badarg(out);
-    pthread_mutex_lock(&load_lock);
+    lock_loads();
     int ok = cn_code_delete(mod);
     pthread_mutex_unlock(&load_lock);
     if (ok)
@@ -322,6 +360,55 @@ static int modules_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_b
     return CN_RPC_RETURN;
 }
 
+/* cnode:upgrade(Mod[, Extra]): move every worker still on Mod's old code to the current
+ * version, each through code_change with the old version's vsn and Extra (default []), as
+ * release_handler does with suspend/change_code/resume. Returns [{Pid, ok | {error, R}}]. */
+static int upgrade_n(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    char mod[256], vsn[256];
+    static const char nil[] = {ERL_NIL_EXT};
+    if (get_module(buf, idx, mod) < 0)
+        return badarg(out);
+    const char *extra = nil;
+    int extra_len = 1, at = *idx;
+    if (arity == 2) {
+        if (ei_skip_term(buf, idx) < 0)
+            return badarg(out);
+        extra = buf + at;
+        extra_len = *idx - at;
+    }
+    ei_x_buff req;
+    ei_x_new(&req);
+    ei_x_encode_tuple_header(&req, 2);
+    ei_x_encode_atom(&req, "$cnode_code_change"); /* served by the gen_server adapter (gen.c) */
+    ei_x_append_buf(&req, extra, extra_len);
+    cn_pid *pids;
+    size_t n;
+    cn_code_old_users(mod, &pids, &n, vsn, sizeof vsn);
+    for (size_t i = 0; i < n; i++) {
+        ei_x_buff reply;
+        ei_x_new(&reply);
+        int r = cn_call(self, &pids[i], req.buff, req.index, 5000, &reply);
+        ei_x_encode_list_header(out, 1);
+        ei_x_encode_tuple_header(out, 2);
+        cn_encode_pid(out, &pids[i]);
+        if (r == 0) {
+            ei_x_append_buf(out, reply.buff, reply.index);
+        } else {
+            ei_x_encode_tuple_header(out, 2);
+            ei_x_encode_atom(out, "error");
+            ei_x_encode_atom(out, r == -1 ? "timeout" : "noproc");
+        }
+        ei_x_free(&reply);
+    }
+    ei_x_encode_empty_list(out);
+    if (n > 0)
+        cn_info("code: %s: moved %zu worker(s) from vsn %s to the current code", mod, n, vsn);
+    free(pids);
+    ei_x_free(&req);
+    return CN_RPC_RETURN;
+}
+
 int cn_code_rpc_start(void)
 {
     int r = 0;
@@ -334,10 +421,13 @@ int cn_code_rpc_start(void)
     r |= cn_export("code", "ensure_loaded", 1, ensure_loaded_1);
     r |= cn_export("code", "all_loaded", 0, all_loaded_0);
     r |= cn_export("cnode", "modules", 0, modules_0);
+    r |= cn_export("cnode", "load", 1, load_1);
+    r |= cn_export("cnode", "upgrade", 1, upgrade_n);
+    r |= cn_export("cnode", "upgrade", 2, upgrade_n);
     if (cn_code_unsigned_allowed())
         cn_warn("code: --allow-unsigned: unsigned native modules will load");
     else if (cn_trust_count() == 0)
-        cn_info("code: no trusted keys (--trust-key/--trust-dir): code loading will refuse "
-                "every module");
+        cn_info("code: no trusted keys (--trust-key/--trust-dir): signed native modules "
+                "cannot load");
     return r < 0 ? -1 : 0;
 }

@@ -1,5 +1,5 @@
-/* code_rpc: the `code` module's functions a C node answers over rpc (load_binary, purge,
- * soft_purge, delete, which, is_loaded, ensure_loaded, all_loaded) and cnode:modules/0. */
+/* code_rpc: what a C node answers over rpc for `code` (load_binary, purge, soft_purge, delete,
+ * which, is_loaded, ensure_loaded, all_loaded), plus cnode:load/1, modules/0, upgrade/1,2. */
 #ifndef CN_CODE_RPC_H
 #define CN_CODE_RPC_H
 

@@ -28,6 +28,8 @@ static void unload(void *handle)
 static int install(const cn_module_def *def, const char *file, void *h, const char **bad,
                    cn_proc *self)
 {
+    if ((*bad = cn_code_precheck(def))) /* a refusal must not have purged anything */
+        return -1;
     if (cn_code_loaded(def->name, NULL, 0)) {
         long n = cn_code_purge_wait(self, def->name);
         if (n > 0)
@@ -114,7 +116,7 @@ static void reason2(ei_x_buff *r, const char *tag, const char *text)
 /* dlopen needs a path: write the object to a fresh 0700 directory of our own, map it, and
  * remove both at once (the mapping keeps the inode). /proc/self/fd is not there to use in
  * every environment (the OTP 27 test root has no /proc). */
-static void *map_object(const char *name, const uint8_t *elf, size_t len, char *err, size_t cap)
+static void *map_object(const uint8_t *elf, size_t len, char *err, size_t cap)
 {
     const char *tmp = getenv("TMPDIR");
     char dir[4096], path[4400];
@@ -125,7 +127,7 @@ static void *map_object(const char *name, const uint8_t *elf, size_t len, char *
         snprintf(err, cap, "mkdtemp %.300s: %s", dir, strerror(errno));
         return NULL;
     }
-    snprintf(path, sizeof path, "%s/%.255s.so", dir, name);
+    snprintf(path, sizeof path, "%s/module.so", dir); /* not the module's name: it may hold '/' */
     void *h = NULL;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     size_t done = 0;
@@ -143,6 +145,9 @@ static void *map_object(const char *name, const uint8_t *elf, size_t len, char *
             close(fd);
     } else if (!(h = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
         const char *e = dlerror();
+        size_t pl = strlen(path);
+        if (e && strncmp(e, path, pl) == 0 && !strncmp(e + pl, ": ", 2))
+            e += pl + 2; /* the temporary path means nothing to the caller */
         snprintf(err, cap, "%s", e ? e : "dlopen failed");
     }
     unlink(path);
@@ -151,8 +156,11 @@ static void *map_object(const char *name, const uint8_t *elf, size_t len, char *
 }
 
 int cn_code_load(const char *name, const char *file, const uint8_t *bin, size_t len,
-                 ei_x_buff *reason, cn_proc *self)
+                 ei_x_buff *reason, cn_proc *self, char loaded[256])
 {
+    const char *asked = name;
+    if (!name)
+        name = "a module"; /* cnode:load/1: the object names itself */
     cn_mod_info info;
     char why[600];
     int st = cn_mod_check(bin, len, cn_code_unsigned_allowed(), &info);
@@ -164,7 +172,7 @@ int cn_code_load(const char *name, const char *file, const uint8_t *bin, size_t 
     }
     if (!info.is_signed)
         cn_warn("code: loading UNSIGNED module %s (--allow-unsigned)", name);
-    void *h = map_object(name, info.elf, info.elf_len, why, sizeof why);
+    void *h = map_object(info.elf, info.elf_len, why, sizeof why);
     if (!h) {
         cn_warn("code: refused to load %s: dlopen: %s", name, why);
         reason2(reason, "dlopen", why);
@@ -187,7 +195,7 @@ int cn_code_load(const char *name, const char *file, const uint8_t *bin, size_t 
         ei_x_encode_atom(reason, "abi_version");
         ei_x_encode_long(reason, def ? def->abi_version : -1);
         ei_x_encode_long(reason, CN_ABI_VERSION);
-    } else if (!def->name || strcmp(def->name, name) != 0) {
+    } else if (!def->name || (asked && strcmp(def->name, asked) != 0)) {
         /* as the BEAM refuses a binary whose module attribute names another module */
         cn_warn("code: refused to load %s: the object is module '%s'", name,
                 def->name ? def->name : "(none)");
@@ -201,7 +209,8 @@ int cn_code_load(const char *name, const char *file, const uint8_t *bin, size_t 
         char kid[2 * CN_KEY_ID_LEN + 1] = "none";
         for (int i = 0; info.is_signed && i < CN_KEY_ID_LEN; i++)
             snprintf(kid + 2 * i, 3, "%02x", info.key_id[i]);
-        cn_info("code: loaded %s vsn %s (%zu bytes, key %s)", name, def->vsn ? def->vsn : "?",
+        snprintf(loaded, 256, "%s", def->name); /* install checked it is a short name */
+        cn_info("code: loaded %s vsn %s (%zu bytes, key %s)", loaded, def->vsn ? def->vsn : "?",
                 info.elf_len, kid);
         return 0;
     }

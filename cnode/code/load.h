@@ -1,6 +1,5 @@
-/* load: turn the bytes of code:load_binary/3 into a loaded module: check the container and
- * signature (sign.c), map the shared object (dlopen of a private temporary file), read its
- * descriptor and install it as the module's current version (table.c). */
+/* load: the bytes of code:load_binary/3 to a loaded module: check container and signature,
+ * dlopen a private temporary copy, read the descriptor, install it as the current version. */
 #ifndef CN_CODE_LOAD_H
 #define CN_CODE_LOAD_H
 
@@ -9,13 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Load bin as module `name` from process self; file is what code:which/1 reports afterwards.
+/* Load bin as module `name` (NULL: whatever module the object says it is; its name is copied
+ * to loaded) from process self; file is what code:which/1 reports afterwards.
  * Returns 0, or -1 with the reason term of {error, Reason} appended to reason (the log says
  * why in words). Nothing changes on a refusal. Once the object is accepted, a loaded module's
  * old code is purged first (as code_server does), then the new version becomes current.
  * Callers serialize loads and purges. */
 int cn_code_load(const char *name, const char *file, const uint8_t *bin, size_t len,
-                 ei_x_buff *reason, cn_proc *self);
+                 ei_x_buff *reason, cn_proc *self, char loaded[256]);
 
 /* Hard purge of module's old code from process self: kill the processes running it and
  * wait (at most 5 s) until it is unloaded. Returns -1 if there was no old code, else how many

@@ -101,6 +101,43 @@ static int elf_peek(const uint8_t *e, size_t len, unsigned *cls, unsigned *machi
     return 0;
 }
 
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)(p[0] | p[1] << 8 | p[2] << 16) | (uint32_t)p[3] << 24;
+}
+
+/* Do the program headers and the segments they map, and the section headers, lie inside the
+ * object? The dynamic loader maps what they say and faults on what is not there (a truncated
+ * object would crash the node instead of being refused). */
+static int elf_bounds(const uint8_t *e, size_t len, unsigned cls)
+{
+    int is64 = cls == ELFCLASS64;
+    if (len < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)))
+        return -1;
+    uint64_t phoff = is64 ? get64(e + 32) : get32(e + 28);
+    uint64_t shoff = is64 ? get64(e + 40) : get32(e + 32);
+    const uint8_t *h = e + (is64 ? 52 : 40);
+    unsigned ehsize = get16(h), phentsize = get16(h + 2), phnum = get16(h + 4);
+    unsigned shentsize = get16(h + 6), shnum = get16(h + 8);
+    unsigned want_ph = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+    if (ehsize > len)
+        return -1;
+    if (phnum > 0) {
+        if (phentsize != want_ph || phoff > len || (uint64_t)phnum * phentsize > len - phoff)
+            return -1;
+        for (unsigned i = 0; i < phnum; i++) {
+            const uint8_t *ph = e + phoff + (uint64_t)i * phentsize;
+            uint64_t off = is64 ? get64(ph + 8) : get32(ph + 4);
+            uint64_t filesz = is64 ? get64(ph + 32) : get32(ph + 16);
+            if (off > len || filesz > len - off)
+                return -1;
+        }
+    }
+    if (shnum > 0 && (shoff > len || (uint64_t)shnum * shentsize > len - shoff))
+        return -1;
+    return 0;
+}
+
 static int key_trusted(const uint8_t id[CN_KEY_ID_LEN], uint8_t pk[32])
 {
     int found = 0;
@@ -129,6 +166,8 @@ static int check_elf(cn_mod_info *info)
         return CN_MOD_WRONG_ARCH;
     if (type != ET_DYN)
         return CN_MOD_NOT_SHARED;
+    if (elf_bounds(info->elf, info->elf_len, cls) < 0)
+        return CN_MOD_TRUNCATED;
     return CN_MOD_OK;
 }
 

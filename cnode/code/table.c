@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +39,7 @@ typedef struct mod {
 } mod;
 
 static mod mods[MAX_MODS];
-static int nmods;
+static atomic_int nmods; /* written under lock; read without it to skip work when 0 */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static mod *find(const char *name)
@@ -97,16 +98,22 @@ static const char *check_def(const cn_module_def *def)
     return NULL;
 }
 
+const char *cn_code_precheck(const cn_module_def *def)
+{
+    const char *why = check_def(def);
+    if (why)
+        return why;
+    /* Built-in code cannot be replaced, like a BEAM module in a sticky directory. */
+    if (cn_worker_builtin_lookup(def->name) || cn_exports_builtin_module(def->name))
+        return "sticky_directory";
+    return NULL;
+}
+
 int cn_code_install(const cn_module_def *def, const char *file, void *handle,
                     void (*unload)(void *handle), const char **why)
 {
-    if ((*why = check_def(def)))
+    if ((*why = cn_code_precheck(def)))
         return -1;
-    /* Built-in code cannot be replaced, like a BEAM module in a sticky directory. */
-    if (cn_worker_builtin_lookup(def->name) || cn_exports_builtin_module(def->name)) {
-        *why = "sticky_directory";
-        return -1;
-    }
     cn_code_ver *v = calloc(1, sizeof *v);
     if (!v || !(v->file = strdup(file ? file : ""))) {
         free(v);
@@ -121,7 +128,7 @@ int cn_code_install(const cn_module_def *def, const char *file, void *handle,
     pthread_mutex_lock(&lock);
     mod *m = find(def->name);
     if (!m && nmods < MAX_MODS) {
-        m = &mods[nmods++];
+        m = &mods[atomic_fetch_add(&nmods, 1)];
         strcpy(m->name, def->name);
         m->stub.module = m->name;
     }
@@ -170,6 +177,23 @@ int cn_code_purge(const char *module, int soft, cn_pid **kill, size_t *nkill)
     pthread_mutex_unlock(&lock);
     cn_code_release(v); /* the table's reference */
     return 1;
+}
+
+int cn_code_old_users(const char *module, cn_pid **pids, size_t *n, char *vsn, size_t cap)
+{
+    *pids = NULL;
+    *n = 0;
+    pthread_mutex_lock(&lock);
+    mod *m = find(module);
+    cn_code_ver *v = m ? m->old : NULL;
+    if (v) {
+        snprintf(vsn, cap, "%s", cn_code_vsn(v));
+        if (v->nusers > 0 && (*pids = malloc(v->nusers * sizeof **pids)))
+            for (cn_code_user *u = v->users.next; u != &v->users; u = u->next)
+                (*pids)[(*n)++] = u->pid;
+    }
+    pthread_mutex_unlock(&lock);
+    return v != NULL;
 }
 
 int cn_code_delete(const char *module)
@@ -267,18 +291,31 @@ static void unlink_user(cn_code_user *u)
     u->ver->nusers--;
 }
 
+/* The version whose worker table is w (loaded code spawning its own worker directly, e.g. a
+ * worker starting a child with cn_spawn_worker(&its_worker, ...)). Called with lock held. */
+static cn_code_ver *owner_of(const cn_worker *w)
+{
+    for (int i = 0; i < nmods; i++) {
+        if (mods[i].cur && mods[i].cur->def->worker == w)
+            return mods[i].cur;
+        if (mods[i].old && mods[i].old->def->worker == w)
+            return mods[i].old;
+    }
+    return NULL;
+}
+
 const cn_worker *cn_code_bind(const cn_worker *w, cn_code_user *u, const cn_pid *pid)
 {
     u->ver = NULL;
     if (pid)
         u->pid = *pid;
+    if (atomic_load(&nmods) == 0)
+        return w; /* nothing was ever loaded: built-in code (the common, fast case) */
     mod *m = stub_owner(w);
-    if (!m)
-        return w;
     pthread_mutex_lock(&lock);
-    cn_code_ver *v = m->cur;
-    const cn_worker *real = v ? v->def->worker : NULL;
-    if (real) {
+    cn_code_ver *v = m ? m->cur : owner_of(w);
+    const cn_worker *real = v ? v->def->worker : m ? NULL : w;
+    if (v && real) {
         cn_code_hold(v);
         link_user(v, u);
     }

@@ -1,6 +1,5 @@
-/* table: the loaded native modules, as the BEAM keeps them: per module a current and an old
- * version, each held by the processes running it and the rpc calls inside it; a version is
- * unloaded (its unload hook, i.e. dlclose) once it is purged and nothing holds it. */
+/* table: loaded native modules with a current and an old version each (as the BEAM), held by
+ * the processes and rpc calls running them; unloaded (dlclose) once purged and unheld. */
 #ifndef CN_CODE_TABLE_H
 #define CN_CODE_TABLE_H
 
@@ -25,11 +24,18 @@ typedef struct cn_code_user {
 int cn_code_install(const cn_module_def *def, const char *file, void *handle,
                     void (*unload)(void *handle), const char **why);
 
+/* The refusals of cn_code_install that depend on def alone (NULL: none), to check before
+ * anything is changed for it. */
+const char *cn_code_precheck(const cn_module_def *def);
+
 /* Purge the old version of module: 0 = there was none; 1 = purged; -1 = soft purge refused
  * (something still runs it). A hard purge (soft 0) returns the pids running the old code in
  * a malloc'd *kill[0..*nkill) for the caller to kill (and free); the version unloads when they
  * are gone. */
 int cn_code_purge(const char *module, int soft, cn_pid **kill, size_t *nkill);
+/* The processes running module's old version (a malloc'd array in *pids, *n of them) and its
+ * vsn copied into vsn (cap bytes). Returns 0 if there is no old version. */
+int cn_code_old_users(const char *module, cn_pid **pids, size_t *n, char *vsn, size_t cap);
 /* delete/1: make the current version old (no new spawns or calls). 1 = done, 0 = refused
  * (not loaded, or old code still there). */
 int cn_code_delete(const char *module);

@@ -56,10 +56,19 @@ static int decode_from(const char *buf, int *idx, cn_from *from)
     return 0;
 }
 
+static void upgrade(cn_proc *p, gen *g, const char *buf, int idx, const cn_from *from);
+static int upgrade_request(const char *buf, int *idx);
+
 static int do_call(cn_proc *p, gen *g, const char *buf, int *idx)
 {
     cn_from from;
-    if (decode_from(buf, idx, &from) < 0 || !g->w->handle_call)
+    if (decode_from(buf, idx, &from) < 0)
+        return CN_NOREPLY;
+    if (upgrade_request(buf, idx)) {
+        upgrade(p, g, buf, *idx, &from);
+        return CN_NOREPLY;
+    }
+    if (!g->w->handle_call)
         return CN_NOREPLY;
     ei_x_buff reply;
     ei_x_new(&reply);
@@ -140,17 +149,9 @@ static int gen_message(cn_proc *p, const cn_msg *m);
  * process to the current version of its loaded module through the new code's code_change,
  * which gets the old version's state. Without a code_change the state is kept as it is (the
  * default of Elixir's `use GenServer`). If it fails, the process stays on the old code. */
-static void change_code(cn_proc *p, gen *g, const char *buf, int *idx, ei_x_buff *x)
+static void move_code(cn_proc *p, gen *g, const char *vsn, int vsn_len, const char *extra,
+                      int extra_len, ei_x_buff *x)
 {
-    int vsn, vsn_end, extra, extra_end;
-    vsn = vsn_end = extra = extra_end = *idx;
-    if (ei_skip_term(buf, &vsn) < 0 || (vsn_end = vsn, ei_skip_term(buf, &vsn_end) < 0) ||
-        (extra = extra_end = vsn_end, ei_skip_term(buf, &extra_end) < 0)) {
-        ei_x_encode_tuple_header(x, 2); /* Module ignored, as gen_server does */
-        ei_x_encode_atom(x, "error");
-        ei_x_encode_atom(x, "badarg");
-        return;
-    }
     cn_code_ver *to;
     const cn_worker *nw;
     int r = cn_code_newer(&g->code, &to, &nw);
@@ -168,7 +169,7 @@ static void change_code(cn_proc *p, gen *g, const char *buf, int *idx, ei_x_buff
     }
     void *state = g->state;
     if (nw->code_change &&
-        nw->code_change(p, &state, buf + vsn, vsn_end - vsn, buf + extra, extra_end - extra) < 0) {
+        nw->code_change(p, &state, vsn, vsn_len, extra, extra_len) < 0) {
         cn_code_release(to);
         cn_warn("worker %s: code_change to vsn %s failed; it keeps the old code", nw->module,
                 cn_code_vsn(to));
@@ -183,6 +184,59 @@ static void change_code(cn_proc *p, gen *g, const char *buf, int *idx, ei_x_buff
     g->w = nw;
     cn_code_move(&g->code, to); /* may unload the old version: its code is not used again */
     ei_x_encode_atom(x, "ok");
+}
+
+static void change_code(cn_proc *p, gen *g, const char *buf, int *idx, ei_x_buff *x)
+{
+    int vsn, vsn_end, extra, extra_end;
+    vsn = vsn_end = extra = extra_end = *idx;
+    if (ei_skip_term(buf, &vsn) < 0 || (vsn_end = vsn, ei_skip_term(buf, &vsn_end) < 0) ||
+        (extra = extra_end = vsn_end, ei_skip_term(buf, &extra_end) < 0)) {
+        ei_x_encode_tuple_header(x, 2); /* Module ignored, as gen_server does */
+        ei_x_encode_atom(x, "error");
+        ei_x_encode_atom(x, "badarg");
+        return;
+    }
+    move_code(p, g, buf + vsn, vsn_end - vsn, buf + extra, extra_end - extra, x);
+}
+
+/* Request {'$cnode_code_change', Extra} (cnode:upgrade/1,2 calls every worker still on old
+ * code with it): change_code with the old version's own vsn (a charlist), whether suspended
+ * or not. Returns 1 if buf+idx is that request (idx then at Extra), else 0. */
+static int upgrade_request(const char *buf, int *idx)
+{
+    int i = *idx, arity;
+    if (ei_decode_tuple_header(buf, &i, &arity) < 0 || arity != 2 ||
+        !atom_eq(buf, &i, "$cnode_code_change"))
+        return 0;
+    *idx = i;
+    return 1;
+}
+
+static void upgrade(cn_proc *p, gen *g, const char *buf, int idx, const cn_from *from)
+{
+    int end = idx;
+    ei_x_buff vsn, x;
+    ei_x_new(&vsn);
+    ei_x_new(&x);
+    ei_x_encode_string(&vsn, cn_code_vsn(g->code.ver));
+    if (ei_skip_term(buf, &end) == 0) {
+        move_code(p, g, vsn.buff, vsn.index, buf + idx, end - idx, &x);
+        cn_reply(p, from, x.buff, x.index);
+    }
+    ei_x_free(&vsn);
+    ei_x_free(&x);
+}
+
+/* Is this message the upgrade request, which is served even while suspended? */
+static int is_upgrade_call(const char *buf)
+{
+    int idx = 0, version, arity;
+    cn_from from;
+    return ei_decode_version(buf, &idx, &version) == 0 &&
+           ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 3 &&
+           atom_eq(buf, &idx, "$gen_call") && decode_from(buf, &idx, &from) == 0 &&
+           upgrade_request(buf, &idx);
 }
 
 static int resume(cn_proc *p, gen *g)
@@ -330,7 +384,7 @@ static int gen_message(cn_proc *p, const cn_msg *m)
         return g->w->handle_info ? g->w->handle_info(p, g->state, timeout_atom, &i)
                                  : CN_NOREPLY;
     }
-    if (g->suspended && !is_system(buf)) {
+    if (g->suspended && !is_system(buf) && !is_upgrade_call(buf)) {
         deferred *d = malloc(sizeof *d);
         cn_msg *copy = cn_msg_new(CN_MSG, m->data, m->len);
         if (d && copy) {

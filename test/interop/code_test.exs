@@ -14,20 +14,27 @@ defmodule Interop.CodeTest do
 
   defp cnoded_run!(args) do
     {out, rc} = System.cmd(cnoded!(), args, stderr_to_stdout: true)
-    assert rc == 0, "cnoded #{Enum.join(args, " ")} failed (#{rc}): #{out}"
+    # an ASan build in a root without /proc: LeakSanitizer itself fails at exit and exits 1
+    lsan_only = rc == 1 and out =~ "LeakSanitizer has encountered a fatal error"
+    assert rc == 0 or lsan_only, "cnoded #{Enum.join(args, " ")} failed (#{rc}): #{out}"
     out
   end
 
-  # The unsigned shared object of version v: prebuilt by `make test-modules` (the OTP 27 root
-  # has no compiler), else built here.
-  defp module_so!(v) do
-    so = Path.join([Path.dirname(cnoded!()), "modules", "counter_v#{v}.so"])
+  # An unsigned shared object (counter version v, or "unresolved"): prebuilt by `make
+  # test-modules` (the OTP 27 root has no compiler), else built here.
+  defp module_so!("unresolved"),
+    do: module_so!("unresolved.so", Path.join(@root, "test/interop/support/unresolved.c"), [])
+
+  defp module_so!(v),
+    do: module_so!("counter_v#{v}.so", Path.join(@root, "workers/loadable/counter.c"), ["-DVERSION=#{v}"])
+
+  defp module_so!(name, src, flags) do
+    so = Path.join([Path.dirname(cnoded!()), "modules", name])
 
     unless File.exists?(so) do
       {out, rc} =
-        System.cmd("bash", [Path.join(@root, "scripts/build-module.sh"),
-                            Path.join(@root, "workers/loadable/counter.c"), so, "",
-                            "-DVERSION=#{v}"], stderr_to_stdout: true)
+        System.cmd("bash", [Path.join(@root, "scripts/build-module.sh"), src, so, ""] ++ flags,
+          stderr_to_stdout: true)
 
       assert rc == 0, "could not build #{so} (run `make test-modules`): #{out}"
     end
@@ -76,6 +83,25 @@ defmodule Interop.CodeTest do
 
   defp code(c, f, args \\ []), do: :erpc.call(c.node, :code, f, args, 30_000)
 
+  # How many loaded modules (here: copies of counter) cnoded has mapped (each load maps its own private file),
+  # from /proc/PID/maps; nil where there is no /proc (the OTP 27 root).
+  defp mapped(c) do
+    case File.read("/proc/#{c.os_pid}/maps") do
+      {:ok, maps} ->
+        Regex.scan(~r{cnoded-code-\w+/module\.so}, maps) |> Enum.uniq() |> length()
+
+      _ ->
+        nil
+    end
+  end
+
+  defp assert_mapped(c, n) do
+    case mapped(c) do
+      nil -> :ok
+      m -> assert m == n, "#{m} copies of counter mapped, expected #{n}"
+    end
+  end
+
   defp beam_module(name) do
     [{^name, bin}] = Code.compile_string("defmodule #{inspect(name)} do\n def hi, do: :hi\nend")
     bin
@@ -106,9 +132,43 @@ defmodule Interop.CodeTest do
     assert code(c, :which, [:counter]) == :non_existing
     assert code(c, :is_loaded, [:counter]) == false
     {:undef, _} = catch_error_reason(fn -> :erpc.call(c.node, :counter, :vsn, []) end)
+    # bad arguments, as code_server answers them
+    assert :rpc.call(c.node, :code, :load_binary, ["counter", ~c"f", ctx.v1]) == {:error, :badarg}
+    assert :rpc.call(c.node, :code, :load_binary, [:counter, ~c"f", :not_a_binary]) == {:error, :badarg}
+    assert :rpc.call(c.node, :code, :load_binary, [:counter, {:not, :a, :file}, ctx.v1]) == {:error, :badarg}
+    assert {:badrpc, {:EXIT, {:badarg, _}}} = :rpc.call(c.node, :code, :purge, ["counter"])
+    assert code(c, :is_loaded, [:counter]) == false
     # built-in code cannot be replaced
     assert code(c, :which, [:kv]) == :preloaded
     assert code(c, :is_loaded, [:erlang]) == {:file, :preloaded}
+  end
+
+  test "a signed object the loader cannot use: cut short, unresolved symbol, no entry point", ctx do
+    c = start_trusting(ctx)
+    key = Path.join(ctx.dir, "trusted/dev.key")
+    sign = fn so ->
+      cnoded_run!(["sign", "--key", key, so, "-o", so <> ".cnm"])
+      File.read!(so <> ".cnm")
+    end
+
+    # the ELF header of a real module with the rest cut off: refused before the loader maps it
+    short = Path.join(ctx.dir, "short.so")
+    File.write!(short, binary_part(ctx.unsigned, 0, 2000))
+    assert load(c, sign.(short)) == {:error, {:badfile, :truncated}}
+    # a module calling a function nothing defines: dlopen's own message
+    assert {:error, {:dlopen, text}} = load(c, sign.(module_so!("unresolved")), ~c"u", :unresolved)
+    assert text =~ "cn_no_such_function"
+    wait_log(c, "refused to load unresolved: dlopen: #{text}")
+    # a shared object that is not a cnode module
+    [libm | _] = Enum.flat_map(["/lib/*/libm.so.6", "/usr/lib/*/libm.so.6", "/lib64/libm.so.6"], &Path.wildcard/1)
+    File.cp!(libm, Path.join(ctx.dir, "libm.so"))
+    assert load(c, sign.(Path.join(ctx.dir, "libm.so"))) ==
+             {:error, {:no_entry_point, :cnode_module_v1}}
+    wait_log(c, "no entry point cnode_module_v1()")
+    assert code(c, :is_loaded, [:counter]) == false
+    assert code(c, :is_loaded, [:unresolved]) == false
+    # a good module still loads after all that
+    assert load(c, ctx.v2) == {:module, :counter}
   end
 
   defp catch_error_reason(fun) do
@@ -118,6 +178,15 @@ defmodule Interop.CodeTest do
     rescue
       e in ErlangError -> e.original |> elem(1) |> then(&{&1, e})
     end
+  end
+
+  test ":cnode.load/1 loads a module under the name it gives itself", ctx do
+    c = start_trusting(ctx)
+    assert :erpc.call(c.node, :cnode, :load, [ctx.v2]) == {:module, :counter}
+    assert code(c, :which, [:counter]) == ~c"cnode:load"
+    assert :erpc.call(c.node, :counter, :vsn, []) == 2
+    assert :erpc.call(c.node, :cnode, :load, [ctx.tampered]) == {:error, :bad_signature}
+    wait_log(c, "refused to load a module: bad signature")
   end
 
   test "unsigned code loads only with --allow-unsigned, with a warning", ctx do
@@ -141,6 +210,7 @@ defmodule Interop.CodeTest do
     assert {:counter, ~c"counter_v1.cnm"} in all
     assert {:kv, :preloaded} in all
     assert :erpc.call(n, :counter, :vsn, []) == 1
+    assert_mapped(c, 1)
 
     # workers of v1, spawned and supervised
     pid = Node.spawn(n, :counter, :start, [5])
@@ -156,6 +226,7 @@ defmodule Interop.CodeTest do
     assert load(c, ctx.v2, ~c"counter_v2.cnm") == {:module, :counter}
     assert code(c, :which, [:counter]) == ~c"counter_v2.cnm"
     assert :erpc.call(n, :counter, :vsn, []) == 2
+    assert_mapped(c, 2)
     assert GenServer.call(pid, :vsn) == 1
     assert GenServer.call(pid, {:add, 1}) == 8
     pid2 = Node.spawn(n, :counter, :start, [])
@@ -178,6 +249,7 @@ defmodule Interop.CodeTest do
     mark = log_mark(c)
     assert code(c, :purge, [:counter]) == true
     wait_log(c, "code: counter vsn 1 unloaded", 10_000, after: mark)
+    assert_mapped(c, 1) # really unmapped (dlclose), not just forgotten
     new_child =
       eventually(fn ->
         case DynamicSupervisor.which_children({:cnode_sup, n}) do
@@ -209,10 +281,65 @@ defmodule Interop.CodeTest do
     assert_receive {:DOWN, _, :process, ^pid2, :killed}, 5_000
     wait_log(c, "code: counter vsn 2 unloaded", 10_000, after: mark)
     assert :erpc.call(n, :cnode, :modules, []) == []
+    assert_mapped(c, 0)
 
     # and it loads again afterwards
     assert load(c, ctx.v1) == {:module, :counter}
     assert GenServer.call(Node.spawn(n, :counter, :start, [3]), :get) == 3
+    assert_clean_exit(c)
+  end
+
+  # SIGTERM with loaded code and workers: a clean exit (no sanitizer report, status 0)
+  defp assert_clean_exit(c) do
+    sigterm(c)
+    status = wait_exit(c, 10_000)
+    refute_log(c, ~r/ERROR: (Address|Undefined)Sanitizer|runtime error:/)
+    # an ASan build in a root without /proc: LeakSanitizer itself fails and exits 1
+    unless status == 1 and log_lines(c, "LeakSanitizer has encountered a fatal error") != [],
+      do: assert(status == 0, "exit status #{inspect(status)}\n#{log_text(c)}")
+  end
+
+  test ":cnode.upgrade moves every worker off the old code at once", ctx do
+    c = start_trusting(ctx)
+    n = c.node
+    assert load(c, ctx.v1) == {:module, :counter}
+    pids = for i <- 1..3, do: Node.spawn(n, :counter, :start, [i])
+    [p1, p2, p3] = pids
+    assert load(c, ctx.v2) == {:module, :counter}
+    fresh = Node.spawn(n, :counter, :start, [])
+    assert :erpc.call(n, :cnode, :upgrade, [:nothing_loaded]) == []
+    :ok = :sys.suspend(p3) # served while suspended too, as a change_code is
+    results = :erpc.call(n, :cnode, :upgrade, [:counter, :the_extra])
+    assert Enum.sort(results) == Enum.sort(Enum.map(pids, &{&1, :ok}))
+    :ok = :sys.resume(p3)
+    for {p, i} <- Enum.zip(pids, 1..3) do
+      assert :sys.get_state(p) == %{count: i, adds: 0, upgraded_from: ~c"1"}
+      assert GenServer.call(p, :vsn) == 2
+    end
+    assert GenServer.call(p2, {:add, 10}) == {:ok, 12}
+    assert GenServer.call(fresh, :vsn) == 2
+    assert :erpc.call(n, :cnode, :upgrade, [:counter]) == []
+    mark = log_mark(c)
+    assert code(c, :soft_purge, [:counter]) == true
+    wait_log(c, "code: counter vsn 1 unloaded", 10_000, after: mark)
+    assert GenServer.call(p1, :get) == 1
+  end
+
+  test "a third load purges the oldest version first, killing what still runs it", ctx do
+    c = start_trusting(ctx)
+    n = c.node
+    assert load(c, ctx.v1) == {:module, :counter}
+    {oldest, ref} = Node.spawn_monitor(n, :counter, :start, [1])
+    assert load(c, ctx.v2) == {:module, :counter}
+    {middle, ref2} = Node.spawn_monitor(n, :counter, :start, [2])
+    mark = log_mark(c)
+    assert load(c, ctx.v1) == {:module, :counter}
+    assert_receive {:DOWN, ^ref, :process, ^oldest, :killed}, 5_000
+    wait_log(c, "loading counter killed 1 process(es)", 5_000, after: mark)
+    # v2 is old now and its worker goes on; v1 (a fresh copy) is current
+    assert GenServer.call(middle, :vsn) == 2
+    assert :erpc.call(n, :counter, :vsn, []) == 1
+    refute_received {:DOWN, ^ref2, _, _, _}
   end
 
   test "a load while calls are in flight loses no call", ctx do
@@ -226,6 +353,42 @@ defmodule Interop.CodeTest do
     # the calls that were inside v1 finish there; later ones run v2
     assert Enum.map(slow, &Task.await(&1, 30_000)) == List.duplicate(1, 20)
     assert Enum.map(fast, &Task.await(&1, 30_000)) == List.duplicate(2, 20)
+    # a worker called without pause across a load and an upgrade answers every call, and
+    # counts every add: first in v1's shape, then in v2's
+    assert load(c, ctx.v1) == {:module, :counter}
+    w = Node.spawn(n, :counter, :start, [])
+    add = fn ->
+      case GenServer.call(w, {:add, 1}, 10_000) do
+        k when is_integer(k) -> {1, k}
+        {:ok, k} -> {2, k}
+      end
+    end
+
+    # calls until told to stop, then 20 more
+    hammer = Task.async(fn ->
+      next = fn ->
+        receive do
+          :stop -> :stop
+        after
+          0 -> add.()
+        end
+      end
+
+      Stream.repeatedly(next)
+      |> Enum.take_while(&(&1 != :stop))
+      |> Kernel.++(for _ <- 1..20, do: add.())
+    end)
+    Process.sleep(50)
+    assert load(c, ctx.v2) == {:module, :counter}
+    assert [{^w, :ok}] = :erpc.call(n, :cnode, :upgrade, [:counter])
+    send(hammer.pid, :stop)
+    answers = Task.await(hammer, 60_000)
+    total = length(answers)
+    assert Enum.map(answers, &elem(&1, 1)) == Enum.to_list(1..total)
+    vsns = Enum.map(answers, &elem(&1, 0))
+    assert vsns == Enum.sort(vsns) and List.last(vsns) == 2 and hd(vsns) == 1
+    assert %{count: ^total} = :sys.get_state(w)
+
     # nothing holds v1 any more: a soft purge unloads it
     mark = log_mark(c)
     assert code(c, :soft_purge, [:counter]) == true
@@ -239,6 +402,7 @@ defmodule Interop.CodeTest do
     code(c, :purge, [:counter])
     assert Task.await(slow, 30_000) == 2
     wait_log(c, "code: counter vsn 2 unloaded", 10_000, after: mark)
+    assert_clean_exit(c)
   end
 
   test "IEx nl and c:nl: the C node answers for itself", ctx do

@@ -1,7 +1,7 @@
 /* check_code_sign: unit tests for the signed module container and key files (code/sign): a
  * signed object verifies; every altered, truncated, extended, foreign-key, foreign-arch, other-ABI
- * or unknown-format container is refused with its own reason; bare ELF only with unsigned
- * loading on; key files round-trip and refuse garbage. */
+ * or unknown-format container is refused with its own reason; ELF headers must fit the object;
+ * bare ELF only with unsigned loading on; key files round-trip and refuse garbage. */
 #include "code/sign.h"
 
 #include "cnode.h"
@@ -176,6 +176,12 @@ START_TEST(bare_elf_and_other_bytes)
     ck_assert_int_eq(cn_mod_check(so, 128, 1, &info), CN_MOD_OK);
     ck_assert_int_eq(info.is_signed, 0);
     ck_assert_int_eq(cn_mod_check(so, 20, 1, &info), CN_MOD_NOT_NATIVE); /* a torn header */
+    if (cn_mod_class() == ELFCLASS64) { /* long enough for ELF32's header, not for ELF64's */
+        uint8_t *torn = malloc(60);
+        memcpy(torn, so, 60);
+        ck_assert_int_eq(cn_mod_check(torn, 60, 1, &info), CN_MOD_TRUNCATED);
+        free(torn);
+    }
     uint8_t *exe = fake_elf(128, ET_EXEC, cn_mod_machine());
     ck_assert_int_eq(cn_mod_check(exe, 128, 1, &info), CN_MOD_NOT_SHARED);
     size_t n;
@@ -191,6 +197,55 @@ START_TEST(bare_elf_and_other_bytes)
     }
     free(so);
     free(exe);
+}
+END_TEST
+
+/* Program headers and segments must lie inside the object: the dynamic loader would map
+ * what they say and fault on a truncated file. */
+START_TEST(elf_headers_must_fit)
+{
+    cn_mod_info info;
+    size_t len = 1024;
+    uint8_t *e = fake_elf(len, ET_DYN, cn_mod_machine());
+    if (cn_mod_class() != ELFCLASS64)
+        return; /* the offsets below are ELF64's */
+    Elf64_Ehdr *h = (Elf64_Ehdr *)e;
+    h->e_ehsize = sizeof(Elf64_Ehdr);
+    h->e_phoff = 64;
+    h->e_phentsize = sizeof(Elf64_Phdr);
+    h->e_phnum = 2;
+    Elf64_Phdr *ph = (Elf64_Phdr *)(e + 64);
+    memset(ph, 0, 2 * sizeof *ph);
+    ph[0].p_type = PT_LOAD;
+    ph[0].p_offset = 0;
+    ph[0].p_filesz = 512;
+    ph[1].p_type = PT_LOAD;
+    ph[1].p_offset = 512;
+    ph[1].p_filesz = 512; /* ends exactly at the end */
+    ck_assert_int_eq(cn_mod_check(e, len, 1, &info), CN_MOD_OK);
+    ck_assert_int_eq(cn_mod_check(e, len - 1, 1, &info), CN_MOD_TRUNCATED); /* cut by one */
+    ph[1].p_offset = UINT64_MAX - 10;                                       /* wraps around */
+    ck_assert_int_eq(cn_mod_check(e, len, 1, &info), CN_MOD_TRUNCATED);
+    ph[1].p_offset = 512;
+    h->e_phnum = 60000; /* more headers than bytes */
+    ck_assert_int_eq(cn_mod_check(e, len, 1, &info), CN_MOD_TRUNCATED);
+    h->e_phnum = 2;
+    h->e_phentsize = 12; /* not an Elf64_Phdr */
+    ck_assert_int_eq(cn_mod_check(e, len, 1, &info), CN_MOD_TRUNCATED);
+    h->e_phentsize = sizeof(Elf64_Phdr);
+    h->e_shoff = 1000;
+    h->e_shentsize = sizeof(Elf64_Shdr);
+    h->e_shnum = 1; /* a section header table past the end */
+    ck_assert_int_eq(cn_mod_check(e, len, 1, &info), CN_MOD_TRUNCATED);
+    h->e_shnum = 0;
+    /* the same checks behind a valid signature */
+    cn_trust_add(pk);
+    size_t n;
+    uint8_t *c = cn_mod_sign(e, len - 1, sk, &n);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(cn_mod_check(c, n, 0, &info), CN_MOD_TRUNCATED);
+    free(c);
+    free(e);
 }
 END_TEST
 
@@ -262,6 +317,7 @@ int main(void)
     tcase_add_test(tc, truncated_and_extended);
     tcase_add_test(tc, foreign_key_arch_abi_format);
     tcase_add_test(tc, bare_elf_and_other_bytes);
+    tcase_add_test(tc, elf_headers_must_fit);
     tcase_add_test(tc, key_files);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);

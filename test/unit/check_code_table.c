@@ -156,6 +156,39 @@ START_TEST(call_in_flight_keeps_code)
 }
 END_TEST
 
+/* Loaded code that spawns its own worker by its table (not through the stand-in) holds the
+ * version that table belongs to, current or old. */
+START_TEST(direct_worker_pointer_holds_its_version)
+{
+    memset(unloaded, 0, sizeof unloaded);
+    static const cn_worker plain = {.module = "plain"};
+    cn_code_user ub, u1, u2;
+    cn_pid p = pid_n(9);
+    ck_assert_ptr_eq(cn_code_bind(&plain, &ub, &p), &plain); /* nothing loaded: as is */
+    ck_assert_ptr_null(ub.ver);
+    install_ok(&d1, "a", 6);
+    ck_assert_ptr_eq(cn_code_bind(&plain, &ub, &p), &plain); /* not loaded code: as is */
+    ck_assert_ptr_null(ub.ver);
+    ck_assert_ptr_eq(cn_code_bind(&w1, &u1, &p), &w1);
+    ck_assert_ptr_nonnull(u1.ver);
+    install_ok(&d2, "b", 7);
+    cn_pid *kill;
+    size_t nkill;
+    ck_assert_int_eq(cn_code_purge("tmod", 1, &kill, &nkill), -1);
+    ck_assert_ptr_eq(cn_code_bind(&w2, &u2, &p), &w2);
+    cn_code_unbind(&u1);
+    ck_assert_int_eq(cn_code_purge("tmod", 1, &kill, &nkill), 1);
+    ck_assert_int_eq(unloaded[6], 1);
+    ck_assert_int_eq(cn_code_delete("tmod"), 1);
+    ck_assert_int_eq(cn_code_purge("tmod", 0, &kill, &nkill), 1);
+    ck_assert_uint_eq(nkill, 1);
+    free(kill);
+    ck_assert_int_eq(unloaded[7], 0);
+    cn_code_unbind(&u2);
+    ck_assert_int_eq(unloaded[7], 1);
+}
+END_TEST
+
 static int dummy(cn_proc *s, const char *b, int *i, int a, ei_x_buff *o)
 {
     (void)s, (void)b, (void)i, (void)a, (void)o;
@@ -216,6 +249,7 @@ int main(void)
     tcase_add_test(tc, versions_holds_and_purges);
     tcase_add_test(tc, call_in_flight_keeps_code);
     tcase_add_test(tc, bad_descriptors_and_builtin_names);
+    tcase_add_test(tc, direct_worker_pointer_holds_its_version);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
