@@ -71,7 +71,7 @@ struct cn_conn {
 /* The table maps a node index to its current connection (pending or up). */
 static cn_conn *table[CN_MAX_NODES];
 static pthread_mutex_t tlock = PTHREAD_MUTEX_INITIALIZER;
-static cn_conn *all;                         /* I/O thread only */
+static cn_conn *all; /* I/O thread only */
 static uint64_t io_closed_in, io_closed_out; /* (tlock) bytes of closed connections */
 static int listen_fd = -1;
 static cn_ev listen_ev;
@@ -95,10 +95,7 @@ static void frames_free(cn_oframe *f)
     }
 }
 
-static void conn_ref(cn_conn *c)
-{
-    atomic_fetch_add(&c->refs, 1);
-}
+static void conn_ref(cn_conn *c) { atomic_fetch_add(&c->refs, 1); }
 
 static void conn_release(cn_conn *c)
 {
@@ -114,10 +111,7 @@ static void conn_release(cn_conn *c)
     free(c);
 }
 
-static void release_post(void *arg)
-{
-    conn_release(arg);
-}
+static void release_post(void *arg) { conn_release(arg); }
 
 static cn_conn *conn_new(int role)
 {
@@ -145,10 +139,7 @@ static void set_nonblock(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-static int has_output(const cn_conn *c)
-{
-    return c->hsout.len > 0 || c->whead != NULL;
-}
+static int has_output(const cn_conn *c) { return c->hsout.len > 0 || c->whead != NULL; }
 
 static void arm(cn_conn *c)
 {
@@ -174,10 +165,7 @@ uint64_t cn_conn_flags(uint32_t node)
     return f;
 }
 
-int cn_conn_is_up(uint32_t node)
-{
-    return cn_conn_flags(node) != 0;
-}
+int cn_conn_is_up(uint32_t node) { return cn_conn_flags(node) != 0; }
 
 size_t cn_conn_list(uint32_t *nodes, size_t cap)
 {
@@ -477,8 +465,8 @@ static void conn_close(cn_conn *c, const char *why)
     if (was == C_UP)
         cn_info("connection down: %s (%s)", c->peer, why);
     else if (c->peer[0])
-        cn_info("connection attempt %s %s failed: %s", c->role == CN_HS_INITIATOR ? "to" : "from",
-                c->peer, why);
+        cn_info("connection attempt %s %s failed: %s",
+                c->role == CN_HS_INITIATOR ? "to" : "from", c->peer, why);
     else
         cn_info("incoming connection closed during handshake: %s (from %s)", why, c->addr);
     close_socket(c);
@@ -977,8 +965,8 @@ static void *dial_thread(void *arg)
         int r = cn_epmd_port_please(host, cn_node.epmd_port, alive, &info,
                                     cn_node.handshake_timeout_ms, j->err, sizeof j->err);
         if (r >= 0)
-            j->fd =
-                connect_host(host, info.port, cn_node.handshake_timeout_ms, j->err, sizeof j->err);
+            j->fd = connect_host(host, info.port, cn_node.handshake_timeout_ms, j->err,
+                                 sizeof j->err);
     }
     cn_loop_post(dial_done, j);
     return NULL;
