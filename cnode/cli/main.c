@@ -171,7 +171,8 @@ int main(int argc, char **argv)
     }
     if (!c.name)
         return die_usage("%s", "a node name is required: --sname NAME or --name NAME@HOST");
-    if ((c.tls_optfile || c.tls_certfile || c.tls_keyfile || c.tls_cacertfile) &&
+    if ((c.tls_optfile || c.tls_certfile || c.tls_keyfile || c.tls_cacertfile ||
+         c.tls_no_host_check) &&
         (!c.proto_dist || strcmp(c.proto_dist, "inet_tls") != 0))
         return die_usage("%s", "TLS options need --proto-dist inet_tls");
 

@@ -166,6 +166,45 @@ defmodule Interop.TlsTest do
     assert peer_eval(p, "gen_server:call({echo, '#{c.node}'}, again).") == :again
   end
 
+  test "crossing attempts over TLS (both name orders) end in one connection", %{certs: certs} do
+    for i <- 1..4 do
+      p = tls_peer(good_optfile(certs))
+      name = unique_name(if rem(i, 2) == 0, do: "c", else: "zc")
+      cnode = :"#{name}@#{host()}"
+
+      # B dials as soon as the cnode is in epmd, while the cnode dials B (--connect)
+      dial =
+        Task.async(fn ->
+          peer_eval(
+            p,
+            """
+            Loop = fun L(0) -> gave_up;
+                       L(N) -> case erl_epmd:port_please(Alive, "127.0.0.1") of
+                                   {port, _, _} -> net_kernel:connect_node(CNode);
+                                   _ -> timer:sleep(5), L(N - 1)
+                               end
+                   end,
+            Loop(2000).
+            """,
+            30_000,
+            Alive: String.to_charlist(name),
+            CNode: cnode
+          )
+        end)
+
+      c = start_cnode(name: name, args: tls_args(certs) ++ ["--connect", p.node])
+      assert Task.await(dial, 35_000) == true
+      wait_log(c, "connection up: #{p.node}", 10_000)
+      assert peer_eval(p, "gen_server:call({echo, '#{c.node}'}, {round, #{i}}).") == {:round, i}
+      Process.sleep(500)
+      ups = log_lines(c, "connection up: #{p.node}")
+      assert length(ups) == 1, "round #{i}: #{length(ups)} connections came up\n#{log_text(c)}"
+      refute_log(c, "connection down: #{p.node}")
+      stop_cnode(c)
+      stop_peer(p)
+    end
+  end
+
   # ---- refusals -------------------------------------------------------------------------------
 
   test "a peer whose certificate is signed by another CA is refused", %{certs: certs} do
