@@ -531,6 +531,12 @@ static const char *decide(void *ctx, const char *peer_name, uint64_t peer_flags)
     (void)peer_flags;
     cn_conn *c = ctx;
     snprintf(c->peer, sizeof c->peer, "%s", peer_name);
+    /* The transport may tie the peer's identity to the host it claims (TLS certificates). */
+    const char *at = strchr(peer_name, '@');
+    if (cn_tp_check_peer_host(c->tp, at ? at + 1 : peer_name) < 0) {
+        cn_warn("connection from %s (%s) refused: %s", peer_name, c->addr, c->tp->err);
+        return "not_allowed";
+    }
     /* A name we have never seen is not added to the node table before the peer proves
      * it has the cookie: otherwise anyone could fill the table with made-up names. Such a
      * peer cannot be one we are dialling or connected to, so "ok" is the answer. */

@@ -217,6 +217,7 @@ typedef struct cn_config {
     const char *tls_optfile;
     const char *tls_certfile, *tls_keyfile, *tls_cacertfile;
     int tls_no_host_check; /* do not require a dialled node's certificate to name its host */
+    int tls_check_client_host; /* require a connecting node's certificate to name its host */
 } cn_config;
 
 void cn_config_defaults(cn_config *c);

@@ -264,6 +264,22 @@ defmodule Interop.TlsTest do
     wait_log(c2, "connection up: #{p.node} (outgoing", 15_000)
   end
 
+  test "with --tls-check-client-host, a connecting node's certificate must name its host", %{certs: certs} do
+    c = start_cnode(args: tls_args(certs) ++ ["--tls-check-client-host"])
+    bad = tls_peer(optfile(side(certs, "node", "ca"), side(certs, "wrongname", "ca")))
+    assert peer_ping(bad, c) == :pang
+    wait_log(c, "connection from #{bad.node} (127.0.0.1:", 10_000)
+    wait_log(c, "refused: its certificate does not name the host #{host()}", 10_000)
+    refute_log(c, "connection up: #{bad.node}")
+
+    good = tls_peer(good_optfile(certs))
+    assert peer_ping(good, c) == :pong
+
+    # off by default: the same certificate is accepted
+    c2 = start_cnode(args: tls_args(certs))
+    assert peer_ping(bad, c2) == :pong
+  end
+
   test "a plain TCP node cannot talk to a TLS cnode, and the cnode says why", %{certs: certs} do
     c = start_cnode(args: tls_args(certs))
     {us, r} = :timer.tc(fn -> connect(c.node, 20_000) end)
