@@ -301,6 +301,26 @@ defmodule Interop.TlsTest do
     assert connect(c.node) == true
   end
 
+  test "a client that never finishes the TLS handshake is dropped at the handshake timeout", %{certs: certs} do
+    c = start_cnode(args: tls_args(certs) ++ ["--handshake-timeout", "2000"])
+    port = CnodeTest.Raw.port!(c)
+    {:ok, s} = :gen_tcp.connect({127, 0, 0, 1}, port, [:binary, active: false], 5_000)
+    # a TLS record header announcing more than follows, then silence
+    :ok = :gen_tcp.send(s, <<0x16, 0x03, 0x01, 0x01, 0x00, 0x01>>)
+    t0 = System.monotonic_time(:millisecond)
+
+    case :gen_tcp.recv(s, 0, 10_000) do
+      {:error, reason} when reason in [:closed, :econnreset] -> :ok
+      {:ok, _alert} -> assert {:error, _} = :gen_tcp.recv(s, 0, 10_000)
+      other -> flunk("expected the cnode to close the connection, got #{inspect(other)}")
+    end
+
+    waited = System.monotonic_time(:millisecond) - t0
+    assert waited >= 1_500 and waited < 8_000, "closed after #{waited} ms"
+    wait_log(c, ~r/TLS handshake with 127\.0\.0\.1:\d+ timed out/, 5_000)
+    :gen_tcp.close(s)
+  end
+
   test "a TLS cnode dialling a plain node gives up within the handshake timeout", %{certs: certs} do
     c = start_cnode(args: tls_args(certs) ++ ["--handshake-timeout", "3000", "--connect", to_string(node())])
     wait_log(c, "connection attempt to #{node()} failed", 15_000)
