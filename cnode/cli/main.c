@@ -44,6 +44,8 @@ static const char usage[] =
     "  --tls-keyfile FILE      its private key, PEM (default: in the certfile)\n"
     "  --tls-cacertfile FILE   CA certificates peers must be signed by\n"
     "  --tls-no-host-check     do not require a dialled node's certificate to name its host\n"
+    "  --tls-check-client-host require a connecting node's certificate to name the host\n"
+    "                          of the node name it announces\n"
     "  --version               print the version\n"
     "  --help                  this text\n";
 
@@ -138,6 +140,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--tls-no-host-check")) {
             c.tls_no_host_check = 1;
+            continue;
+        }
+        if (!strcmp(a, "--tls-check-client-host")) {
+            c.tls_check_client_host = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0)
@@ -238,7 +244,8 @@ int main(int argc, char **argv)
     }
     if (!c.name)
         return die_usage("%s", "a node name is required: --sname NAME or --name NAME@HOST");
-    if ((c.tls_optfile || c.tls_certfile || c.tls_keyfile || c.tls_cacertfile) &&
+    if ((c.tls_optfile || c.tls_certfile || c.tls_keyfile || c.tls_cacertfile ||
+         c.tls_no_host_check || c.tls_check_client_host) &&
         (!c.proto_dist || strcmp(c.proto_dist, "inet_tls") != 0))
         return die_usage("%s", "TLS options need --proto-dist inet_tls");
 

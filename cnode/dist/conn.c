@@ -74,7 +74,7 @@ struct cn_conn {
 /* The table maps a node index to its current connection (pending or up). */
 static cn_conn *table[CN_MAX_NODES];
 static pthread_mutex_t tlock = PTHREAD_MUTEX_INITIALIZER;
-static cn_conn *all;                         /* I/O thread only */
+static cn_conn *all; /* I/O thread only */
 static uint64_t io_closed_in, io_closed_out; /* (tlock) bytes of closed connections */
 static int listen_fd = -1;
 static cn_ev listen_ev;
@@ -100,10 +100,7 @@ static void frames_free(cn_oframe *f)
     }
 }
 
-static void conn_ref(cn_conn *c)
-{
-    atomic_fetch_add(&c->refs, 1);
-}
+static void conn_ref(cn_conn *c) { atomic_fetch_add(&c->refs, 1); }
 
 static void conn_release(cn_conn *c)
 {
@@ -120,10 +117,7 @@ static void conn_release(cn_conn *c)
     free(c);
 }
 
-static void release_post(void *arg)
-{
-    conn_release(arg);
-}
+static void release_post(void *arg) { conn_release(arg); }
 
 static cn_conn *conn_new(int role)
 {
@@ -151,10 +145,7 @@ static void set_nonblock(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-static int has_output(const cn_conn *c)
-{
-    return c->hsout.len > 0 || c->whead != NULL;
-}
+static int has_output(const cn_conn *c) { return c->hsout.len > 0 || c->whead != NULL; }
 
 static void arm(cn_conn *c)
 {
@@ -180,10 +171,7 @@ uint64_t cn_conn_flags(uint32_t node)
     return f;
 }
 
-int cn_conn_is_up(uint32_t node)
-{
-    return cn_conn_flags(node) != 0;
-}
+int cn_conn_is_up(uint32_t node) { return cn_conn_flags(node) != 0; }
 
 size_t cn_conn_list(uint32_t *nodes, size_t cap)
 {
@@ -470,8 +458,8 @@ static void conn_close(cn_conn *c, const char *why)
     if (was == C_UP)
         cn_info("connection down: %s (%s)", c->peer, why);
     else if (c->peer[0])
-        cn_info("connection attempt %s %s failed: %s", c->role == CN_HS_INITIATOR ? "to" : "from",
-                c->peer, why);
+        cn_info("connection attempt %s %s failed: %s",
+                c->role == CN_HS_INITIATOR ? "to" : "from", c->peer, why);
     else
         cn_info("incoming connection closed during handshake: %s (from %s)", why, c->addr);
     close_socket(c);
@@ -537,6 +525,12 @@ static const char *decide(void *ctx, const char *peer_name, uint64_t peer_flags)
     (void)peer_flags;
     cn_conn *c = ctx;
     snprintf(c->peer, sizeof c->peer, "%s", peer_name);
+    /* The transport may tie the peer's identity to the host it claims (TLS certificates). */
+    const char *at = strchr(peer_name, '@');
+    if (cn_tp_check_peer_host(c->tp, at ? at + 1 : peer_name) < 0) {
+        cn_warn("connection from %s (%s) refused: %s", peer_name, c->addr, c->tp->err);
+        return "not_allowed";
+    }
     /* A name we have never seen is not added to the node table before the peer proves
      * it has the cookie: otherwise anyone could fill the table with made-up names. Such a
      * peer cannot be one we are dialling or connected to, so "ok" is the answer. */
@@ -971,8 +965,8 @@ static void *dial_thread(void *arg)
         int r = cn_epmd_port_please(host, cn_node.epmd_port, alive, &info,
                                     cn_node.handshake_timeout_ms, j->err, sizeof j->err);
         if (r >= 0)
-            j->fd =
-                connect_host(host, info.port, cn_node.handshake_timeout_ms, j->err, sizeof j->err);
+            j->fd = connect_host(host, info.port, cn_node.handshake_timeout_ms, j->err,
+                                 sizeof j->err);
     }
     cn_loop_post(dial_done, j);
     return NULL;

@@ -14,12 +14,13 @@ typedef struct cn_tls_side {
     char certfile[CN_TLS_PATH_MAX]; /* PEM chain; "" for none (a client may go without) */
     char keyfile[CN_TLS_PATH_MAX];  /* PEM key; "" means the key is in certfile */
     char cacertfile[CN_TLS_PATH_MAX];
-    char password[256];           /* of an encrypted key */
-    int verify;                   /* 1: verify_peer (default); 0: verify_none */
-    int fail_if_no_peer_cert;     /* server: refuse a client without a certificate (default 1) */
-    int check_host;               /* client: the server's certificate must name the host dialled */
-    char server_name[256];        /* client: the name to check (and send as SNI) instead */
-    int depth;                    /* verification depth, -1 for OpenSSL's default */
+    char password[256];       /* of an encrypted key */
+    int verify;               /* 1: verify_peer (default); 0: verify_none */
+    int fail_if_no_peer_cert; /* server: refuse a client without a certificate (default 1) */
+    int check_host;        /* client (default on): the server's certificate names the host dialled;
+                            * server (default off): the client's names the host of its node name */
+    char server_name[256]; /* client: the name to check (and send as SNI) instead */
+    int depth;             /* verification depth, -1 for OpenSSL's default */
     int min_version, max_version; /* TLS1_2_VERSION / TLS1_3_VERSION */
 } cn_tls_side;
 

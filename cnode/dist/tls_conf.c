@@ -26,7 +26,7 @@ void cn_tls_conf_defaults(cn_tls_conf *c)
     for (int i = 0; i < 2; i++) {
         sides[i]->verify = 1;
         sides[i]->fail_if_no_peer_cert = 1;
-        sides[i]->check_host = 1;
+        sides[i]->check_host = i == 1; /* the client checks; the server only if asked */
         sides[i]->depth = -1;
         sides[i]->min_version = TLS1_2_VERSION;
         sides[i]->max_version = TLS1_3_VERSION;
@@ -523,6 +523,8 @@ cn_tls *cn_tls_setup(const cn_config *cfg, char *err, size_t errlen)
     }
     if (cfg->tls_no_host_check)
         c.client.check_host = 0;
+    if (cfg->tls_check_client_host)
+        c.server.check_host = 1;
     char e[400];
     cn_tls *t = cn_tls_new(&c, e, sizeof e);
     if (!t) {
@@ -536,9 +538,10 @@ cn_tls *cn_tls_setup(const cn_config *cfg, char *err, size_t errlen)
     if (!c.client.verify)
         cn_warn("TLS: the certificates of nodes we dial are not checked (verify_none)");
     cn_info("distribution over TLS: peers verified against %s (server) / %s (client), "
-            "host names of dialled nodes %s",
+            "host names of dialled nodes %s, of connecting nodes %s",
             c.server.verify ? c.server.cacertfile : "nothing",
             c.client.verify ? c.client.cacertfile : "nothing",
-            c.client.verify && c.client.check_host ? "checked" : "not checked");
+            c.client.verify && c.client.check_host ? "checked" : "not checked",
+            c.server.verify && c.server.check_host ? "checked" : "not checked");
     return t;
 }

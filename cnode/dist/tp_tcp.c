@@ -92,6 +92,13 @@ static void tcp_describe(const cn_tp *tp, char *out, size_t cap)
     snprintf(out, cap, "TCP");
 }
 
+static int tcp_check_peer_host(cn_tp *tp, const char *host)
+{
+    (void)tp;
+    (void)host;
+    return 0; /* nothing to check it against */
+}
+
 static void tcp_free(cn_tp *tp)
 {
     if (tp->fd >= 0)
@@ -108,6 +115,7 @@ static const cn_tp_ops tcp_ops = {
     .flush = tcp_flush,
     .buffered_in = tcp_buffered_in,
     .describe = tcp_describe,
+    .check_peer_host = tcp_check_peer_host,
     .free = tcp_free,
 };
 
@@ -164,6 +172,11 @@ int cn_tp_wants_out(const cn_tp *tp, int have)
 void cn_tp_describe(const cn_tp *tp, char *out, size_t cap)
 {
     tp->ops->describe(tp, out, cap);
+}
+
+int cn_tp_check_peer_host(cn_tp *tp, const char *host)
+{
+    return tp->ops->check_peer_host(tp, host);
 }
 
 void cn_tp_free(cn_tp *tp)

@@ -24,7 +24,8 @@
 
 struct cn_tls {
     SSL_CTX *server, *client;
-    int check_host;
+    int check_host;        /* client: the server's certificate names the host dialled */
+    int check_client_host; /* server: the client's names the host of its node name */
     char server_name[256];
 };
 
@@ -34,6 +35,7 @@ typedef struct tp_tls {
     uint8_t *stage; /* bytes taken by writev, not yet accepted by SSL_write */
     size_t stage_off, stage_len;
     int failed; /* a fatal error happened: no close_notify (OpenSSL forbids SSL_shutdown) */
+    int check_client_host;
 } tp_tls;
 
 /* ---- errors --------------------------------------------------------------------------- */
@@ -232,6 +234,26 @@ static void tls_free(cn_tp *tp)
     free(t);
 }
 
+static int is_ip(const char *host);
+
+static int tls_check_peer_host(cn_tp *tp, const char *host)
+{
+    tp_tls *t = (tp_tls *)tp;
+    if (!t->check_client_host)
+        return 0;
+    X509 *cert = SSL_get0_peer_certificate(t->ssl);
+    int ok = 0;
+    if (cert && is_ip(host))
+        ok = X509_check_ip_asc(cert, host, 0) == 1;
+    else if (cert)
+        ok = X509_check_host(cert, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+    if (!ok)
+        snprintf(tp->err, sizeof tp->err, "%s %.100s",
+                 cert ? "its certificate does not name the host" : "it has no certificate for",
+                 host);
+    return ok ? 0 : -1;
+}
+
 static const cn_tp_ops tls_ops = {
     .name = "TLS",
     .hs_lenbytes = 4, /* inet_tls_dist frames the handshake with {packet, 4} */
@@ -241,6 +263,7 @@ static const cn_tp_ops tls_ops = {
     .flush = tls_flush,
     .buffered_in = tls_buffered_in,
     .describe = tls_describe,
+    .check_peer_host = tls_check_peer_host,
     .free = tls_free,
 };
 
@@ -265,6 +288,7 @@ static tp_tls *tls_new(cn_tls *ctx, int fd, int role, const char *peer_host)
     }
     if (role == CN_TP_SERVER) {
         SSL_set_accept_state(t->ssl);
+        t->check_client_host = ctx->check_client_host;
         return t;
     }
     SSL_set_connect_state(t->ssl);
@@ -439,6 +463,7 @@ cn_tls *cn_tls_new(const cn_tls_conf *c, char *err, size_t errlen)
         return NULL;
     }
     t->check_host = c->client.verify && c->client.check_host;
+    t->check_client_host = c->server.verify && c->server.check_host;
     snprintf(t->server_name, sizeof t->server_name, "%s", c->client.server_name);
     return t;
 }

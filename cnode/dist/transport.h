@@ -25,6 +25,7 @@ typedef struct cn_tp_ops {
     int (*flush)(cn_tp *tp);
     int (*buffered_in)(const cn_tp *tp);
     void (*describe)(const cn_tp *tp, char *out, size_t cap);
+    int (*check_peer_host)(cn_tp *tp, const char *host);
     void (*free)(cn_tp *tp);
 } cn_tp_ops;
 
@@ -57,6 +58,9 @@ int cn_tp_flush(cn_tp *tp);
 int cn_tp_buffered_in(const cn_tp *tp);
 /* Does progress need the socket to become writable? `have` says the caller has bytes to write. */
 int cn_tp_wants_out(const cn_tp *tp, int have);
+/* Does the peer's identity allow it to be a node on `host` (the host part of the name it
+ * announced)? 0 yes or not checked (TCP, or no such check configured), -1 no (err says why). */
+int cn_tp_check_peer_host(cn_tp *tp, const char *host);
 /* One line for logs: "TCP", "TLSv1.3 TLS_AES_256_GCM_SHA384". */
 void cn_tp_describe(const cn_tp *tp, char *out, size_t cap);
 /* Close the socket and free everything (NULL is fine). */

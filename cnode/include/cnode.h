@@ -297,6 +297,7 @@ typedef struct cn_config {
     const char **pg_scopes;
     int npg_scopes;
     int reconnect_max_ms;
+    int tls_check_client_host; /* require a connecting node's certificate to name its host */
 } cn_config;
 
 void cn_config_defaults(cn_config *c);

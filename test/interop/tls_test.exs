@@ -166,6 +166,45 @@ defmodule Interop.TlsTest do
     assert peer_eval(p, "gen_server:call({echo, '#{c.node}'}, again).") == :again
   end
 
+  test "crossing attempts over TLS (both name orders) end in one connection", %{certs: certs} do
+    for i <- 1..4 do
+      p = tls_peer(good_optfile(certs))
+      name = unique_name(if rem(i, 2) == 0, do: "c", else: "zc")
+      cnode = :"#{name}@#{host()}"
+
+      # B dials as soon as the cnode is in epmd, while the cnode dials B (--connect)
+      dial =
+        Task.async(fn ->
+          peer_eval(
+            p,
+            """
+            Loop = fun L(0) -> gave_up;
+                       L(N) -> case erl_epmd:port_please(Alive, "127.0.0.1") of
+                                   {port, _, _} -> net_kernel:connect_node(CNode);
+                                   _ -> timer:sleep(5), L(N - 1)
+                               end
+                   end,
+            Loop(2000).
+            """,
+            30_000,
+            Alive: String.to_charlist(name),
+            CNode: cnode
+          )
+        end)
+
+      c = start_cnode(name: name, args: tls_args(certs) ++ ["--connect", p.node])
+      assert Task.await(dial, 35_000) == true
+      wait_log(c, "connection up: #{p.node}", 10_000)
+      assert peer_eval(p, "gen_server:call({echo, '#{c.node}'}, {round, #{i}}).") == {:round, i}
+      Process.sleep(500)
+      ups = log_lines(c, "connection up: #{p.node}")
+      assert length(ups) == 1, "round #{i}: #{length(ups)} connections came up\n#{log_text(c)}"
+      refute_log(c, "connection down: #{p.node}")
+      stop_cnode(c)
+      stop_peer(p)
+    end
+  end
+
   # ---- refusals -------------------------------------------------------------------------------
 
   test "a peer whose certificate is signed by another CA is refused", %{certs: certs} do
@@ -225,6 +264,22 @@ defmodule Interop.TlsTest do
     wait_log(c2, "connection up: #{p.node} (outgoing", 15_000)
   end
 
+  test "with --tls-check-client-host, a connecting node's certificate must name its host", %{certs: certs} do
+    c = start_cnode(args: tls_args(certs) ++ ["--tls-check-client-host"])
+    bad = tls_peer(optfile(side(certs, "node", "ca"), side(certs, "wrongname", "ca")))
+    assert peer_ping(bad, c) == :pang
+    wait_log(c, "connection from #{bad.node} (127.0.0.1:", 10_000)
+    wait_log(c, "refused: its certificate does not name the host #{host()}", 10_000)
+    refute_log(c, "connection up: #{bad.node}")
+
+    good = tls_peer(good_optfile(certs))
+    assert peer_ping(good, c) == :pong
+
+    # off by default: the same certificate is accepted
+    c2 = start_cnode(args: tls_args(certs))
+    assert peer_ping(bad, c2) == :pong
+  end
+
   test "a plain TCP node cannot talk to a TLS cnode, and the cnode says why", %{certs: certs} do
     c = start_cnode(args: tls_args(certs))
     {us, r} = :timer.tc(fn -> connect(c.node, 20_000) end)
@@ -244,6 +299,26 @@ defmodule Interop.TlsTest do
     IO.puts("    TLS → plain refused in #{div(us, 1000)} ms")
     wait_log(c, ~r/handshake with 127\.0\.0\.1:\d+ failed: the peer speaks TLS/, 10_000)
     assert connect(c.node) == true
+  end
+
+  test "a client that never finishes the TLS handshake is dropped at the handshake timeout", %{certs: certs} do
+    c = start_cnode(args: tls_args(certs) ++ ["--handshake-timeout", "2000"])
+    port = CnodeTest.Raw.port!(c)
+    {:ok, s} = :gen_tcp.connect({127, 0, 0, 1}, port, [:binary, active: false], 5_000)
+    # a TLS record header announcing more than follows, then silence
+    :ok = :gen_tcp.send(s, <<0x16, 0x03, 0x01, 0x01, 0x00, 0x01>>)
+    t0 = System.monotonic_time(:millisecond)
+
+    case :gen_tcp.recv(s, 0, 10_000) do
+      {:error, reason} when reason in [:closed, :econnreset] -> :ok
+      {:ok, _alert} -> assert {:error, _} = :gen_tcp.recv(s, 0, 10_000)
+      other -> flunk("expected the cnode to close the connection, got #{inspect(other)}")
+    end
+
+    waited = System.monotonic_time(:millisecond) - t0
+    assert waited >= 1_500 and waited < 8_000, "closed after #{waited} ms"
+    wait_log(c, ~r/TLS handshake with 127\.0\.0\.1:\d+ timed out/, 5_000)
+    :gen_tcp.close(s)
   end
 
   test "a TLS cnode dialling a plain node gives up within the handshake timeout", %{certs: certs} do

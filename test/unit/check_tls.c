@@ -371,6 +371,40 @@ START_TEST(host_name_checked)
 }
 END_TEST
 
+/* With the client host check on, the server asks its transport whether the client's
+ * certificate names the host of the node name the client announces; off by default. */
+START_TEST(client_host_checked_when_asked)
+{
+    cn_tls_conf cf = conf("node", "ca");
+    cf.server.check_host = 1;
+    char err[400];
+    cn_tls *strict = cn_tls_new(&cf, err, sizeof err), *lax = tls("node", "ca");
+    ck_assert_msg(strict, "%s", err);
+    cn_tls *servers[2] = {strict, lax};
+    for (int k = 0; k < 2; k++) {
+        end c = endpoint(lax, CN_TP_CLIENT, "localhost", 8192);
+        end s = endpoint(servers[k], CN_TP_SERVER, NULL, 8192);
+        ck_assert_int_eq(handshake(&c, &s, 100), 1);
+        ck_assert_int_eq(cn_tp_check_peer_host(s.tp, "localhost"), 0);
+        ck_assert_int_eq(cn_tp_check_peer_host(s.tp, "127.0.0.1"), 0);
+        int r = cn_tp_check_peer_host(s.tp, "elsewhere");
+        if (k == 0) {
+            ck_assert_int_eq(r, -1);
+            ck_assert_msg(strstr(s.tp->err, "does not name the host elsewhere"), "%s", s.tp->err);
+        } else {
+            ck_assert_int_eq(r, 0);
+        }
+        end_free(&c);
+        end_free(&s);
+    }
+    cn_tp *tcp = cn_tp_tcp_new(-1, CN_TP_SERVER);
+    ck_assert_int_eq(cn_tp_check_peer_host(tcp, "elsewhere"), 0);
+    cn_tp_free(tcp);
+    cn_tls_free(strict);
+    cn_tls_free(lax);
+}
+END_TEST
+
 START_TEST(no_client_certificate_refused)
 {
     cn_tls *good = tls("node", "ca");
@@ -663,6 +697,7 @@ int main(void)
     tcase_add_test(tr, wrong_ca_refused);
     tcase_add_test(tr, expired_refused);
     tcase_add_test(tr, host_name_checked);
+    tcase_add_test(tr, client_host_checked_when_asked);
     tcase_add_test(tr, no_client_certificate_refused);
     tcase_add_test(tr, plain_distribution_bytes_refused);
     tcase_add_test(tr, garbage_refused);
