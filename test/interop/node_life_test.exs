@@ -80,7 +80,11 @@ defmodule Interop.NodeLifeTest do
     pm = peer_monitor(p1, d)
     cref = GenServer.call(survivor, {:monitor, d})
 
+    :ok = :net_kernel.monitor_nodes(true)
+    on_exit(fn -> :net_kernel.monitor_nodes(false) end)
     kill9(c2)
+    c2n = c2.node
+    assert_receive {:nodedown, ^c2n}, 15_000
     assert_receive {:DOWN, ^ref, :process, ^d, :noconnection}, 15_000
     assert peer_down(p1, pm, 15_000) == :noconnection
     assert_receive {:probe, ^survivor, {:DOWN, ^cref, :process, ^d, :noconnection}}, 15_000
@@ -188,8 +192,13 @@ defmodule Interop.NodeLifeTest do
     connect!(c)
     eventually(fn -> members_c(c.node, :redial) == [bp] end, 10_000, what: "the member over the --connect link")
 
-    # the peer drops us: we dial again (and the scopes resync)
+    # the peer drops us: we dial again (and the scopes resync); a C process sees both events
+    watcher = probe(c.node)
+    assert GenServer.call(watcher, {:monitor_nodes, true, :visible}) == :ok
+    pn = p.node
     assert peer_call(p, :erlang, :disconnect_node, [c.node]) == true
+    assert_receive {:probe, ^watcher, {:nodedown, ^pn}}, 10_000
+    assert_receive {:probe, ^watcher, {:nodeup, ^pn}}, 10_000
     eventually(fn -> c.node in peer_call(p, :erlang, :nodes, []) end, 10_000, what: "redialled after disconnect_node")
     eventually(fn -> members_c(c.node, :redial) == [bp] end, 10_000, what: "the member after the redial")
 
