@@ -316,8 +316,12 @@ static int call_join(scope *s, const char *buf, int *idx, ei_x_buff *reply)
     if (ei_x_new(&key) < 0)
         return CN_REPLY;
     long n = -1;
-    if (cn_pg_canon(buf, idx, &key) < 0 || (n = parse_pids(buf, idx, 0, &p, &single)) < 0) {
-        error_reply(reply, n < 0 && key.index ? "nolocal" : "badarg");
+    if (cn_pg_canon(buf, idx, &key) < 0) {
+        error_reply(reply, "badarg");
+        goto out;
+    }
+    if ((n = parse_pids(buf, idx, 0, &p, &single)) < 0) {
+        error_reply(reply, "nolocal"); /* not local pids (pg:join/leave check this first) */
         goto out;
     }
     pthread_rwlock_wrlock(&s->e->lock);
@@ -355,8 +359,12 @@ static int call_leave(scope *s, const char *buf, int *idx, ei_x_buff *reply)
     if (ei_x_new(&key) < 0)
         return CN_REPLY;
     long n = -1, k = 0;
-    if (cn_pg_canon(buf, idx, &key) < 0 || (n = parse_pids(buf, idx, 0, &p, &single)) < 0) {
-        error_reply(reply, n < 0 && key.index ? "nolocal" : "badarg");
+    if (cn_pg_canon(buf, idx, &key) < 0) {
+        error_reply(reply, "badarg");
+        goto out;
+    }
+    if ((n = parse_pids(buf, idx, 0, &p, &single)) < 0) {
+        error_reply(reply, "nolocal"); /* not local pids (pg:join/leave check this first) */
         goto out;
     }
     pthread_rwlock_wrlock(&s->e->lock);
