@@ -113,7 +113,11 @@ typedef struct scope {
     size_t npeers, peercap;
     watcher *w;
     size_t nw, wcap;
+    uint32_t *told; /* nodes sent our discover since their nodeup */
+    size_t ntold, toldcap;
 } scope;
+
+static void discover_connected(scope *s);
 
 static int grow(void **a, size_t *cap, size_t need, size_t elsz, size_t max)
 {
@@ -333,6 +337,8 @@ static int call_join(scope *s, const char *buf, int *idx, ei_x_buff *reply)
     }
     for (long i = 0; i < n; i++)
         local_add(s, &p[i]);
+    if (n > 0)
+        discover_connected(s); /* nodes not told yet learn of us (see eager) */
     ei_x_buff m;
     if (n > 0 && ei_x_new(&m) == 0) {
         ei_x_encode_tuple_header(&m, 4);
@@ -621,6 +627,56 @@ static int node_kinds(void)
     return cn_node.hidden ? CN_CONN_VISIBLE | CN_CONN_HIDDEN : CN_CONN_VISIBLE;
 }
 
+/* Whom we tell we exist. A BEAM scope sends `discover` on every visible nodeup, so a visible
+ * C scope need not: it tells a node once it has members to share (and every node then), which
+ * keeps nodes that run no scope — or are no BEAM at all — free of unasked-for messages. A
+ * hidden node's scopes are never discovered by BEAM, so they tell every node at nodeup. */
+static int eager(const scope *s)
+{
+    return cn_node.hidden || s->nloc > 0;
+}
+
+static void discover_node(scope *s, uint32_t node)
+{
+    for (size_t i = 0; i < s->ntold; i++)
+        if (s->told[i] == node)
+            return;
+    if (grow((void **)&s->told, &s->toldcap, s->ntold + 1, sizeof *s->told, MAX_PEERS) == 0)
+        s->told[s->ntold++] = node;
+    send_discover(s, NULL, cn_node_name(node));
+}
+
+static void discover_connected(scope *s)
+{
+    uint32_t nodes[1024];
+    size_t k = cn_conn_list_kind(nodes, 1024, node_kinds());
+    for (size_t i = 0; i < k; i++)
+        discover_node(s, nodes[i]);
+}
+
+static void on_nodeup(scope *s, const char *node)
+{
+    long n = cn_node_intern(node, strlen(node));
+    if (n > 0 && eager(s))
+        discover_node(s, (uint32_t)n);
+}
+
+static void on_nodedown(scope *s, const char *node)
+{
+    long n = cn_node_intern(node, strlen(node));
+    if (n <= 0)
+        return;
+    for (size_t i = 0; i < s->ntold; i++)
+        if (s->told[i] == (uint32_t)n) {
+            s->told[i] = s->told[--s->ntold];
+            break;
+        }
+    /* the peer scope's DOWN (noconnection) says the same; whichever comes first acts */
+    for (size_t i = 0; i < s->npeers; i++)
+        if (s->peers[i].used && s->peers[i].pid.node == (uint32_t)n)
+            peer_drop(s, &s->peers[i]);
+}
+
 static int scope_info(cn_proc *self, void *state, const char *buf, int *idx)
 {
     scope *s = state;
@@ -638,14 +694,9 @@ static int scope_info(cn_proc *self, void *state, const char *buf, int *idx)
     else if (!strcmp(op, "DOWN") && arity == 5)
         info_down(s, buf, idx);
     else if (!strcmp(op, "nodeup") && arity >= 2 && ei_decode_atom(buf, idx, node) == 0)
-        send_discover(s, NULL, node);
-    else if (!strcmp(op, "nodedown") && arity >= 2 && ei_decode_atom(buf, idx, node) == 0) {
-        /* the peer scope's DOWN (noconnection) says the same; whichever comes first acts */
-        long n = cn_node_intern(node, strlen(node));
-        for (size_t i = 0; n > 0 && i < s->npeers; i++)
-            if (s->peers[i].used && s->peers[i].pid.node == (uint32_t)n)
-                peer_drop(s, &s->peers[i]);
-    }
+        on_nodeup(s, node);
+    else if (!strcmp(op, "nodedown") && arity >= 2 && ei_decode_atom(buf, idx, node) == 0)
+        on_nodedown(s, node);
     return CN_NOREPLY;
 }
 
@@ -670,12 +721,9 @@ static int scope_init(cn_proc *self, const char *buf, int *idx, void **state)
     pthread_rwlock_unlock(&s->e->lock);
     int kinds = cn_node.hidden ? CN_NODES_VISIBLE | CN_NODES_HIDDEN : CN_NODES_VISIBLE;
     cn_monitor_nodes(self, 1, kinds);
-    /* subscribed first, then the nodes already there: a node may get two discovers */
-    uint32_t nodes[1024];
-    size_t k = cn_conn_list_kind(nodes, 1024, node_kinds());
-    for (size_t i = 0; i < k; i++)
-        send_discover(s, NULL, cn_node_name(nodes[i]));
     *state = s;
+    if (eager(s)) /* subscribed first, then the nodes already there */
+        discover_connected(s);
     return 0;
 }
 
@@ -695,6 +743,7 @@ static void scope_terminate(cn_proc *self, void *state, const char *reason, int 
     for (size_t i = 0; i < s->nw; i++)
         free(s->w[i].key);
     free(s->w);
+    free(s->told);
     free(s->loc);
     free(s->peers);
     free(s);
