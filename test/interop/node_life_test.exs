@@ -80,6 +80,17 @@ defmodule Interop.NodeLifeTest do
     pm = peer_monitor(p1, d)
     cref = GenServer.call(survivor, {:monitor, d})
 
+    # traffic into c2 from a peer while it dies: casts to its echo, calls to a doomed member
+    peer_eval(
+      p1,
+      "F = fun L(0) -> ok; L(N) -> gen_server:cast({echo, C}, ping), " <>
+        "catch gen_server:call(D, {monitor, self()}, 1000), L(N - 1) end, spawn(fun() -> F(100000) end), ok.",
+      10_000,
+      C: c2.node,
+      D: List.last(doomed)
+    )
+
+    Process.sleep(200)
     :ok = :net_kernel.monitor_nodes(true)
     on_exit(fn -> :net_kernel.monitor_nodes(false) end)
     kill9(c2)
