@@ -113,7 +113,11 @@ typedef struct scope {
     size_t npeers, peercap;
     watcher *w;
     size_t nw, wcap;
+    uint32_t *told; /* nodes sent our discover since their nodeup */
+    size_t ntold, toldcap;
 } scope;
+
+static void discover_connected(scope *s);
 
 static int grow(void **a, size_t *cap, size_t need, size_t elsz, size_t max)
 {
@@ -316,8 +320,12 @@ static int call_join(scope *s, const char *buf, int *idx, ei_x_buff *reply)
     if (ei_x_new(&key) < 0)
         return CN_REPLY;
     long n = -1;
-    if (cn_pg_canon(buf, idx, &key) < 0 || (n = parse_pids(buf, idx, 0, &p, &single)) < 0) {
-        error_reply(reply, n < 0 && key.index ? "nolocal" : "badarg");
+    if (cn_pg_canon(buf, idx, &key) < 0) {
+        error_reply(reply, "badarg");
+        goto out;
+    }
+    if ((n = parse_pids(buf, idx, 0, &p, &single)) < 0) {
+        error_reply(reply, "nolocal"); /* not local pids (pg:join/leave check this first) */
         goto out;
     }
     pthread_rwlock_wrlock(&s->e->lock);
@@ -329,6 +337,8 @@ static int call_join(scope *s, const char *buf, int *idx, ei_x_buff *reply)
     }
     for (long i = 0; i < n; i++)
         local_add(s, &p[i]);
+    if (n > 0)
+        discover_connected(s); /* nodes not told yet learn of us (see eager) */
     ei_x_buff m;
     if (n > 0 && ei_x_new(&m) == 0) {
         ei_x_encode_tuple_header(&m, 4);
@@ -355,8 +365,12 @@ static int call_leave(scope *s, const char *buf, int *idx, ei_x_buff *reply)
     if (ei_x_new(&key) < 0)
         return CN_REPLY;
     long n = -1, k = 0;
-    if (cn_pg_canon(buf, idx, &key) < 0 || (n = parse_pids(buf, idx, 0, &p, &single)) < 0) {
-        error_reply(reply, n < 0 && key.index ? "nolocal" : "badarg");
+    if (cn_pg_canon(buf, idx, &key) < 0) {
+        error_reply(reply, "badarg");
+        goto out;
+    }
+    if ((n = parse_pids(buf, idx, 0, &p, &single)) < 0) {
+        error_reply(reply, "nolocal"); /* not local pids (pg:join/leave check this first) */
         goto out;
     }
     pthread_rwlock_wrlock(&s->e->lock);
@@ -613,6 +627,56 @@ static int node_kinds(void)
     return cn_node.hidden ? CN_CONN_VISIBLE | CN_CONN_HIDDEN : CN_CONN_VISIBLE;
 }
 
+/* Whom we tell we exist. A BEAM scope sends `discover` on every visible nodeup, so a visible
+ * C scope need not: it tells a node once it has members to share (and every node then), which
+ * keeps nodes that run no scope — or are no BEAM at all — free of unasked-for messages. A
+ * hidden node's scopes are never discovered by BEAM, so they tell every node at nodeup. */
+static int eager(const scope *s)
+{
+    return cn_node.hidden || s->nloc > 0;
+}
+
+static void discover_node(scope *s, uint32_t node)
+{
+    for (size_t i = 0; i < s->ntold; i++)
+        if (s->told[i] == node)
+            return;
+    if (grow((void **)&s->told, &s->toldcap, s->ntold + 1, sizeof *s->told, MAX_PEERS) == 0)
+        s->told[s->ntold++] = node;
+    send_discover(s, NULL, cn_node_name(node));
+}
+
+static void discover_connected(scope *s)
+{
+    uint32_t nodes[1024];
+    size_t k = cn_conn_list_kind(nodes, 1024, node_kinds());
+    for (size_t i = 0; i < k; i++)
+        discover_node(s, nodes[i]);
+}
+
+static void on_nodeup(scope *s, const char *node)
+{
+    long n = cn_node_intern(node, strlen(node));
+    if (n > 0 && eager(s))
+        discover_node(s, (uint32_t)n);
+}
+
+static void on_nodedown(scope *s, const char *node)
+{
+    long n = cn_node_intern(node, strlen(node));
+    if (n <= 0)
+        return;
+    for (size_t i = 0; i < s->ntold; i++)
+        if (s->told[i] == (uint32_t)n) {
+            s->told[i] = s->told[--s->ntold];
+            break;
+        }
+    /* the peer scope's DOWN (noconnection) says the same; whichever comes first acts */
+    for (size_t i = 0; i < s->npeers; i++)
+        if (s->peers[i].used && s->peers[i].pid.node == (uint32_t)n)
+            peer_drop(s, &s->peers[i]);
+}
+
 static int scope_info(cn_proc *self, void *state, const char *buf, int *idx)
 {
     scope *s = state;
@@ -630,14 +694,9 @@ static int scope_info(cn_proc *self, void *state, const char *buf, int *idx)
     else if (!strcmp(op, "DOWN") && arity == 5)
         info_down(s, buf, idx);
     else if (!strcmp(op, "nodeup") && arity >= 2 && ei_decode_atom(buf, idx, node) == 0)
-        send_discover(s, NULL, node);
-    else if (!strcmp(op, "nodedown") && arity >= 2 && ei_decode_atom(buf, idx, node) == 0) {
-        /* the peer scope's DOWN (noconnection) says the same; whichever comes first acts */
-        long n = cn_node_intern(node, strlen(node));
-        for (size_t i = 0; n > 0 && i < s->npeers; i++)
-            if (s->peers[i].used && s->peers[i].pid.node == (uint32_t)n)
-                peer_drop(s, &s->peers[i]);
-    }
+        on_nodeup(s, node);
+    else if (!strcmp(op, "nodedown") && arity >= 2 && ei_decode_atom(buf, idx, node) == 0)
+        on_nodedown(s, node);
     return CN_NOREPLY;
 }
 
@@ -662,12 +721,9 @@ static int scope_init(cn_proc *self, const char *buf, int *idx, void **state)
     pthread_rwlock_unlock(&s->e->lock);
     int kinds = cn_node.hidden ? CN_NODES_VISIBLE | CN_NODES_HIDDEN : CN_NODES_VISIBLE;
     cn_monitor_nodes(self, 1, kinds);
-    /* subscribed first, then the nodes already there: a node may get two discovers */
-    uint32_t nodes[1024];
-    size_t k = cn_conn_list_kind(nodes, 1024, node_kinds());
-    for (size_t i = 0; i < k; i++)
-        send_discover(s, NULL, cn_node_name(nodes[i]));
     *state = s;
+    if (eager(s)) /* subscribed first, then the nodes already there */
+        discover_connected(s);
     return 0;
 }
 
@@ -687,6 +743,7 @@ static void scope_terminate(cn_proc *self, void *state, const char *reason, int 
     for (size_t i = 0; i < s->nw; i++)
         free(s->w[i].key);
     free(s->w);
+    free(s->told);
     free(s->loc);
     free(s->peers);
     free(s);
@@ -725,7 +782,7 @@ static int scope_name_ok(const char *scope)
 }
 
 /* The scope's pid, starting it when it does not run (create) or not (0 / -1). */
-static int ensure_scope(const char *scope, int create, cn_pid *out)
+int cn_pg_scope_pid(const char *scope, int create, cn_pid *out)
 {
     if (!scope_name_ok(scope))
         return -1;
@@ -751,7 +808,7 @@ static int ensure_scope(const char *scope, int create, cn_pid *out)
 int cn_pg_start(const char *scope)
 {
     cn_pid p;
-    return ensure_scope(scope, 1, &p);
+    return cn_pg_scope_pid(scope, 1, &p);
 }
 
 /* Call the scope with {Op, Group, Pid}; the reply is appended to r. 0, or -1. */
@@ -760,7 +817,7 @@ static int member_call(cn_proc *self, const char *scope, const char *op, const c
 {
     cn_pid sp;
     if (!self || !group || len <= 0 || !pid || pid->node != 0 ||
-        ensure_scope(scope, create, &sp) < 0)
+        cn_pg_scope_pid(scope, create, &sp) < 0)
         return -1;
     ei_x_buff q;
     if (ei_x_new(&q) < 0)
@@ -852,7 +909,7 @@ int cn_pg_monitor(cn_proc *self, const char *scope, const char *group, int len, 
                   ei_x_buff *current)
 {
     cn_pid sp;
-    if (!self || (group && len <= 0) || ensure_scope(scope, 0, &sp) < 0)
+    if (!self || (group && len <= 0) || cn_pg_scope_pid(scope, 0, &sp) < 0)
         return -1;
     ei_x_buff q, r;
     if (ei_x_new(&q) < 0)
@@ -884,7 +941,7 @@ int cn_pg_monitor(cn_proc *self, const char *scope, const char *group, int len, 
 int cn_pg_demonitor(cn_proc *self, const char *scope, const cn_ref *ref)
 {
     cn_pid sp;
-    if (!self || ensure_scope(scope, 0, &sp) < 0)
+    if (!self || cn_pg_scope_pid(scope, 0, &sp) < 0)
         return -1;
     ei_x_buff q, r;
     if (ei_x_new(&q) < 0)
@@ -902,266 +959,34 @@ int cn_pg_demonitor(cn_proc *self, const char *scope, const cn_ref *ref)
     return rc;
 }
 
-/* ---- pg's functions over rpc -------------------------------------------------------------- */
-
-static int span(const char *buf, int *idx, const char **s, int *n)
+int cn_pg_encode_group_members(const char *scope, const char *group, int len, int local_only,
+                               ei_x_buff *out)
 {
-    int start = *idx;
-    if (ei_skip_term(buf, idx) < 0)
+    ei_x_buff key;
+    int i = 0;
+    if (!scope_name_ok(scope) || ei_x_new(&key) < 0)
         return -1;
-    *s = buf + start;
-    *n = *idx - start;
-    return 0;
-}
-
-static int rpc_error(ei_x_buff *out, const char *atom)
-{
-    ei_x_encode_atom(out, atom);
-    return CN_RPC_ERROR;
-}
-
-/* The scope argument: an atom (or, with arity below `full`, the default scope pg). */
-static int scope_arg(const char *buf, int *idx, int arity, int full, char *scope)
-{
-    if (arity < full) {
-        strcpy(scope, "pg");
-        return 0;
-    }
-    return ei_decode_atom(buf, idx, scope);
-}
-
-/* pg's ensure_local: a local pid or a list of them, else error({nolocal, Bad}). */
-static int check_local(const char *p, int plen, ei_x_buff *out)
-{
-    int i = 0, type, size, n;
-    cn_pid pid;
-    ei_get_type(p, &i, &type, &size);
-    if (type == ERL_PID_EXT || type == ERL_NEW_PID_EXT) {
-        if (cn_decode_pid(p, &i, &pid) == 0 && pid.node == 0)
-            return 0;
-        goto nolocal;
-    }
-    if (type == ERL_NIL_EXT)
-        return 0;
-    if (type != ERL_LIST_EXT || ei_decode_list_header(p, &i, &n) < 0)
-        goto nolocal;
-    for (int k = 0; k < n; k++) {
-        int at = i;
-        if (ei_get_type(p, &i, &type, &size) < 0 ||
-            !((type == ERL_PID_EXT || type == ERL_NEW_PID_EXT) && cn_decode_pid(p, &i, &pid) == 0 &&
-              pid.node == 0)) {
-            i = at;
-            const char *bad;
-            int blen;
-            if (span(p, &i, &bad, &blen) < 0)
-                return -1;
-            ei_x_encode_tuple_header(out, 2);
-            ei_x_encode_atom(out, "nolocal");
-            ei_x_append_buf(out, bad, blen);
-            return -1;
+    int rc = -1;
+    if (cn_pg_canon(group, &i, &key) == 0 && i == len) {
+        scope_ent *e = reader_enter(scope);
+        if (!e)
+            rc = ei_x_encode_empty_list(out);
+        else {
+            rc =
+                cn_pg_encode_members(out, cn_pg_table_find(&e->t, key.buff, key.index), local_only);
+            reader_leave(e);
         }
     }
-    return 0;
-nolocal:
-    ei_x_encode_tuple_header(out, 2);
-    ei_x_encode_atom(out, "nolocal");
-    ei_x_append_buf(out, p, plen);
-    return -1;
-}
-
-/* gen_server:call(Scope, Req, infinity) as pg does; noproc exits as the BEAM's would. */
-static int call_scope(cn_proc *self, const char *scope, const ei_x_buff *req, int create,
-                      ei_x_buff *out)
-{
-    cn_pid sp;
-    if (ensure_scope(scope, create, &sp) == 0) {
-        int at = out->index;
-        if (cn_call(self, &sp, req->buff, req->index, -1, out) == 0)
-            return CN_RPC_RETURN;
-        out->index = at;
-    }
-    ei_x_encode_tuple_header(out, 2);
-    ei_x_encode_atom(out, "noproc");
-    ei_x_encode_tuple_header(out, 3);
-    ei_x_encode_atom(out, "gen_server");
-    ei_x_encode_atom(out, "call");
-    ei_x_encode_list_header(out, 3);
-    ei_x_encode_atom(out, scope);
-    ei_x_append_buf(out, req->buff, req->index);
-    ei_x_encode_atom(out, "infinity");
-    ei_x_encode_empty_list(out);
-    return CN_RPC_EXIT;
-}
-
-/* pg:join/2,3 and pg:leave/2,3. */
-static int rpc_member(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out,
-                      const char *op, int create)
-{
-    char scope[MAXATOMLEN_UTF8];
-    const char *g, *p;
-    int glen, plen, type, size;
-    if ((arity != 2 && arity != 3) || scope_arg(buf, idx, arity, 3, scope) < 0 ||
-        span(buf, idx, &g, &glen) < 0 || ei_get_type(buf, idx, &type, &size) < 0 ||
-        span(buf, idx, &p, &plen) < 0)
-        return rpc_error(out, "function_clause");
-    if (type != ERL_PID_EXT && type != ERL_NEW_PID_EXT && type != ERL_LIST_EXT &&
-        type != ERL_NIL_EXT && type != ERL_STRING_EXT)
-        return rpc_error(out, "function_clause");
-    if (check_local(p, plen, out) < 0)
-        return CN_RPC_ERROR;
-    ei_x_buff q;
-    if (ei_x_new(&q) < 0)
-        return rpc_error(out, "system_limit");
-    ei_x_encode_tuple_header(&q, 3);
-    ei_x_encode_atom(&q, op);
-    ei_x_append_buf(&q, g, glen);
-    ei_x_append_buf(&q, p, plen);
-    int rc = call_scope(self, scope, &q, create, out);
-    ei_x_free(&q);
+    ei_x_free(&key);
     return rc;
 }
 
-static int rpc_pg(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out,
-                  const char *fn)
-{
-    char scope[MAXATOMLEN_UTF8];
-    const char *g;
-    int glen;
-    if (!strcmp(fn, "join"))
-        return rpc_member(self, buf, idx, arity, out, "join_local", 1);
-    if (!strcmp(fn, "leave"))
-        return rpc_member(self, buf, idx, arity, out, "leave_local", 0);
-    if (!strcmp(fn, "get_members") || !strcmp(fn, "get_local_members")) {
-        int local = fn[4] == 'l';
-        if (arity != 1 && arity != 2)
-            return rpc_error(out, "function_clause");
-        strcpy(scope, "pg");
-        if (arity == 2 && ei_decode_atom(buf, idx, scope) < 0) {
-            ei_x_encode_empty_list(out); /* not a scope: OTP's ets lookup fails, gives [] */
-            return CN_RPC_RETURN;
-        }
-        if (span(buf, idx, &g, &glen) < 0)
-            return rpc_error(out, "function_clause");
-        ei_x_buff key;
-        int i = 0;
-        if (ei_x_new(&key) < 0)
-            return rpc_error(out, "system_limit");
-        if (cn_pg_canon(g, &i, &key) < 0) {
-            ei_x_free(&key);
-            return rpc_error(out, "badarg");
-        }
-        scope_ent *e = reader_enter(scope);
-        if (!e)
-            ei_x_encode_empty_list(out);
-        else {
-            cn_pg_encode_members(out, cn_pg_table_find(&e->t, key.buff, key.index), local);
-            reader_leave(e);
-        }
-        ei_x_free(&key);
-        return CN_RPC_RETURN;
-    }
-    if (!strcmp(fn, "which_groups") || !strcmp(fn, "which_local_groups")) {
-        if (arity > 1 || scope_arg(buf, idx, arity, 1, scope) < 0)
-            return rpc_error(out, "function_clause");
-        if (cn_pg_which_groups(scope, fn[6] == 'l', out) < 0)
-            return rpc_error(out, "badarg");
-        return CN_RPC_RETURN;
-    }
-    if (!strcmp(fn, "monitor_scope") || !strcmp(fn, "monitor")) {
-        int group = fn[7] != '_';
-        int full = group ? 2 : 1;
-        if (arity > full || arity < full - 1 || scope_arg(buf, idx, arity, full, scope) < 0)
-            return rpc_error(out, "function_clause");
-        ei_x_buff q;
-        if (ei_x_new(&q) < 0)
-            return rpc_error(out, "system_limit");
-        if (group) {
-            if (span(buf, idx, &g, &glen) < 0) {
-                ei_x_free(&q);
-                return rpc_error(out, "function_clause");
-            }
-            ei_x_encode_tuple_header(&q, 2);
-            ei_x_encode_atom(&q, "monitor");
-            ei_x_append_buf(&q, g, glen);
-        } else {
-            ei_x_encode_atom(&q, "monitor");
-        }
-        int rc = call_scope(self, scope, &q, 0, out);
-        ei_x_free(&q);
-        return rc;
-    }
-    if (!strcmp(fn, "demonitor")) {
-        if ((arity != 1 && arity != 2) || scope_arg(buf, idx, arity, 2, scope) < 0 ||
-            span(buf, idx, &g, &glen) < 0)
-            return rpc_error(out, "function_clause");
-        ei_x_buff q, r;
-        ei_x_new(&q);
-        ei_x_new(&r);
-        ei_x_encode_tuple_header(&q, 2);
-        ei_x_encode_atom(&q, "demonitor");
-        ei_x_append_buf(&q, g, glen);
-        int rc = call_scope(self, scope, &q, 0, &r);
-        if (rc == CN_RPC_RETURN)
-            ei_x_encode_atom(out, reply_atom(&r, "ok") ? "ok" : "false");
-        else
-            ei_x_append_buf(out, r.buff, r.index);
-        ei_x_free(&q);
-        ei_x_free(&r);
-        return rc;
-    }
-    if (!strcmp(fn, "start") && arity == 1 && ei_decode_atom(buf, idx, scope) == 0) {
-        cn_pid sp;
-        int running = cn_whereis_name(scope, &sp) == 0;
-        if (!running && ensure_scope(scope, 1, &sp) < 0) {
-            ei_x_encode_tuple_header(out, 2);
-            ei_x_encode_atom(out, "error");
-            ei_x_encode_atom(out, "system_limit");
-            return CN_RPC_RETURN;
-        }
-        ei_x_encode_tuple_header(out, 2);
-        if (running) {
-            ei_x_encode_atom(out, "error");
-            ei_x_encode_tuple_header(out, 2);
-            ei_x_encode_atom(out, "already_started");
-        } else {
-            ei_x_encode_atom(out, "ok");
-        }
-        cn_encode_pid(out, &sp);
-        return CN_RPC_RETURN;
-    }
-    return rpc_error(out, "function_clause");
-}
-
-#define PG_FN(name)                                                                                \
-    static int rpc_##name(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)     \
-    {                                                                                              \
-        return rpc_pg(self, buf, idx, arity, out, #name);                                          \
-    }
-PG_FN(join)
-PG_FN(leave)
-PG_FN(get_members)
-PG_FN(get_local_members)
-PG_FN(which_groups)
-PG_FN(which_local_groups)
-PG_FN(monitor)
-PG_FN(monitor_scope)
-PG_FN(demonitor)
-PG_FN(start)
-
 int cn_pg_service_start(void)
 {
-    int r = 0;
-    r |= cn_export("pg", "join", -1, rpc_join);
-    r |= cn_export("pg", "leave", -1, rpc_leave);
-    r |= cn_export("pg", "get_members", -1, rpc_get_members);
-    r |= cn_export("pg", "get_local_members", -1, rpc_get_local_members);
-    r |= cn_export("pg", "which_groups", -1, rpc_which_groups);
-    r |= cn_export("pg", "which_local_groups", -1, rpc_which_local_groups);
-    r |= cn_export("pg", "monitor", -1, rpc_monitor);
-    r |= cn_export("pg", "monitor_scope", -1, rpc_monitor_scope);
-    r |= cn_export("pg", "demonitor", -1, rpc_demonitor);
-    r |= cn_export("pg", "start", 1, rpc_start);
-    if (r < 0)
+    if (cn_pg_rpc_start() < 0)
         return -1;
-    return cn_pg_start("pg");
+    /* not fatal: the name may belong to a --child, as any registered name may */
+    if (cn_pg_start("pg") < 0)
+        cn_warn("the default pg scope did not start (is the name pg taken?)");
+    return 0;
 }

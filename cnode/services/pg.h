@@ -3,8 +3,20 @@
 #ifndef CN_PG_H
 #define CN_PG_H
 
+#include "cnode.h"
+
 /* Export the pg module's functions (pg:join/3 ... over rpc) and start the default scope
  * `pg`. Called once by cn_services_start. */
 int cn_pg_service_start(void);
+
+/* Inside the service (pg.c for pg_rpc.c): */
+/* The scope's pid; when it does not run, start it (create) or fail. 0, or -1. */
+int cn_pg_scope_pid(const char *scope, int create, cn_pid *out);
+/* Append the members of group (any encoding of it) in scope as a list: 0, or -1 for a
+ * malformed group. A scope that does not run has no members. */
+int cn_pg_encode_group_members(const char *scope, const char *group, int len, int local_only,
+                               ei_x_buff *out);
+/* Export pg's functions (pg_rpc.c). */
+int cn_pg_rpc_start(void);
 
 #endif

@@ -80,7 +80,22 @@ defmodule Interop.NodeLifeTest do
     pm = peer_monitor(p1, d)
     cref = GenServer.call(survivor, {:monitor, d})
 
+    # traffic into c2 from a peer while it dies: casts to its echo, calls to a doomed member
+    peer_eval(
+      p1,
+      "F = fun L(0) -> ok; L(N) -> gen_server:cast({echo, C}, ping), " <>
+        "catch gen_server:call(D, {monitor, self()}, 1000), L(N - 1) end, spawn(fun() -> F(100000) end), ok.",
+      10_000,
+      C: c2.node,
+      D: List.last(doomed)
+    )
+
+    Process.sleep(200)
+    :ok = :net_kernel.monitor_nodes(true)
+    on_exit(fn -> :net_kernel.monitor_nodes(false) end)
     kill9(c2)
+    c2n = c2.node
+    assert_receive {:nodedown, ^c2n}, 15_000
     assert_receive {:DOWN, ^ref, :process, ^d, :noconnection}, 15_000
     assert peer_down(p1, pm, 15_000) == :noconnection
     assert_receive {:probe, ^survivor, {:DOWN, ^cref, :process, ^d, :noconnection}}, 15_000
@@ -188,8 +203,13 @@ defmodule Interop.NodeLifeTest do
     connect!(c)
     eventually(fn -> members_c(c.node, :redial) == [bp] end, 10_000, what: "the member over the --connect link")
 
-    # the peer drops us: we dial again (and the scopes resync)
+    # the peer drops us: we dial again (and the scopes resync); a C process sees both events
+    watcher = probe(c.node)
+    assert GenServer.call(watcher, {:monitor_nodes, true, :visible}) == :ok
+    pn = p.node
     assert peer_call(p, :erlang, :disconnect_node, [c.node]) == true
+    assert_receive {:probe, ^watcher, {:nodedown, ^pn}}, 10_000
+    assert_receive {:probe, ^watcher, {:nodeup, ^pn}}, 10_000
     eventually(fn -> c.node in peer_call(p, :erlang, :nodes, []) end, 10_000, what: "redialled after disconnect_node")
     eventually(fn -> members_c(c.node, :redial) == [bp] end, 10_000, what: "the member after the redial")
 
@@ -201,5 +221,55 @@ defmodule Interop.NodeLifeTest do
     eventually(fn -> c.node in peer_call(p2, :erlang, :nodes, []) end, 15_000, what: "redialled after the restart")
     wait_log(c, "reconnect: #{p2.node} is back", 5_000)
     assert os_alive?(c.os_pid)
+  end
+
+  # ---- epmd restart ----------------------------------------------------------------------
+
+  # A second private epmd owned by this test, killed by pid (the runner's epmd is not touched).
+  defp start_epmd(port) do
+    exe = System.find_executable("epmd") || flunk("epmd not found")
+    p = Port.open({:spawn_executable, exe}, [:binary, args: ["-port", "#{port}"]])
+    {:os_pid, os_pid} = Port.info(p, :os_pid)
+    on_exit(fn -> kill9(os_pid) end)
+    eventually(fn -> epmd_names(port) != :error end, 5000, what: "epmd answering on #{port}")
+    os_pid
+  end
+
+  defp epmd_names(port) do
+    case System.cmd("epmd", ["-port", "#{port}", "-names"], stderr_to_stdout: true) do
+      {out, 0} -> out
+      _ -> :error
+    end
+  end
+
+  defp free_port do
+    {:ok, s} = :gen_tcp.listen(0, [])
+    {:ok, p} = :inet.port(s)
+    :gen_tcp.close(s)
+    p
+  end
+
+  test "an epmd restart is survived: old links stay, a node started later finds the C node" do
+    port = free_port()
+    epmd = start_epmd(port)
+    c = start_cnode(args: ["--epmd-port", "#{port}"])
+    # peers on that epmd only, reached through their stdio (this runner uses another epmd)
+    on_epmd = [{"ERL_EPMD_PORT", "#{port}"}]
+    p1 = pg_peer(connection: :standard_io, env: on_epmd)
+    link_up(p1, c.node)
+    a = peer_call(p1, :erlang, :spawn, [c.node, :probe, :start, [[]]])
+    assert peer_call(p1, :erpc, :call, [c.node, :pg, :join, [:pg, :epmd_grp, a]]) == :ok
+    eventually(fn -> members_on(p1, :epmd_grp) == [a] end, 10_000, what: "the member before the restart")
+
+    kill9(epmd)
+    eventually(fn -> epmd_names(port) == :error end, 5000, what: "epmd gone")
+    wait_log(c, "re-registering", 5000)
+    start_epmd(port)
+    wait_log(c, "registered with epmd again", 10_000)
+
+    assert c.node in peer_call(p1, :erlang, :nodes, [])
+    p2 = pg_peer(connection: :standard_io, env: on_epmd)
+    link_up(p2, c.node)
+    eventually(fn -> members_on(p2, :epmd_grp) == [a] end, 10_000, what: "the member seen by a node started later")
   end
 end

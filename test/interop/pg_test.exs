@@ -232,6 +232,23 @@ defmodule Interop.PgTest do
     eventually(fn -> :erpc.call(c.node, :pg, :get_members, [:from_runner]) == [me] end, 5_000)
   end
 
+  test "the C scope killed: its members leave every BEAM node; a join starts the scope again" do
+    c = connect!(start_cnode())
+    p = pg_peer()
+    link_up(p, c.node)
+    a = probe(c.node)
+    assert GenServer.call(a, {:pg_join, :pg, :phoenix}) == :ok
+    eventually(fn -> members_on(p, :pg, :phoenix) == [a] end, 10_000, what: "the member")
+    scope = :erpc.call(c.node, :erlang, :whereis, [:pg])
+    Process.exit(scope, :kill)
+    eventually(fn -> members_on(p, :pg, :phoenix) == [] end, 10_000, what: "the members of the dead scope gone")
+    assert :erpc.call(c.node, :pg, :get_members, [:phoenix]) == []
+    # pg:join starts the scope again; it tells the connected nodes, which see the member again
+    assert :erpc.call(c.node, :pg, :join, [:phoenix, a]) == :ok
+    assert :erpc.call(c.node, :erlang, :whereis, [:pg]) not in [scope, :undefined]
+    eventually(fn -> members_on(p, :pg, :phoenix) == [a] end, 10_000, what: "the member through the new scope")
+  end
+
   test "churn: joins, leaves and deaths on 3 BEAM and 2 C nodes converge to one membership" do
     c1 = connect!(start_cnode())
     c2 = connect!(start_cnode(args: ["--connect", c1.node]))

@@ -396,7 +396,8 @@ defmodule CnodeTest do
   `:net_ticktime` (seconds), `:hidden`, `:args` (extra erl arguments, strings), `:connection`
   (`:dist`, the default when the cookie is ours: the peer is connected to us and reached with
   :erpc; or `:standard_io`: the peer is not connected to us and is reached through its stdio,
-  the default for a different cookie). Returns a %Peer{pid, node, os_pid}. Stopped by on_exit.
+  the default for a different cookie), `:env` (`[{"NAME", "value"}]` for the peer's OS process).
+  Returns a %Peer{pid, node, os_pid}. Stopped by on_exit.
   """
   def start_peer(opts \\ []) do
     name = opts[:name] || unique_name(opts[:prefix] || "p")
@@ -416,6 +417,11 @@ defmodule CnodeTest do
 
     peer_opts = %{name: String.to_charlist(name), args: Enum.map(args, &String.to_charlist/1), wait_boot: 30_000}
     peer_opts = if conn == :standard_io, do: Map.put(peer_opts, :connection, :standard_io), else: peer_opts
+    # :env, [{"NAME", "value"}]: environment of the peer's OS process (e.g. ERL_EPMD_PORT)
+    peer_opts =
+      if opts[:env],
+        do: Map.put(peer_opts, :env, for({k, v} <- opts[:env], do: {to_charlist(k), to_charlist(v)})),
+        else: peer_opts
 
     {pid, node} =
       case :peer.start(peer_opts) do
