@@ -14,6 +14,7 @@ static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static cn_proc *qhead, *qtail;
 static int stopping, busy, nthreads_started, nbase, blocked;
+static int nidle; /* schedulers waiting on qcond */
 static pthread_t *threads;
 #define MAX_EXTRA 256 /* threads added for blocked schedulers, at most */
 
@@ -28,15 +29,22 @@ void cn_sched_enqueue(cn_proc *p)
     else
         qhead = p;
     qtail = p;
-    pthread_cond_signal(&qcond);
+    int wake = nidle > 0;
     pthread_mutex_unlock(&qlock);
+    /* Signalled after the unlock: a scheduler woken while we still hold qlock would only
+     * block on it at once (a futex wait and wake more per message). */
+    if (wake)
+        pthread_cond_signal(&qcond);
 }
 
 static cn_proc *dequeue(void)
 {
     pthread_mutex_lock(&qlock);
-    while (!qhead && !stopping)
+    while (!qhead && !stopping) {
+        nidle++;
         pthread_cond_wait(&qcond, &qlock);
+        nidle--;
+    }
     cn_proc *p = qhead;
     if (p) {
         qhead = p->runq_next;
