@@ -122,9 +122,11 @@ bench-tls: all
 	@bash scripts/bench-tls.sh $(CNODED) $(N)
 
 # Latency, throughput, CPU per operation, memory per process: cnoded vs a BEAM echo node in
-# the same run (scripts/bench.sh; results in bench/results/). QUICK=1 for a smoke check.
+# the same run (scripts/bench.sh; results in bench/results/), then the cost of TLS
+# (scripts/bench-tls.sh: connection setup, 16 MiB round trips). QUICK=1 for a smoke check.
 bench: all $(BUILD)/bench/procs
 	@bash scripts/bench.sh $(CNODED) $(BUILD)/bench/procs $(if $(filter 1,$(QUICK)),1,0)
+	@$(if $(filter 1,$(QUICK)),true,bash scripts/bench-tls.sh $(CNODED) 10)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
