@@ -200,6 +200,19 @@ int cn_sleep(cn_proc *self, int ms);
 int cn_rpc_call(cn_proc *self, const char *node, const char *m, const char *f, const char *args,
                 int args_len, int timeout_ms, ei_x_buff *result, int *cls);
 
+/* ---- :global: cluster-wide names (the node takes part in :global, PROTOCOL.md §7.2) ----- */
+
+/* global:register_name(name, pid) for an atom name: locks {global, self} on every known node,
+ * registers everywhere, lets go (blocks the caller meanwhile). 0 (yes), or -1 (the name is
+ * taken, the pid already has a name, or the lock could not be had). */
+int cn_global_register_name(cn_proc *self, const char *name, const cn_pid *pid);
+/* global:unregister_name/1. 0, or -1 if the lock could not be had. */
+int cn_global_unregister_name(cn_proc *self, const char *name);
+/* global:whereis_name/1 from this node's table: 0 and the pid, or -1 (undefined). */
+int cn_global_whereis_name(const char *name, cn_pid *out);
+/* global:send/2: msg (encoded without version byte) to the pid of name; -1 if undefined. */
+int cn_global_send(cn_proc *self, const char *name, const char *msg, int len);
+
 /* ---- the node ----------------------------------------------------------------------- */
 
 typedef struct cn_config {
