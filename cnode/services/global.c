@@ -164,6 +164,8 @@ static const char *me(void)
 
 static gnode *node_get(const char *name, int create)
 {
+    if (!strchr(name, '@'))
+        return NULL; /* not a node name */
     for (int i = 0; i < nnodes; i++)
         if (strcmp(nodes[i].name, name) == 0)
             return &nodes[i];

@@ -60,4 +60,244 @@ defmodule Interop.GlobalTest do
     :global.send(:cx, :hello)
     assert_receive {:probe, ^pr, :hello}, 5_000
   end
+
+  # Peers reached through their stdio: not connected to this runner, so that the cluster is
+  # only what the test builds.
+  defp iso_peer, do: start_peer(connection: :standard_io)
+
+  defp nodes_of(%CnodeTest.Peer{} = p), do: peer_call(p, :erlang, :nodes, [])
+  # the C node's nodes(), asked through a peer connected to it
+  defp c_nodes(via, c), do: peer_call(via, :erpc, :call, [c.node, :erlang, :nodes, []])
+
+  defp connected?(p, node), do: node in nodes_of(p)
+
+  test "transitive mesh: BEAM joins C's partition, then a C node joins a BEAM member" do
+    c1 = start_cnode()
+    a = iso_peer()
+    b = iso_peer()
+    assert peer_call(a, :net_kernel, :connect_node, [c1.node]) == true
+    assert sync(a) == :ok
+    # b joins a: it is meshed to c1 by global
+    assert peer_call(b, :net_kernel, :connect_node, [a.node]) == true
+    eventually(fn -> connected?(b, c1.node) end, 20_000, what: "b meshed to c1")
+    assert sync(b) == :ok
+    assert sync(a) == :ok
+    # a C node joins b: meshed to a and to c1
+    c2 = start_cnode(args: ["--connect", b.node])
+    eventually(fn -> connected?(a, c2.node) end, 20_000, what: "a meshed to c2")
+    eventually(fn -> c2.node in c_nodes(a, c1) end, 20_000, what: "c1 meshed to c2")
+    for p <- [a, b], do: assert(sync(p) == :ok)
+    assert Enum.sort(c_nodes(a, c2)) == Enum.sort([a.node, b.node, c1.node])
+  end
+
+  test "transitive mesh: a C node joins a C node that is in a BEAM cluster" do
+    c1 = start_cnode()
+    a = iso_peer()
+    b = iso_peer()
+    assert peer_call(a, :net_kernel, :connect_node, [b.node]) == true
+    assert peer_call(a, :net_kernel, :connect_node, [c1.node]) == true
+    eventually(fn -> connected?(b, c1.node) end, 20_000, what: "b meshed to c1")
+    c2 = start_cnode(args: ["--connect", c1.node])
+    eventually(fn -> connected?(a, c2.node) and connected?(b, c2.node) end, 20_000,
+      what: "a and b meshed to c2")
+    for p <- [a, b], do: assert(sync(p) == :ok)
+  end
+
+  test "transitive mesh: a BEAM cluster joins a C node by the C node dialling" do
+    a = iso_peer()
+    b = iso_peer()
+    assert peer_call(a, :net_kernel, :connect_node, [b.node]) == true
+    assert sync(a) == :ok
+    c = start_cnode(args: ["--connect", a.node])
+    eventually(fn -> connected?(b, c.node) end, 20_000, what: "b meshed to c")
+    for p <- [a, b], do: assert(sync(p) == :ok)
+  end
+
+  # A process on peer p that registers Name (with the standard method, or notify) and reports
+  # what it receives to us... through the peer's stdio we cannot receive, so it only lives.
+  defp peer_named(p, name, method \\ :random_exit_name) do
+    peer_eval(p, """
+    Self = self(),
+    P = spawn(fun() -> receive stop -> ok end end),
+    yes = global:register_name(Name, P, fun global:#{method}/3),
+    P.
+    """, 10_000, [{:Name, name}])
+  end
+
+  defp alive_on(p, pid), do: peer_call(p, :erlang, :is_process_alive, [pid])
+
+  # Is a remote (C) pid alive, asked from peer p with a monitor: no DOWN within 300 ms.
+  defp remote_alive?(p, pid) do
+    peer_eval(p, """
+    R = erlang:monitor(process, Pid),
+    receive {'DOWN', R, process, _, _} -> false after 300 -> erlang:demonitor(R, [flush]), true end.
+    """, 10_000, [{:Pid, pid}])
+  end
+
+  test "name clash resolved by the C node (smaller name): the BEAM process is killed" do
+    c = start_cnode(prefix: "a")
+    a = iso_peer()
+    pr = peer_call(a, :erlang, :spawn, [c.node, :probe, :start, [[]]])
+    assert is_pid(pr)
+    assert peer_call(a, :erpc, :call, [c.node, :global, :registered_names, []]) == []
+    # the C side registers :dup before it knows a's partition... a is connected already, so
+    # take a separate peer for the other side
+    b = iso_peer()
+    bp = peer_named(b, :dup)
+    assert peer_call(a, :gen_server, :call, [pr, {:global_register, :dup}, 30_000]) == :yes
+    assert peer_call(b, :global, :whereis_name, [:dup]) == bp
+    # join the partitions: c (name "a…") is smaller than b ("p…"), so c resolves with its
+    # entry's method, random_exit_name: the pid on the larger node is killed
+    assert peer_call(b, :net_kernel, :connect_node, [c.node]) == true
+    assert sync(b) == :ok
+    eventually(fn -> peer_call(b, :global, :whereis_name, [:dup]) == pr end, 15_000,
+      what: "the C pid to win :dup on b")
+    eventually(fn -> alive_on(b, bp) == false end, 10_000, what: "the loser killed")
+    assert peer_call(a, :global, :whereis_name, [:dup]) == pr
+  end
+
+  test "name clash resolved by a BEAM node (smaller name): the C process is killed" do
+    c = start_cnode(prefix: "z")
+    a = iso_peer()
+    pr = peer_call(a, :erlang, :spawn, [c.node, :probe, :start, [[]]])
+    assert peer_call(a, :gen_server, :call, [pr, {:global_register, :dup2}, 30_000]) == :yes
+    b = iso_peer()
+    bp = peer_named(b, :dup2)
+    assert peer_call(b, :net_kernel, :connect_node, [c.node]) == true
+    assert sync(b) == :ok
+    eventually(fn -> peer_call(b, :global, :whereis_name, [:dup2]) == bp end, 15_000)
+    eventually(fn -> peer_call(a, :global, :whereis_name, [:dup2]) == bp end, 15_000)
+    eventually(fn -> peer_call(b, :erpc, :call, [c.node, :global, :whereis_name, [:dup2]]) == bp end, 15_000)
+    # the C process lost: killed by exit(Pid, kill) over the wire
+    eventually(fn -> remote_alive?(a, pr) == false end,
+      10_000, what: "the C loser killed")
+  end
+
+  test "name clash with random_notify_name: the loser is told, not killed" do
+    c = start_cnode(prefix: "z")
+    a = iso_peer()
+    # a C pid registered by a BEAM node with random_notify_name, then a clash on join
+    pr = peer_call(a, :erlang, :spawn, [c.node, :probe, :start, [[]]])
+    assert peer_call(a, :global, :register_name, [:dup3, pr, &:global.random_notify_name/3]) == :yes
+    b = iso_peer()
+    bp = peer_named(b, :dup3, :random_notify_name)
+    assert peer_call(b, :net_kernel, :connect_node, [c.node]) == true
+    assert sync(b) == :ok
+    # a ("p…") vs b ("p…"): whoever resolves, the winner is the pid on the smaller node
+    eventually(fn -> peer_call(b, :global, :whereis_name, [:dup3]) == bp end, 15_000)
+    eventually(fn -> peer_call(b, :erpc, :call, [c.node, :global, :whereis_name, [:dup3]]) == bp end, 15_000)
+    assert remote_alive?(a, pr) == true
+  end
+
+  test "global:trans and global:set_lock that include a C node" do
+    c = connect!(start_cnode())
+    p = start_peer()
+    assert peer_call(p, :net_kernel, :connect_node, [c.node]) == true
+    assert sync() == :ok
+    me = self()
+    r =
+      bounded(fn ->
+        :global.trans({:res, me}, fn ->
+          # while we hold it, nobody else can take the resource on the C node
+          peer_call(p, :global, :set_lock, [{:res, :other}, [c.node], 0])
+        end)
+      end, 30_000)
+    assert r == {:ok, false}
+    assert peer_call(p, :global, :set_lock, [{:res, :other}, [c.node], 0]) == true
+    assert peer_call(p, :global, :del_lock, [{:res, :other}, [c.node]]) == true
+    # (the caller holds the lock: not from a task)
+    assert :global.set_lock({:r2, me}) == true
+    assert peer_call(p, :global, :set_lock, [{:r2, :x}, [c.node], 0]) == false
+    assert :global.del_lock({:r2, me}) == true
+    assert peer_call(p, :global, :set_lock, [{:r2, :x}, [c.node], 0]) == true
+    # a lock whose holder dies is released on the C node
+    holder = spawn(fn -> :global.set_lock({:r3, :h}, [c.node]); receive do: (:stop -> :ok) end)
+    eventually(fn -> peer_call(p, :global, :set_lock, [{:r3, :y}, [c.node], 0]) == false end, 10_000)
+    Process.exit(holder, :kill)
+    eventually(fn -> peer_call(p, :global, :set_lock, [{:r3, :y}, [c.node], 0]) == true end, 10_000)
+  end
+
+  test "kill -9 of a C node: its names go everywhere and sync still returns" do
+    c = connect!(start_cnode())
+    p = start_peer()
+    assert peer_call(p, :net_kernel, :connect_node, [c.node]) == true
+    assert sync(p) == :ok
+    pr = probe(c)
+    assert GenServer.call(pr, {:global_register, :kx}, 30_000) == :yes
+    eventually(fn -> peer_call(p, :global, :whereis_name, [:kx]) == pr end, 10_000)
+    kill9(c)
+    eventually(fn -> peer_call(p, :global, :whereis_name, [:kx]) == :undefined end, 15_000)
+    eventually(fn -> :global.whereis_name(:kx) == :undefined end, 15_000)
+    assert sync(p) == :ok
+    assert sync() == :ok
+  end
+
+  test "kill -9 of a BEAM node mid-traffic: the C node and the rest stay consistent" do
+    c = connect!(start_cnode())
+    a = start_peer()
+    b = start_peer()
+    for p <- [a, b], do: assert(peer_call(p, :net_kernel, :connect_node, [c.node]) == true)
+    assert sync() == :ok
+    ap = peer_named(a, :ka)
+    eventually(fn -> :erpc.call(c.node, :global, :whereis_name, [:ka]) == ap end, 10_000)
+    # traffic: registrations from b and the C node while a dies
+    pr = probe(c)
+    t = Task.async(fn -> for i <- 1..20, do: peer_named(b, :"kb#{i}") end)
+    kill9(a)
+    assert GenServer.call(pr, {:global_register, :kc}, 60_000) == :yes
+    Task.await(t, 60_000)
+    eventually(fn -> :erpc.call(c.node, :global, :whereis_name, [:ka]) == :undefined end, 15_000)
+    assert sync(b) == :ok
+    assert sync() == :ok
+    names = Enum.sort(:erpc.call(c.node, :global, :registered_names, []))
+    assert names == Enum.sort(peer_call(b, :global, :registered_names, []))
+    assert :kc in names and :kb20 in names
+  end
+
+  test "prevent overlapping partitions: a BEAM node dropping the C node makes the others drop it" do
+    c = start_cnode()
+    a = iso_peer()
+    b = iso_peer()
+    assert peer_call(a, :net_kernel, :connect_node, [b.node]) == true
+    assert peer_call(a, :net_kernel, :connect_node, [c.node]) == true
+    eventually(fn -> connected?(b, c.node) end, 20_000)
+    assert sync(a) == :ok
+    assert peer_call(a, :erlang, :disconnect_node, [c.node]) == true
+    # b hears that a lost c: it asks c to disconnect (c does) and forgets it. (c reports that
+    # it lost a too, so b may drop a as well: OTP's rule takes down more than the minimum.)
+    eventually(fn -> not connected?(b, c.node) end, 20_000, what: "b disconnected from c")
+    assert sync(a) == :ok
+    assert sync(b) == :ok
+    # the C node can join again
+    assert peer_call(b, :net_kernel, :connect_node, [c.node]) == true
+    assert sync(b) == :ok
+    eventually(fn -> c.node in peer_call(b, :gen_server, :call, [:global_name_server, :get_known]) end,
+      20_000, what: "c known to b's global again")
+  end
+
+  test "malformed :global traffic is refused without harm" do
+    c = connect!(start_cnode())
+    to = {:global_name_server, c.node}
+    for m <- [
+          {:"$gen_cast", {:init_connect, :bad, :x, :y}},
+          {:"$gen_cast", {:init_connect, {8, 1}, node(), {:locker, 1, 2, :notapid}}},
+          {:"$gen_cast", {:exchange, node(), :notalist, [], 1}},
+          {:"$gen_cast", {:exchange, node(), [1, 2 | 3], [], 1}},
+          {:"$gen_cast", {:resolved, node(), [{:insert, :bad}], :x, :unused, [], 1}},
+          {:"$gen_cast", {:new_nodes, node(), [{:insert, {:n}}, {:delete}], [], [:a, {1, 2}], :x}},
+          {:"$gen_cast", {:lock_set, :notapid, true, [], 1}},
+          {:lost_connection, 1, 2, 3},
+          {:remove_connection, "x"},
+          {:init_connect_ack, node(), :a, :b},
+          :garbage
+        ],
+        do: send(to, m)
+    assert {:timeout, _} = catch_exit(GenServer.call(to, {:set_lock, :bad}, 300))
+    assert {:timeout, _} = catch_exit(GenServer.call(to, {:register, :n}, 300))
+    assert sync() == :ok
+    pr = probe(c)
+    assert :global.register_name(:after_garbage, pr) == :yes
+    assert :erpc.call(c.node, :global, :whereis_name, [:after_garbage]) == pr
+    assert Process.alive?(c.collector) and exit_status(c) == nil
+  end
 end
