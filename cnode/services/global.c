@@ -1477,3 +1477,20 @@ cn_pid gl_locker_pid(void)
 {
     return locker_pid;
 }
+
+int gl_synced_with_visible(void)
+{
+    uint32_t up[MAX_NODES];
+    size_t n = cn_conn_list_kind(up, MAX_NODES, CN_CONN_VISIBLE);
+    int all = 1;
+    pthread_mutex_lock(&mx);
+    for (size_t i = 0; i < n && all; i++) {
+        const char *name = cn_node_name(up[i]);
+        int found = 0;
+        for (int k = 0; name && k < nnodes && !found; k++)
+            found = nodes[k].known && strcmp(nodes[k].name, name) == 0;
+        all = found;
+    }
+    pthread_mutex_unlock(&mx);
+    return all;
+}

@@ -30,6 +30,8 @@ int gl_where(const char *name, int len, cn_pid *out);
 void gl_registered_names(ei_x_buff *x);
 /* Is pid registered under some name? */
 int gl_pid_has_name(const cn_pid *pid);
+/* Is every visible node we are connected to in the known set (global:sync/0's condition)? */
+int gl_synced_with_visible(void);
 cn_pid gl_server_pid(void);
 cn_pid gl_locker_pid(void);
 

@@ -502,6 +502,26 @@ static int x_notify_all_name(cn_proc *self, const char *buf, int *idx, int arity
     return method3(self, buf, idx, out, "notify_all_name");
 }
 
+/* sync(): wait (up to a minute) until every visible node is known to us. */
+static int x_sync(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)buf;
+    (void)idx;
+    (void)arity;
+    for (int i = 0; i < 1200; i++) {
+        if (gl_synced_with_visible()) {
+            ei_x_encode_atom(out, "ok");
+            return CN_RPC_RETURN;
+        }
+        if (cn_sleep(self, 50) < 0)
+            break;
+    }
+    ei_x_encode_tuple_header(out, 2);
+    ei_x_encode_atom(out, "error");
+    ei_x_encode_atom(out, "timeout");
+    return CN_RPC_RETURN;
+}
+
 int cn_global_exports(void)
 {
     struct {
@@ -511,6 +531,7 @@ int cn_global_exports(void)
     } t[] = {
         {"whereis_name", 1, x_whereis_name},
         {"registered_names", 0, x_registered_names},
+        {"sync", 0, x_sync},
         {"register_name", 2, x_register_name},
         {"register_name", 3, x_register_name},
         {"unregister_name", 1, x_unregister_name},

@@ -300,4 +300,35 @@ defmodule Interop.GlobalTest do
     assert :erpc.call(c.node, :global, :whereis_name, [:after_garbage]) == pr
     assert Process.alive?(c.collector) and exit_status(c) == nil
   end
+
+  test "two C nodes sync with each other alone, then share names with a BEAM node that joins" do
+    c1 = start_cnode()
+    c2 = start_cnode(args: ["--connect", c1.node])
+    wait_log(c2, "global: in sync with #{c1.node}", 20_000)
+    wait_log(c1, "global: in sync with #{c2.node}", 20_000)
+    a = iso_peer()
+    assert peer_call(a, :net_kernel, :connect_node, [c2.node]) == true
+    eventually(fn -> connected?(a, c1.node) end, 20_000, what: "a meshed to c1")
+    assert sync(a) == :ok
+    pr = peer_call(a, :erlang, :spawn, [c1.node, :probe, :start, [[]]])
+    assert peer_call(a, :gen_server, :call, [pr, {:global_register, :cc}, 30_000]) == :yes
+    assert peer_call(a, :erpc, :call, [c2.node, :global, :whereis_name, [:cc]]) == pr
+    assert peer_call(a, :global, :whereis_name, [:cc]) == pr
+    # a C process sends to a global name through its own table
+    q = peer_call(a, :erlang, :spawn, [c2.node, :probe, :start, [[]]])
+    assert peer_call(a, :gen_server, :call, [q, {:global_send, :cc, :ping}]) == :ok
+    assert peer_call(a, :gen_server, :call, [q, {:global_send, :nobody, :ping}]) == :undefined
+    assert peer_call(a, :gen_server, :call, [q, {:global_unregister, :cc}, 30_000]) == :ok
+    eventually(fn -> peer_call(a, :global, :whereis_name, [:cc]) == :undefined end, 10_000)
+    assert peer_call(a, :erpc, :call, [c1.node, :global, :whereis_name, [:cc]]) == :undefined
+  end
+
+  test "global:sync over rpc on the C node returns once it is in sync" do
+    c = connect!(start_cnode())
+    p = start_peer()
+    assert peer_call(p, :net_kernel, :connect_node, [c.node]) == true
+    assert :erpc.call(c.node, :global, :sync, [], 30_000) == :ok
+    assert Enum.sort(:erpc.call(c.node, :global, :registered_names, [])) ==
+             Enum.sort(:global.registered_names())
+  end
 end
