@@ -35,6 +35,7 @@ typedef struct gnode {
     int pending, pending_vsn; /* a connect is under way */
     int removing;             /* POP asked it to go: its nodedown is not a loss */
     int synced;
+    int node_mon; /* a monitor_node of ours is armed (see sync_others) */
     int has_my_tag, has_his_tag;
     long long my_tag, his_tag; /* the sync session's tags */
     int resolver;              /* a connect session is open (OTP: a resolver exists) */
@@ -590,8 +591,16 @@ static void sync_others(cn_proc *self, char **ns, int n)
     ei_x_encode_atom(&x, "in_sync");
     ei_x_encode_atom(&x, me());
     ei_x_encode_boolean(&x, 1);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        /* a node we cannot reach must leave the known set again (OTP's extra_nodedown):
+         * monitor_node reports the failed connect as a nodedown */
+        long ni = cn_node_lookup(ns[i]);
+        gnode *g = node_get(ns[i], 0);
+        if (g && !g->node_mon && (ni <= 0 || !cn_conn_is_up((uint32_t)ni)) &&
+            cn_monitor_node(self, ns[i], 1) == 0)
+            g->node_mon = 1;
         gns_send(self, ns[i], &x, 1, 0);
+    }
     /* TODO(reconnect): cn_reconnect_watch(ns[i]) for each meshed peer, once reconnect.c lands */
     ei_x_free(&x);
 }
@@ -1301,6 +1310,9 @@ static int gl_info(cn_proc *self, void *state, const char *buf, int *idx)
             goto bad;
         gnode *g = node_get(node, 0);
         if (g)
+            g->node_mon = 0; /* a monitor_node fires once */
+        /* the same drop may be reported twice (monitor_node and monitor_nodes) */
+        if (g && (g->known || g->pending || g->resolver || g->has_my_tag))
             handle_nodedown(self, g, ND_DISCONNECTED);
     } else if (!strcmp(tag, "DOWN") && ar == 5) {
         cn_ref ref;

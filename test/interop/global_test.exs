@@ -331,4 +331,15 @@ defmodule Interop.GlobalTest do
     assert Enum.sort(:erpc.call(c.node, :global, :registered_names, [])) ==
              Enum.sort(:global.registered_names())
   end
+
+  test "a node announced by new_nodes that cannot be reached leaves the known set" do
+    c = connect!(start_cnode())
+    assert sync() == :ok
+    ghost = :"#{unique_name("ghost")}@#{host()}"
+    send({:global_name_server, c.node}, {:"$gen_cast", {:new_nodes, node(), [], [], [{ghost, 8}], []}})
+    eventually(fn -> ghost not in GenServer.call({:global_name_server, c.node}, :get_known) end,
+      15_000, what: "the unreachable node dropped")
+    assert node() in GenServer.call({:global_name_server, c.node}, :get_known)
+    assert sync() == :ok
+  end
 end
