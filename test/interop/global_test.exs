@@ -115,13 +115,31 @@ defmodule Interop.GlobalTest do
 
   # A process on peer p that registers Name (with the standard method, or notify) and reports
   # what it receives to us... through the peer's stdio we cannot receive, so it only lives.
-  defp peer_named(p, name, method \\ :random_exit_name) do
+  # A process on peer p that keeps what it receives (see received/2); with name, registered
+  # globally with the given method.
+  defp collector(p) do
     peer_eval(p, """
-    Self = self(),
-    P = spawn(fun() -> receive stop -> ok end end),
-    yes = global:register_name(Name, P, fun global:#{method}/3),
-    P.
-    """, 10_000, [{:Name, name}])
+    spawn(fun() ->
+      Loop = fun Loop(Acc) ->
+        receive
+          {'$get', F} -> F ! {'$msgs', lists:reverse(Acc)}, Loop(Acc);
+          M -> Loop([M | Acc])
+        end
+      end,
+      Loop([])
+    end).
+    """)
+  end
+
+  defp received(p, col) do
+    peer_eval(p, "Col ! {'$get', self()}, receive {'$msgs', L} -> L after 5000 -> timeout end.",
+      10_000, [{:Col, col}])
+  end
+
+  defp peer_named(p, name, method \\ :random_exit_name) do
+    col = collector(p)
+    assert peer_call(p, :global, :register_name, [name, col, Function.capture(:global, method, 3)]) == :yes
+    col
   end
 
   defp alive_on(p, pid), do: peer_call(p, :erlang, :is_process_alive, [pid])
@@ -173,20 +191,39 @@ defmodule Interop.GlobalTest do
       10_000, what: "the C loser killed")
   end
 
-  test "name clash with random_notify_name: the loser is told, not killed" do
+  test "name clash with random_notify_name resolved by BEAM: the C loser is told, not killed" do
     c = start_cnode(prefix: "z")
     a = iso_peer()
+    col = collector(a)
     # a C pid registered by a BEAM node with random_notify_name, then a clash on join
-    pr = peer_call(a, :erlang, :spawn, [c.node, :probe, :start, [[]]])
+    pr = peer_call(a, :erlang, :spawn, [c.node, :probe, :start, [col]])
     assert peer_call(a, :global, :register_name, [:dup3, pr, &:global.random_notify_name/3]) == :yes
     b = iso_peer()
     bp = peer_named(b, :dup3, :random_notify_name)
     assert peer_call(b, :net_kernel, :connect_node, [c.node]) == true
     assert sync(b) == :ok
-    # a ("p…") vs b ("p…"): whoever resolves, the winner is the pid on the smaller node
+    # b ("p…") resolves; the pid on the smaller node (b) wins, the C pid is told
     eventually(fn -> peer_call(b, :global, :whereis_name, [:dup3]) == bp end, 15_000)
     eventually(fn -> peer_call(b, :erpc, :call, [c.node, :global, :whereis_name, [:dup3]]) == bp end, 15_000)
+    eventually(fn -> peer_call(a, :global, :whereis_name, [:dup3]) == bp end, 15_000)
+    eventually(fn -> {:probe, pr, {:global_name_conflict, :dup3}} in received(a, col) end, 10_000)
     assert remote_alive?(a, pr) == true
+  end
+
+  test "name clash with random_notify_name resolved by the C node: the BEAM loser is told" do
+    c = start_cnode(prefix: "a")
+    a = iso_peer()
+    pr = peer_call(a, :erlang, :spawn, [c.node, :probe, :start, [[]]])
+    assert peer_call(a, :global, :register_name, [:dup4, pr, &:global.random_notify_name/3]) == :yes
+    b = iso_peer()
+    bp = peer_named(b, :dup4, :random_notify_name)
+    assert peer_call(b, :net_kernel, :connect_node, [c.node]) == true
+    assert sync(b) == :ok
+    # c ("a…") resolves with its entry's method: the C pid (smaller node) wins, bp is told
+    eventually(fn -> peer_call(b, :global, :whereis_name, [:dup4]) == pr end, 15_000)
+    assert peer_call(a, :global, :whereis_name, [:dup4]) == pr
+    eventually(fn -> {:global_name_conflict, :dup4} in received(b, bp) end, 10_000)
+    assert alive_on(b, bp)
   end
 
   test "global:trans and global:set_lock that include a C node" do
