@@ -379,4 +379,79 @@ defmodule Interop.GlobalTest do
     assert node() in GenServer.call({:global_name_server, c.node}, :get_known)
     assert sync() == :ok
   end
+
+  # An OTP 27 peer started from the OTP 25 runner through the OTP 27 root (chroot), reached
+  # through its stdio. nil when not possible (runner already on 27, or no root).
+  @otp27_root "/var/tmp/otp27-root"
+  defp otp27_peer do
+    if System.otp_release() == "25" and File.exists?(@otp27_root <> "/usr/bin/erl") do
+      name = unique_name("q")
+
+      {:ok, pid, node} =
+        :peer.start(%{
+          name: String.to_charlist(name),
+          exec: {~c"/usr/sbin/chroot", [String.to_charlist(@otp27_root), ~c"/usr/bin/erl"]},
+          args: [~c"-setcookie", Atom.to_charlist(Node.get_cookie()), ~c"-start_epmd", ~c"false"],
+          connection: :standard_io,
+          wait_boot: 30_000,
+          env: [{~c"ERL_EPMD_PORT", String.to_charlist(epmd_port!())}, {~c"HOME", ~c"/root"}]
+        })
+
+      p = %CnodeTest.Peer{pid: pid, node: node, name: name, conn: :standard_io}
+      os_pid = p |> peer_call(:os, :getpid, []) |> List.to_integer()
+      CnodeTest.PidRegistry.add(os_pid, "peer", name, pid)
+      p = %{p | os_pid: os_pid}
+      on_exit(fn -> stop_peer(p) end)
+      p
+    end
+  end
+
+  test "mixed OTP 25 and OTP 27 BEAM nodes with a C node" do
+    case otp27_peer() do
+      nil ->
+        IO.puts("  (runner is not OTP 25 or there is no OTP 27 root: nothing to mix)")
+
+      q ->
+        assert peer_call(q, :erlang, :system_info, [:otp_release]) == ~c"27"
+        c = start_cnode()
+        a = iso_peer()
+        assert peer_call(a, :net_kernel, :connect_node, [c.node]) == true
+        assert sync(a) == :ok
+        # the 27 node joins the 25 node: meshed to the C node
+        assert peer_call(q, :net_kernel, :connect_node, [a.node]) == true
+        eventually(fn -> connected?(q, c.node) end, 20_000, what: "the OTP 27 node meshed to c")
+        assert sync(q) == :ok
+        assert sync(a) == :ok
+        pr = peer_call(q, :erlang, :spawn, [c.node, :probe, :start, [[]]])
+        assert peer_call(q, :gen_server, :call, [pr, {:global_register, :mixed}, 30_000]) == :yes
+        assert peer_call(q, :global, :whereis_name, [:mixed]) == pr
+        assert peer_call(a, :global, :whereis_name, [:mixed]) == pr
+        qp = peer_named(q, :from27)
+        eventually(fn -> peer_call(a, :erpc, :call, [c.node, :global, :whereis_name, [:from27]]) == qp end, 10_000)
+        # (a remote fun: the peer does not have this test's module)
+        assert bounded(fn -> peer_call(q, :global, :trans, [{:mx, :q}, &:erlang.node/0, [c.node, q.node]]) end, 20_000) ==
+                 {:ok, q.node}
+    end
+  end
+
+  test "names go when their node leaves gracefully: SIGTERM of a C node, init:stop of a BEAM node" do
+    c = connect!(start_cnode())
+    c2 = start_cnode()
+    a = start_peer()
+    for n <- [c.node, c2.node], do: assert(peer_call(a, :net_kernel, :connect_node, [n]) == true)
+    assert sync() == :ok
+    pr = Node.spawn(c2.node, :probe, :start, [[]])
+    assert GenServer.call(pr, {:global_register, :leaver_c}, 30_000) == :yes
+    ap = peer_named(a, :leaver_beam)
+    eventually(fn -> :erpc.call(c.node, :global, :whereis_name, [:leaver_beam]) == ap end, 10_000)
+    assert :erpc.call(c.node, :global, :whereis_name, [:leaver_c]) == pr
+    sigterm(c2)
+    wait_exit(c2, 10_000)
+    eventually(fn -> :erpc.call(c.node, :global, :whereis_name, [:leaver_c]) == :undefined end, 15_000)
+    eventually(fn -> :global.whereis_name(:leaver_c) == :undefined end, 15_000)
+    peer_call(a, :init, :stop, [])
+    eventually(fn -> :erpc.call(c.node, :global, :whereis_name, [:leaver_beam]) == :undefined end, 20_000)
+    eventually(fn -> :global.whereis_name(:leaver_beam) == :undefined end, 20_000)
+    assert sync() == :ok
+  end
 end
