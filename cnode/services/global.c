@@ -9,6 +9,7 @@
 
 #include "dist/conn.h"
 #include "proc/ident.h"
+#include "services/global_msg.h"
 #include "services/global_tables.h"
 #include "util/log.h"
 
@@ -19,14 +20,7 @@
 #include <unistd.h>
 
 #define MAX_NODES 1024
-#define MAX_LIST 100000 /* elements of any list we take from a peer */
 #define LOST_INFO 256
-
-/* An encoded list, kept as its elements' bytes (so two lists concatenate). */
-typedef struct olist {
-    char *b;
-    int len, n;
-} olist;
 
 /* What the server keeps per node (OTP keeps it in `known` and the process dictionary). */
 typedef struct gnode {
@@ -46,9 +40,9 @@ typedef struct gnode {
     long long pre_tag;
     cn_pid pre_locker;
     int wait_lock; /* 0, WL_LOCK_IS_SET, WL_EXCHANGE (his names in exch) */
-    olist exch;
+    gm_list exch;
     int save_ops; /* 0, SO_OPS (ours in ops), SO_RESOLVED (his in hres/hknown) */
-    olist ops, hres, hknown;
+    gm_list ops, hres, hknown;
     char *lock_id; /* {global, [LockerA, LockerB]} of the session */
     int lock_id_len;
 } gnode;
@@ -78,80 +72,6 @@ static lost_info lost[LOST_INFO];
 static int lost_next;
 
 /* ---- small helpers ------------------------------------------------------------------- */
-
-static void olist_clear(olist *l)
-{
-    free(l->b);
-    memset(l, 0, sizeof *l);
-}
-
-static int olist_append(olist *l, const char *b, int len, int n)
-{
-    if (len <= 0)
-        return 0;
-    if (l->n + n > MAX_LIST)
-        return -1;
-    char *nb = realloc(l->b, (size_t)(l->len + len));
-    if (!nb)
-        return -1;
-    memcpy(nb + l->len, b, (size_t)len);
-    l->b = nb;
-    l->len += len;
-    l->n += n;
-    return 0;
-}
-
-static void olist_encode(ei_x_buff *x, const olist *l)
-{
-    if (l->n) {
-        ei_x_encode_list_header(x, l->n);
-        ei_x_append_buf(x, l->b, l->len);
-    }
-    ei_x_encode_empty_list(x);
-}
-
-/* A proper list at buf+*idx into l (elements' bytes). -1 if it is not a list or too long. */
-static int olist_take(const char *buf, int *idx, olist *l)
-{
-    int n, start;
-    memset(l, 0, sizeof *l);
-    if (ei_decode_list_header(buf, idx, &n) < 0 || n < 0 || n > MAX_LIST)
-        return -1;
-    if (n == 0)
-        return 0;
-    start = *idx;
-    for (int i = 0; i < n; i++)
-        if (ei_skip_term(buf, idx) < 0)
-            return -1;
-    int end = *idx, nil;
-    if (ei_decode_list_header(buf, idx, &nil) < 0 || nil != 0)
-        return -1; /* improper list */
-    if (olist_append(l, buf + start, end - start, n) < 0) {
-        olist_clear(l);
-        return -1;
-    }
-    return 0;
-}
-
-static int span(const char *buf, int *idx, const char **s, int *n)
-{
-    int start = *idx;
-    if (ei_skip_term(buf, idx) < 0 || *idx - start > GT_MAX_TERM)
-        return -1;
-    *s = buf + start;
-    *n = *idx - start;
-    return 0;
-}
-
-static int atom_is(const char *buf, int *idx, const char *want)
-{
-    char a[MAXATOMLEN_UTF8];
-    int i = *idx;
-    if (ei_decode_atom(buf, &i, a) < 0 || strcmp(a, want) != 0)
-        return 0;
-    *idx = i;
-    return 1;
-}
 
 int gl_node_cmp(const char *a, const char *b)
 {
@@ -187,11 +107,11 @@ static gnode *node_get(const char *name, int create)
 static void reset_node_state(gnode *g)
 {
     g->wait_lock = 0;
-    olist_clear(&g->exch);
+    gm_list_clear(&g->exch);
     g->save_ops = 0;
-    olist_clear(&g->ops);
-    olist_clear(&g->hres);
-    olist_clear(&g->hknown);
+    gm_list_clear(&g->ops);
+    gm_list_clear(&g->hres);
+    gm_list_clear(&g->hknown);
     g->pre_connect = 0;
     g->prot_vsn = 0;
     g->has_my_tag = g->has_his_tag = 0;
@@ -323,7 +243,7 @@ static int lock_req_of(const char *id, int len, const char **req, int *req_len)
 
 /* Apply {insert, {Name, Pid, Method}} and {delete, Name} operations (inserts first, as OTP).
  * lock_id: the session's lock id ({global, ReqId}) from the node that sent them. */
-static void do_ops(cn_proc *self, const olist *ops, const char *lock_id, int lock_id_len)
+static void do_ops(cn_proc *self, const gm_list *ops, const char *lock_id, int lock_id_len)
 {
     const char *req = NULL;
     int req_len = 0;
@@ -331,30 +251,19 @@ static void do_ops(cn_proc *self, const olist *ops, const char *lock_id, int loc
     for (int pass = 0; pass < 2; pass++) {
         int idx = 0;
         for (int k = 0; k < ops->n; k++) {
-            int ar, ar2, start = idx;
+            int start = idx, kind, nl, ml;
             const char *nm, *meth;
-            int nl, ml;
             cn_pid pid;
             if (ei_skip_term(ops->b, &idx) < 0)
                 return;
-            int i = start;
-            if (ei_decode_tuple_header(ops->b, &i, &ar) < 0 || ar != 2)
+            if (gm_op(ops->b, start, &kind, &nm, &nl, &pid, &meth, &ml) < 0) {
+                cn_warn("global: malformed name operation ignored");
                 continue;
-            if (atom_is(ops->b, &i, "insert")) {
-                if (pass != 0)
-                    continue;
-                if (ei_decode_tuple_header(ops->b, &i, &ar2) < 0 || ar2 != 3 ||
-                    span(ops->b, &i, &nm, &nl) < 0 || cn_decode_pid(ops->b, &i, &pid) < 0 ||
-                    span(ops->b, &i, &meth, &ml) < 0) {
-                    cn_warn("global: malformed insert operation ignored");
-                    continue;
-                }
-                ins_name(self, nm, nl, &pid, meth, ml, NULL, req, req_len);
-            } else if (atom_is(ops->b, &i, "delete")) {
-                if (pass != 1 || span(ops->b, &i, &nm, &nl) < 0)
-                    continue;
-                delete_name(self, nm, nl);
             }
+            if (kind == GM_INSERT && pass == 0)
+                ins_name(self, nm, nl, &pid, meth, ml, NULL, req, req_len);
+            else if (kind == GM_DELETE && pass == 1)
+                delete_name(self, nm, nl);
         }
     }
 }
@@ -504,22 +413,8 @@ static void init_connect(cn_proc *self, gnode *g, int vsn, int his_vsn, long lon
     g->pending_vsn = his_vsn;
 }
 
-/* Node or {Node, Vsn} at b+start. 0 with the name (and version, 0 if absent), or -1. */
-static int elem_node(const char *b, int start, char *a, long *v)
-{
-    int i = start, ar;
-    *v = 0;
-    if (ei_decode_atom(b, &i, a) == 0)
-        return 0;
-    i = start;
-    if (ei_decode_tuple_header(b, &i, &ar) < 0 || ar != 2 || ei_decode_atom(b, &i, a) < 0 ||
-        ei_decode_long(b, &i, v) < 0)
-        return -1;
-    return 0;
-}
-
 /* Add nodes (a list of Node or {Node, Vsn}) to the known set; the added names go to added. */
-static int add_to_known(const olist *l, char **added, int cap)
+static int add_to_known(const gm_list *l, char **added, int cap)
 {
     int n = 0, idx = 0;
     for (int k = 0; k < l->n; k++) {
@@ -528,7 +423,7 @@ static int add_to_known(const olist *l, char **added, int cap)
         int start = idx;
         if (ei_skip_term(l->b, &idx) < 0)
             break;
-        if (elem_node(l->b, start, a, &v) < 0 || strcmp(a, me()) == 0)
+        if (gm_node(l->b, start, a, &v) < 0 || strcmp(a, me()) == 0)
             continue;
         gnode *g = node_get(a, 1);
         if (!g)
@@ -548,7 +443,7 @@ static int add_to_known(const olist *l, char **added, int cap)
 }
 
 /* The names in a list of Node or {Node, Vsn} (pointers into the node table), at most cap. */
-static int node_names(const olist *l, char **out, int cap)
+static int node_names(const gm_list *l, char **out, int cap)
 {
     int n = 0, idx = 0;
     for (int k = 0; k < l->n && n < cap; k++) {
@@ -557,7 +452,7 @@ static int node_names(const olist *l, char **out, int cap)
         int start = idx;
         if (ei_skip_term(l->b, &idx) < 0)
             break;
-        if (elem_node(l->b, start, a, &v) < 0 || strcmp(a, me()) == 0)
+        if (gm_node(l->b, start, a, &v) < 0 || strcmp(a, me()) == 0)
             continue;
         gnode *g = node_get(a, 1);
         if (g)
@@ -628,23 +523,23 @@ static void encode_delete(ei_x_buff *x, const char *name, int nl)
 static void resolved(cn_proc *self, gnode *g);
 
 /* Our resolution is done: send `resolved`, then finish if his came first. */
-static void exchange_ops(cn_proc *self, gnode *g, olist *ops, olist *res)
+static void exchange_ops(cn_proc *self, gnode *g, gm_list *ops, gm_list *res)
 {
     ei_x_buff x;
     ei_x_new(&x);
     ei_x_encode_tuple_header(&x, 7);
     ei_x_encode_atom(&x, "resolved");
     ei_x_encode_atom(&x, me());
-    olist_encode(&x, res);
+    gm_list_encode(&x, res);
     encode_known(&x);
     ei_x_encode_atom(&x, "unused");
     ei_x_encode_empty_list(&x);
     ei_x_encode_longlong(&x, g->his_tag);
     gns_send(self, g->name, &x, 1, 0);
     ei_x_free(&x);
-    olist_clear(res);
+    gm_list_clear(res);
     int his_first = g->save_ops == SO_RESOLVED;
-    olist_clear(&g->ops);
+    gm_list_clear(&g->ops);
     g->ops = *ops;
     memset(ops, 0, sizeof *ops);
     if (his_first)
@@ -655,22 +550,19 @@ static void exchange_ops(cn_proc *self, gnode *g, olist *ops, olist *res)
 
 /* His names against ours (OTP's exchange_names): new names are inserted; a clash is ours to
  * resolve when our node name is the smaller, by the method of our entry. */
-static void resolve_names(cn_proc *self, gnode *g, const olist *his)
+static void resolve_names(cn_proc *self, gnode *g, const gm_list *his)
 {
-    olist ops = {0}, res = {0};
+    gm_list ops = {0}, res = {0};
     int idx = 0;
     ei_x_buff x;
     ei_x_new(&x);
     for (int k = 0; k < his->n; k++) {
-        int start = idx, i, ar, nl, ml;
+        int start = idx, nl, ml;
         const char *nm, *meth;
         cn_pid pid;
         if (ei_skip_term(his->b, &idx) < 0)
             break;
-        i = start;
-        if (ei_decode_tuple_header(his->b, &i, &ar) < 0 || ar != 3 ||
-            span(his->b, &i, &nm, &nl) < 0 || cn_decode_pid(his->b, &i, &pid) < 0 ||
-            span(his->b, &i, &meth, &ml) < 0) {
+        if (gm_name_entry(his->b, start, &nm, &nl, &pid, &meth, &ml) < 0) {
             cn_warn("global: malformed name in exchange from %s ignored", g->name);
             continue;
         }
@@ -687,7 +579,7 @@ static void resolve_names(cn_proc *self, gnode *g, const olist *his)
         x.index = 0;
         if (!e) {
             encode_insert(&x, nm, nl, &pid, meth, ml);
-            olist_append(&ops, x.buff, x.index, 1);
+            gm_list_append(&ops, x.buff, x.index, 1);
         } else if (meth2 && gl_node_cmp(me(), g->name) < 0) {
             ei_x_buff r;
             ei_x_new(&r);
@@ -696,14 +588,14 @@ static void resolve_names(cn_proc *self, gnode *g, const olist *his)
             int ri = 0, is_pid = cn_decode_pid(r.buff, &ri, &won) == 0;
             if (is_pid && cn_pid_eq(&won, &pid)) {
                 encode_insert(&x, nm, nl, &pid, meth, ml);
-                olist_append(&ops, x.buff, x.index, 1);
+                gm_list_append(&ops, x.buff, x.index, 1);
             } else if (is_pid && cn_pid_eq(&won, &pid2)) {
                 encode_insert(&x, nm, nl, &pid2, meth2, ml2);
-                olist_append(&res, x.buff, x.index, 1);
+                gm_list_append(&res, x.buff, x.index, 1);
             } else {
                 encode_delete(&x, nm, nl);
-                olist_append(&ops, x.buff, x.index, 1);
-                olist_append(&res, x.buff, x.index, 1);
+                gm_list_append(&ops, x.buff, x.index, 1);
+                gm_list_append(&res, x.buff, x.index, 1);
             }
             ei_x_free(&r);
         }
@@ -713,14 +605,14 @@ static void resolve_names(cn_proc *self, gnode *g, const olist *his)
     exchange_ops(self, g, &ops, &res);
 }
 
-static void exchange(cn_proc *self, gnode *g, olist *his)
+static void exchange(cn_proc *self, gnode *g, gm_list *his)
 {
     if (g->wait_lock == WL_LOCK_IS_SET) {
         g->wait_lock = 0;
         resolve_names(self, g, his);
-        olist_clear(his);
+        gm_list_clear(his);
     } else {
-        olist_clear(&g->exch);
+        gm_list_clear(&g->exch);
         g->exch = *his;
         memset(his, 0, sizeof *his);
         g->wait_lock = WL_EXCHANGE;
@@ -756,11 +648,11 @@ static void lock_is_set(cn_proc *self, gnode *g, const char *lock_id, int lid_le
     if (g->lock_id)
         memcpy(g->lock_id, lock_id, (size_t)lid_len);
     if (g->wait_lock == WL_EXCHANGE) {
-        olist his = g->exch;
+        gm_list his = g->exch;
         memset(&g->exch, 0, sizeof g->exch);
         g->wait_lock = 0;
         resolve_names(self, g, &his);
-        olist_clear(&his);
+        gm_list_clear(&his);
     } else {
         g->wait_lock = WL_LOCK_IS_SET;
     }
@@ -778,11 +670,11 @@ static void cancel_resolved_locker(cn_proc *self, gnode *g, const ei_x_buff *fun
  * ours about it (new_nodes, sent by the locker before it lets go of the lock). */
 static void resolved(cn_proc *self, gnode *g)
 {
-    olist ops = g->ops, hknown = g->hknown;
+    gm_list ops = g->ops, hknown = g->hknown;
     memset(&g->ops, 0, sizeof g->ops);
     memset(&g->hknown, 0, sizeof g->hknown);
-    olist_append(&ops, g->hres.b, g->hres.len, g->hres.n);
-    olist_clear(&g->hres);
+    gm_list_append(&ops, g->hres.b, g->hres.len, g->hres.n);
+    gm_list_clear(&g->hres);
     g->save_ops = 0;
     int prot_vsn = g->prot_vsn ? g->prot_vsn : GL_VSN;
     char *lock_id = g->lock_id;
@@ -802,7 +694,7 @@ static void resolved(cn_proc *self, gnode *g)
         char a[MAXATOMLEN_UTF8];
         long v;
         int start = idx;
-        if (ei_skip_term(hknown.b, &idx) < 0 || elem_node(hknown.b, start, a, &v) < 0) {
+        if (ei_skip_term(hknown.b, &idx) < 0 || gm_node(hknown.b, start, a, &v) < 0) {
             ei_x_encode_atom(&nn, "nonode@nohost"); /* keep the count right; never added */
             continue;
         }
@@ -811,9 +703,9 @@ static void resolved(cn_proc *self, gnode *g)
         ei_x_encode_long(&nn, v ? v : node_vsn(a));
     }
     ei_x_encode_empty_list(&nn);
-    olist newnodes;
+    gm_list newnodes;
     int ni = 0;
-    olist_take(nn.buff, &ni, &newnodes);
+    gm_list_take(nn.buff, &ni, &newnodes);
 
     char *his_nodes[MAX_NODES];
     int nh = node_names(&hknown, his_nodes, MAX_NODES);
@@ -833,7 +725,7 @@ static void resolved(cn_proc *self, gnode *g)
     ei_x_encode_tuple_header(&m, 6);
     ei_x_encode_atom(&m, "new_nodes");
     ei_x_encode_atom(&m, me());
-    olist_encode(&m, &ops);
+    gm_list_encode(&m, &ops);
     ei_x_encode_empty_list(&m);
     ei_x_append_buf(&m, nn.buff, nn.index);
     ei_x_encode_list_header(&m, 2);
@@ -860,9 +752,9 @@ static void resolved(cn_proc *self, gnode *g)
     locker_add_known(self, added, na);
     g->synced = 1;
     cn_info("global: in sync with %s (%d names applied, %d nodes added)", g->name, ops.n, na);
-    olist_clear(&newnodes);
-    olist_clear(&ops);
-    olist_clear(&hknown);
+    gm_list_clear(&newnodes);
+    gm_list_clear(&ops);
+    gm_list_clear(&hknown);
     ei_x_free(&nn);
     free(lock_id);
 }
@@ -981,35 +873,22 @@ static void remove_connection(cn_proc *self, const char *node)
 /* ---- the server process ---------------------------------------------------------------- */
 
 /* {init_connect, {Vsn, HisTag, ...}, Node, {locker, _, _, HisTheLocker}} */
-static void on_init_connect(cn_proc *self, const char *buf, int *idx)
+static void on_init_connect(cn_proc *self, const char *buf, int *idx, int ar)
 {
-    int ar, ar2;
-    long his_vsn;
-    long long his_tag;
-    char node[MAXATOMLEN_UTF8];
-    cn_pid his_locker;
-    if (ei_decode_tuple_header(buf, idx, &ar) < 0 || ar < 2 ||
-        ei_decode_long(buf, idx, &his_vsn) < 0 || ei_decode_longlong(buf, idx, &his_tag) < 0)
-        goto bad;
-    for (int i = 2; i < ar; i++)
-        if (ei_skip_term(buf, idx) < 0)
-            goto bad;
-    if (ei_decode_atom(buf, idx, node) < 0 || ei_decode_tuple_header(buf, idx, &ar2) < 0 ||
-        ar2 != 4 || !atom_is(buf, idx, "locker") || ei_skip_term(buf, idx) < 0 ||
-        ei_skip_term(buf, idx) < 0 || cn_decode_pid(buf, idx, &his_locker) < 0)
-        goto bad;
-    if (his_vsn < 5) {
-        cn_warn("global: %s speaks protocol version %ld, below 5: ignored", node, his_vsn);
+    gm_init_connect m;
+    if (gm_read_init_connect(buf, idx, ar, &m) < 0) {
+        cn_warn("global: malformed init_connect ignored");
         return;
     }
-    gnode *g = node_get(node, 1);
+    if (m.his_vsn < 5) {
+        cn_warn("global: %s speaks protocol version %ld, below 5: ignored", m.node, m.his_vsn);
+        return;
+    }
+    gnode *g = node_get(m.node, 1);
     if (!g)
         return;
-    int vsn = his_vsn > GL_VSN ? GL_VSN : (int)his_vsn;
-    init_connect(self, g, vsn, (int)his_vsn, his_tag, &his_locker);
-    return;
-bad:
-    cn_warn("global: malformed init_connect ignored");
+    int vsn = m.his_vsn > GL_VSN ? GL_VSN : (int)m.his_vsn;
+    init_connect(self, g, vsn, (int)m.his_vsn, m.his_tag, &m.locker);
 }
 
 static int decode_tag(const char *buf, int *idx, long long *tag)
@@ -1030,100 +909,65 @@ static int gl_cast(cn_proc *self, void *state, const char *buf, int *idx)
     int start = *idx;
     if (ei_decode_tuple_header(buf, idx, &ar) < 0 || ar < 1 || ei_decode_atom(buf, idx, tag) < 0)
         goto bad;
-    if (!strcmp(tag, "init_connect") && ar == 4) {
-        on_init_connect(self, buf, idx);
+    if (!strcmp(tag, "init_connect")) {
+        on_init_connect(self, buf, idx, ar);
     } else if (!strcmp(tag, "lock_is_set") && ar == 4) { /* from our locker */
         long long t;
         const char *lid;
         int ll;
         if (ei_decode_atom(buf, idx, node) < 0 || decode_tag(buf, idx, &t) < 0 ||
-            span(buf, idx, &lid, &ll) < 0)
+            gm_span(buf, idx, &lid, &ll) < 0)
             goto bad;
         gnode *g = node_get(node, 0);
         if (my_tag_is(g, t))
             lock_is_set(self, g, lid, ll);
         else if (g)
             cancel_locker(self, g, 1, t);
-    } else if (!strcmp(tag, "exchange") && ar == 5) {
+    } else if (!strcmp(tag, "exchange")) {
         long long t;
-        olist his;
-        if (ei_decode_atom(buf, idx, node) < 0 || olist_take(buf, idx, &his) < 0)
+        gm_list his;
+        if (gm_read_exchange(buf, idx, ar, node, &his, &t) < 0)
             goto bad;
-        if (ei_skip_term(buf, idx) < 0 || decode_tag(buf, idx, &t) < 0) {
-            olist_clear(&his);
-            goto bad;
-        }
         gnode *g = node_get(node, 0);
         if (my_tag_is(g, t))
             exchange(self, g, &his);
         else if (g)
             cancel_locker(self, g, 1, t);
-        olist_clear(&his);
-    } else if (!strcmp(tag, "resolved") && ar == 7) {
+        gm_list_clear(&his);
+    } else if (!strcmp(tag, "resolved")) {
         long long t;
-        olist hres, hknown;
-        if (ei_decode_atom(buf, idx, node) < 0 || olist_take(buf, idx, &hres) < 0)
+        gm_list hres, hknown;
+        if (gm_read_resolved(buf, idx, ar, node, &hres, &hknown, &t) < 0)
             goto bad;
-        if (olist_take(buf, idx, &hknown) < 0 || ei_skip_term(buf, idx) < 0 ||
-            ei_skip_term(buf, idx) < 0 || decode_tag(buf, idx, &t) < 0) {
-            olist_clear(&hres);
-            olist_clear(&hknown);
-            goto bad;
-        }
         gnode *g = node_get(node, 0);
         if (my_tag_is(g, t)) {
-            olist_clear(&g->hres);
-            olist_clear(&g->hknown);
+            gm_list_clear(&g->hres);
+            gm_list_clear(&g->hknown);
             g->hres = hres;
             g->hknown = hknown;
-            if (g->save_ops == SO_OPS) {
+            if (g->save_ops == SO_OPS)
                 resolved(self, g);
-            } else {
+            else
                 g->save_ops = SO_RESOLVED;
-            }
         } else {
-            olist_clear(&hres);
-            olist_clear(&hknown);
+            gm_list_clear(&hres);
+            gm_list_clear(&hknown);
             if (g)
                 cancel_locker(self, g, 1, t);
         }
-    } else if (!strcmp(tag, "new_nodes") && ar == 6) {
-        olist ops, nn;
-        const char *extra;
-        int el;
-        if (ei_decode_atom(buf, idx, node) < 0 || olist_take(buf, idx, &ops) < 0)
+    } else if (!strcmp(tag, "new_nodes")) {
+        gm_list ops, nn;
+        const char *lid;
+        int lid_len;
+        if (gm_read_new_nodes(buf, idx, ar, node, &ops, &nn, &lid, &lid_len) < 0)
             goto bad;
-        if (ei_skip_term(buf, idx) < 0 || olist_take(buf, idx, &nn) < 0) {
-            olist_clear(&ops);
-            goto bad;
-        }
-        if (span(buf, idx, &extra, &el) < 0) {
-            olist_clear(&ops);
-            olist_clear(&nn);
-            goto bad;
-        }
-        /* ExtraInfo: [{vsn, V}, {lock, LockId}]: find the lock id */
-        const char *lid = NULL;
-        int lid_len = 0, n, ei = 0;
-        if (ei_decode_list_header(extra, &ei, &n) == 0)
-            for (int k = 0; k < n; k++) {
-                int s = ei, ar2;
-                if (ei_skip_term(extra, &ei) < 0)
-                    break;
-                int j = s;
-                if (ei_decode_tuple_header(extra, &j, &ar2) == 0 && ar2 == 2 &&
-                    atom_is(extra, &j, "lock")) {
-                    lid = extra + j;
-                    lid_len = ei - j;
-                }
-            }
         char *added[MAX_NODES];
         int na = add_to_known(&nn, added, MAX_NODES);
         sync_others(self, added, na);
         do_ops(self, &ops, lid, lid_len);
         locker_add_known(self, added, na);
-        olist_clear(&ops);
-        olist_clear(&nn);
+        gm_list_clear(&ops);
+        gm_list_clear(&nn);
     } else if (!strcmp(tag, "in_sync") && ar == 3) {
         if (ei_decode_atom(buf, idx, node) < 0)
             goto bad;
@@ -1164,11 +1008,9 @@ bad:
 /* {set_lock, {ResourceId, ReqId}} and {del_lock, ...}: the lock table, for pid. */
 static int set_lock(cn_proc *self, const char *id, int len, const cn_pid *pid)
 {
-    int i = 0, ar;
     const char *res, *req;
     int rl, ql;
-    if (ei_decode_tuple_header(id, &i, &ar) < 0 || ar != 2 || span(id, &i, &res, &rl) < 0 ||
-        span(id, &i, &req, &ql) < 0 || i != len)
+    if (gm_lock_id(id, len, &res, &rl, &req, &ql) < 0)
         return -1;
     pthread_mutex_lock(&mx);
     int can = gt_locks_can_set(&locks, res, rl, req, ql);
@@ -1194,12 +1036,11 @@ static int set_lock(cn_proc *self, const char *id, int len, const cn_pid *pid)
 
 static void del_lock(cn_proc *self, const char *id, int len, const cn_pid *pid)
 {
-    int i = 0, ar, gone;
+    int gone;
     const char *res, *req;
     int rl, ql;
     cn_ref ref;
-    if (ei_decode_tuple_header(id, &i, &ar) < 0 || ar != 2 || span(id, &i, &res, &rl) < 0 ||
-        span(id, &i, &req, &ql) < 0 || i != len)
+    if (gm_lock_id(id, len, &res, &rl, &req, &ql) < 0)
         return;
     pthread_mutex_lock(&mx);
     int had = gt_locks_del(&locks, res, rl, req, ql, pid, &ref, &gone);
@@ -1256,7 +1097,7 @@ static int gl_call(cn_proc *self, void *state, const char *buf, int *idx, const 
     if (ei_decode_tuple_header(buf, idx, &ar) < 0 || ar < 2 || ei_decode_atom(buf, idx, tag) < 0)
         goto bad;
     if (!strcmp(tag, "set_lock") && ar == 2) {
-        if (span(buf, idx, &a, &al) < 0)
+        if (gm_span(buf, idx, &a, &al) < 0)
             goto bad;
         int r = set_lock(self, a, al, &from->pid);
         if (r < 0)
@@ -1265,22 +1106,22 @@ static int gl_call(cn_proc *self, void *state, const char *buf, int *idx, const 
         return CN_REPLY;
     }
     if (!strcmp(tag, "del_lock") && ar == 2) {
-        if (span(buf, idx, &a, &al) < 0)
+        if (gm_span(buf, idx, &a, &al) < 0)
             goto bad;
         del_lock(self, a, al, &from->pid);
         ei_x_encode_boolean(reply, 1);
         return CN_REPLY;
     }
     if ((!strcmp(tag, "register") && ar == 4) || (!strcmp(tag, "register_ext") && ar == 5)) {
-        if (span(buf, idx, &a, &al) < 0 || cn_decode_pid(buf, idx, &pid) < 0 ||
-            span(buf, idx, &m, &ml) < 0)
+        if (gm_span(buf, idx, &a, &al) < 0 || cn_decode_pid(buf, idx, &pid) < 0 ||
+            gm_span(buf, idx, &m, &ml) < 0)
             goto bad;
         ins_name(self, a, al, &pid, m, ml, &from->pid, NULL, 0);
         ei_x_encode_atom(reply, "yes");
         return CN_REPLY;
     }
     if (!strcmp(tag, "unregister") && ar == 2) {
-        if (span(buf, idx, &a, &al) < 0)
+        if (gm_span(buf, idx, &a, &al) < 0)
             goto bad;
         delete_name(self, a, al);
         ei_x_encode_atom(reply, "ok");
@@ -1411,11 +1252,9 @@ int cn_global_start(void)
 
 int gl_can_set_lock(const char *id, int len)
 {
-    int i = 0, ar;
     const char *res, *req;
     int rl, ql;
-    if (ei_decode_tuple_header(id, &i, &ar) < 0 || ar != 2 || span(id, &i, &res, &rl) < 0 ||
-        span(id, &i, &req, &ql) < 0 || i != len)
+    if (gm_lock_id(id, len, &res, &rl, &req, &ql) < 0)
         return 0;
     pthread_mutex_lock(&mx);
     int r = gt_locks_can_set(&locks, res, rl, req, ql);
