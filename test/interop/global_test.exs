@@ -455,4 +455,30 @@ defmodule Interop.GlobalTest do
     eventually(fn -> :global.whereis_name(:leaver_beam) == :undefined end, 20_000)
     assert sync() == :ok
   end
+
+  test "3 BEAM nodes and 2 C nodes joining at once end fully meshed and in sync" do
+    c1 = start_cnode()
+    peers = for _ <- 1..3, do: iso_peer()
+    [a, b, d] = peers
+    # everyone dials at the same time: the BEAM nodes to c1 and to each other, c2 to c1 and a
+    c2 = start_cnode(args: ["--connect", c1.node, "--connect", a.node], wait: false)
+    tasks =
+      for {p, target} <- [{a, c1.node}, {b, c1.node}, {d, c1.node}, {b, a.node}, {d, b.node}] do
+        Task.async(fn -> peer_call(p, :net_kernel, :connect_node, [target]) end)
+      end
+    Enum.each(tasks, &Task.await(&1, 30_000))
+    wait_log(c2, ~r/node \S+ started/, 10_000)
+    all = [a.node, b.node, d.node, c1.node, c2.node]
+    for p <- peers do
+      eventually(fn -> Enum.sort(nodes_of(p) -- [p.node]) == Enum.sort(all -- [p.node]) end, 30_000,
+        what: "#{p.node} meshed to every node")
+    end
+    for p <- peers, do: assert(sync(p, 30_000) == :ok)
+    eventually(fn -> Enum.sort(c_nodes(a, c2)) == Enum.sort(all -- [c2.node]) end, 20_000)
+    # and the names agree everywhere
+    pr = peer_call(a, :erlang, :spawn, [c2.node, :probe, :start, [[]]])
+    assert peer_call(a, :gen_server, :call, [pr, {:global_register, :everyone}, 30_000]) == :yes
+    for p <- peers, do: assert(peer_call(p, :global, :whereis_name, [:everyone]) == pr)
+    assert peer_call(a, :erpc, :call, [c1.node, :global, :whereis_name, [:everyone]]) == pr
+  end
 end
