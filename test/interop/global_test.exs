@@ -108,9 +108,16 @@ defmodule Interop.GlobalTest do
     b = iso_peer()
     assert peer_call(a, :net_kernel, :connect_node, [b.node]) == true
     assert sync(a) == :ok
+    # a name on b, which the C node learns from a before it is connected to b
+    bp = peer_named(b, :on_b)
     c = start_cnode(args: ["--connect", a.node])
     eventually(fn -> connected?(b, c.node) end, 20_000, what: "b meshed to c")
     for p <- [a, b], do: assert(sync(p) == :ok)
+    eventually(fn -> peer_call(a, :erpc, :call, [c.node, :global, :whereis_name, [:on_b]]) == bp end, 10_000)
+    # and it goes from the C node's table when b goes
+    stop_peer(b)
+    eventually(fn -> peer_call(a, :erpc, :call, [c.node, :global, :whereis_name, [:on_b]]) == :undefined end,
+      15_000)
   end
 
   # A process on peer p that registers Name (with the standard method, or notify) and reports
