@@ -513,13 +513,6 @@ static void encode_insert(ei_x_buff *x, const char *name, int nl, const cn_pid *
     ei_x_append_buf(x, meth, ml);
 }
 
-static void encode_delete(ei_x_buff *x, const char *name, int nl)
-{
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "delete");
-    ei_x_append_buf(x, name, nl);
-}
-
 static void resolved(cn_proc *self, gnode *g);
 
 /* Our resolution is done: send `resolved`, then finish if his came first. */
@@ -552,7 +545,7 @@ static void exchange_ops(cn_proc *self, gnode *g, gm_list *ops, gm_list *res)
  * resolve when our node name is the smaller, by the method of our entry. */
 static void resolve_names(cn_proc *self, gnode *g, const gm_list *his)
 {
-    gm_list ops = {0}, res = {0};
+    gm_list ops = {0}, res = {0}, remote = {0};
     int idx = 0;
     ei_x_buff x;
     ei_x_new(&x);
@@ -580,26 +573,43 @@ static void resolve_names(cn_proc *self, gnode *g, const gm_list *his)
         if (!e) {
             encode_insert(&x, nm, nl, &pid, meth, ml);
             gm_list_append(&ops, x.buff, x.index, 1);
-        } else if (meth2 && gl_node_cmp(me(), g->name) < 0) {
+        } else if (meth2 && gl_node_cmp(me(), g->name) < 0 &&
+                   (gl_method_is_standard(meth2, ml2) || pid2.node == 0)) {
             ei_x_buff r;
             ei_x_new(&r);
             gl_resolve_local(self, meth2, ml2, nm, nl, &pid, &pid2, &r);
-            cn_pid won;
-            int ri = 0, is_pid = cn_decode_pid(r.buff, &ri, &won) == 0;
-            if (is_pid && cn_pid_eq(&won, &pid)) {
-                encode_insert(&x, nm, nl, &pid, meth, ml);
-                gm_list_append(&ops, x.buff, x.index, 1);
-            } else if (is_pid && cn_pid_eq(&won, &pid2)) {
-                encode_insert(&x, nm, nl, &pid2, meth2, ml2);
-                gm_list_append(&res, x.buff, x.index, 1);
-            } else {
-                encode_delete(&x, nm, nl);
-                gm_list_append(&ops, x.buff, x.index, 1);
-                gm_list_append(&res, x.buff, x.index, 1);
-            }
+            gl_clash_decided(nm, nl, &pid, meth, ml, &pid2, meth2, ml2, r.buff, &ops, &res);
             ei_x_free(&r);
+        } else if (meth2 && gl_node_cmp(me(), g->name) < 0) {
+            /* another method: it runs on node(Pid2), from a resolver process */
+            ei_x_encode_tuple_header(&x, 5);
+            ei_x_append_buf(&x, nm, nl);
+            cn_encode_pid(&x, &pid);
+            ei_x_append_buf(&x, meth, ml);
+            cn_encode_pid(&x, &pid2);
+            ei_x_append_buf(&x, meth2, ml2);
+            gm_list_append(&remote, x.buff, x.index, 1);
         }
         free(meth2);
+    }
+    if (remote.n) {
+        x.index = 0;
+        ei_x_encode_list_header(&x, 6);
+        cn_encode_pid(&x, &server_pid);
+        ei_x_encode_atom(&x, g->name);
+        ei_x_encode_longlong(&x, g->my_tag);
+        gm_list_encode(&x, &ops);
+        gm_list_encode(&x, &res);
+        gm_list_encode(&x, &remote);
+        ei_x_encode_empty_list(&x);
+        gm_list_clear(&remote);
+        if (gl_resolver_start(x.buff, x.index) == 0) { /* it casts exchange_ops */
+            gm_list_clear(&ops);
+            gm_list_clear(&res);
+            ei_x_free(&x);
+            return;
+        }
+        cn_warn("global: cannot start a resolver; conflicting names left to the other side");
     }
     ei_x_free(&x);
     exchange_ops(self, g, &ops, &res);
@@ -934,6 +944,24 @@ static int gl_cast(cn_proc *self, void *state, const char *buf, int *idx)
         else if (g)
             cancel_locker(self, g, 1, t);
         gm_list_clear(&his);
+    } else if (!strcmp(tag, "exchange_ops") && ar == 5) { /* from our resolver */
+        long long t;
+        gm_list ops, res;
+        if (ei_decode_atom(buf, idx, node) < 0 || ei_decode_longlong(buf, idx, &t) < 0 ||
+            gm_list_take(buf, idx, &ops) < 0)
+            goto bad;
+        if (gm_list_take(buf, idx, &res) < 0) {
+            gm_list_clear(&ops);
+            goto bad;
+        }
+        gnode *g = node_get(node, 0);
+        if (my_tag_is(g, t)) {
+            exchange_ops(self, g, &ops, &res);
+        } else if (g) {
+            cancel_locker(self, g, 1, t);
+        }
+        gm_list_clear(&ops);
+        gm_list_clear(&res);
     } else if (!strcmp(tag, "resolved")) {
         long long t;
         gm_list hres, hknown;

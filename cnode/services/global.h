@@ -46,6 +46,20 @@ int gl_node_cmp(const char *a, const char *b);
 /* The locker process's ops (global_locker.c). */
 int gl_locker_start(cn_pid *out);
 
+/* Is the method term one of global's three standard resolve functions (EXPORT_EXT)? */
+int gl_method_is_standard(const char *method, int mlen);
+/* What OTP's random_exit_name/random_notify_name/notify_all_name do, from C. */
+void gl_run_method(cn_proc *self, const char *fun, const char *name, int nlen, const cn_pid *p1,
+                   const cn_pid *p2, ei_x_buff *out);
+struct gm_list;
+/* A clash decided: result (the method's value; NULL when it could not run) gives an insert
+ * op for us (ops), for the other side (res), or a delete for both (OTP's exchange_names). */
+void gl_clash_decided(const char *nm, int nl, const cn_pid *pid, const char *meth, int ml,
+                      const cn_pid *pid2, const char *meth2, int ml2, const char *result,
+                      struct gm_list *ops, struct gm_list *res);
+/* Start a resolver process (global_resolve.c) with its encoded argument list. */
+int gl_resolver_start(const char *args, int len);
+
 /* Run a resolve method on this node: the method term (EXPORT_EXT of global:random_exit_name/3,
  * random_notify_name/3 or notify_all_name/3) on Name, Pid1, Pid2. Appends the result (a pid,
  * or `none`, or {'EXIT', ...} for a method C cannot run). */

@@ -1,8 +1,8 @@
 /* global_api: :global for C code and over rpc. Registration runs in the caller's process as
  * OTP's registrar does: lock {global, Caller} on every known node (the boss first, with
  * random back-off), ask every server to register, let go. Lookups read the local table.
- * Also the lock multi-calls the locker uses, and the three standard resolve methods, which
- * a BEAM node may run here over rpc (global:resolve_it/4) when a clash involves our pid. */
+ * Also the lock multi-calls the locker uses, and the rpc exports (global:whereis_name/1, ...,
+ * and resolve_it/4, which a BEAM node runs here when a clash involves our pid). */
 #include "services/global.h"
 
 #include "util/log.h"
@@ -76,68 +76,6 @@ int gl_set_lock_on_nodes(cn_proc *self, const char *id, int len, char **nodes, i
         gl_del_lock_on_nodes(self, id, len, granted, ng);
     free(granted);
     return ok;
-}
-
-/* ---- resolve methods -------------------------------------------------------------------- */
-
-static void conflict_msg(ei_x_buff *x, const char *name, int nlen, const cn_pid *other)
-{
-    ei_x_encode_tuple_header(x, other ? 3 : 2);
-    ei_x_encode_atom(x, "global_name_conflict");
-    ei_x_append_buf(x, name, nlen);
-    if (other)
-        cn_encode_pid(x, other);
-}
-
-/* random_exit_name, random_notify_name, notify_all_name: what OTP's do, from C. */
-static void run_method(cn_proc *self, const char *fun, const char *name, int nlen, const cn_pid *p1,
-                       const cn_pid *p2, ei_x_buff *out)
-{
-    const char *n1 = cn_node_name(p1->node), *n2 = cn_node_name(p2->node);
-    int first_smaller = n1 && n2 && gl_node_cmp(n1, n2) < 0;
-    const cn_pid *min = first_smaller ? p1 : p2, *max = first_smaller ? p2 : p1;
-    ei_x_buff m;
-    ei_x_new(&m);
-    if (!strcmp(fun, "random_exit_name")) {
-        cn_info("global: name conflict, terminating the loser");
-        ei_x_encode_atom(&m, "kill");
-        cn_exit(self, max, m.buff, m.index);
-        cn_encode_pid(out, min);
-    } else if (!strcmp(fun, "random_notify_name")) {
-        conflict_msg(&m, name, nlen, NULL);
-        cn_send(self, max, m.buff, m.index);
-        cn_encode_pid(out, min);
-    } else { /* notify_all_name */
-        conflict_msg(&m, name, nlen, p2);
-        cn_send(self, p1, m.buff, m.index);
-        m.index = 0;
-        conflict_msg(&m, name, nlen, p1);
-        cn_send(self, p2, m.buff, m.index);
-        ei_x_encode_atom(out, "none");
-    }
-    ei_x_free(&m);
-}
-
-void gl_resolve_local(cn_proc *self, const char *method, int mlen, const char *name, int nlen,
-                      const cn_pid *p1, const cn_pid *p2, ei_x_buff *out)
-{
-    char mod[MAXATOMLEN_UTF8], fun[MAXATOMLEN_UTF8];
-    long arity;
-    int i = 1;
-    if (mlen > 1 && (unsigned char)method[0] == ERL_EXPORT_EXT &&
-        ei_decode_atom(method, &i, mod) == 0 && ei_decode_atom(method, &i, fun) == 0 &&
-        ei_decode_long(method, &i, &arity) == 0 && arity == 3 && !strcmp(mod, "global") &&
-        (!strcmp(fun, "random_exit_name") || !strcmp(fun, "random_notify_name") ||
-         !strcmp(fun, "notify_all_name"))) {
-        run_method(self, fun, name, nlen, p1, p2, out);
-        return;
-    }
-    /* a closure or another function: C cannot run it; as a crashed method in OTP, the name
-     * is then unregistered on every node */
-    cn_info("global: name conflict with a resolve method C cannot run: name unregistered");
-    ei_x_encode_tuple_header(out, 2);
-    ei_x_encode_atom(out, "EXIT");
-    ei_x_encode_atom(out, "c_node_cannot_run_method");
 }
 
 /* ---- registration ----------------------------------------------------------------------- */
@@ -480,7 +418,7 @@ static int method3(cn_proc *self, const char *buf, int *idx, ei_x_buff *out, con
     if (arg_span(buf, idx, &n, &nl) < 0 || cn_decode_pid(buf, idx, &p1) < 0 ||
         cn_decode_pid(buf, idx, &p2) < 0)
         return badarg(out);
-    run_method(self, fun, n, nl, &p1, &p2, out);
+    gl_run_method(self, fun, n, nl, &p1, &p2, out);
     return CN_RPC_RETURN;
 }
 

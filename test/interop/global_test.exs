@@ -488,4 +488,25 @@ defmodule Interop.GlobalTest do
     for p <- peers, do: assert(peer_call(p, :global, :whereis_name, [:everyone]) == pr)
     assert peer_call(a, :erpc, :call, [c1.node, :global, :whereis_name, [:everyone]]) == pr
   end
+
+  test "name clash resolved by the C node with a closure method: it runs on the entry's node" do
+    c = start_cnode(prefix: "a")
+    a = iso_peer()
+    assert peer_call(a, :net_kernel, :connect_node, [c.node]) == true
+    assert sync(a) == :ok
+    ap = collector(a)
+    # the method keeps the newcomer (its second argument): only a BEAM node can run it
+    assert peer_eval(a, "global:register_name(clo, Col, fun(_N, P1, _P2) -> P1 end).", 10_000,
+             [{:Col, ap}]) == :yes
+    eventually(fn -> peer_call(a, :erpc, :call, [c.node, :global, :whereis_name, [:clo]]) == ap end, 10_000)
+    b = iso_peer()
+    bp = peer_named(b, :clo)
+    assert peer_call(b, :net_kernel, :connect_node, [c.node]) == true
+    assert sync(b) == :ok
+    # c ("a…") resolves with a's closure, run on a by rpc: the newcomer bp wins everywhere
+    eventually(fn -> peer_call(b, :erpc, :call, [c.node, :global, :whereis_name, [:clo]]) == bp end, 15_000)
+    eventually(fn -> peer_call(a, :global, :whereis_name, [:clo]) == bp end, 15_000)
+    assert peer_call(b, :global, :whereis_name, [:clo]) == bp
+    assert alive_on(a, ap) and alive_on(b, bp)
+  end
 end
