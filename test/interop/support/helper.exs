@@ -961,17 +961,39 @@ defmodule CnodeTest.Raw do
     [<<131, 68, 0>>, enc(ctl) | if(payload == nil, do: [], else: [enc(payload)])]
   end
 
-  @doc "Receive the next non-tick frame: {:ok, body} or {:error, reason}."
+  @doc """
+  Receive the next frame that is not a tick nor :global's own traffic (the raw node is a visible
+  node, so the cnode's global_name_server sends it init_connect and the like, PROTOCOL.md §7.1):
+  {:ok, body} or {:error, reason}.
+  """
   def recv_frame(%__MODULE__{sock: s} = r, timeout \\ 5_000) do
     deadline = System.monotonic_time(:millisecond) + timeout
+    left = fn -> max(deadline - System.monotonic_time(:millisecond), 0) end
 
     with {:ok, <<len::32>>} <- :gen_tcp.recv(s, 4, timeout) do
       if len == 0 do
-        recv_frame(r, max(deadline - System.monotonic_time(:millisecond), 0))
+        recv_frame(r, left.())
       else
-        :gen_tcp.recv(s, len, max(deadline - System.monotonic_time(:millisecond), 1))
+        case :gen_tcp.recv(s, len, max(left.(), 1)) do
+          {:ok, body} -> if global_traffic?(body), do: recv_frame(r, left.()), else: {:ok, body}
+          other -> other
+        end
       end
     end
+  end
+
+  # A REG_SEND to global_name_server, in a 131,68 or a 'p' frame.
+  defp global_traffic?(body) do
+    ctl =
+      case body do
+        <<131, 68, 0, rest::binary>> -> :erlang.binary_to_term(<<131, rest::binary>>)
+        <<112, rest::binary>> -> :erlang.binary_to_term(rest)
+        _ -> nil
+      end
+
+    match?({6, _, _, :global_name_server}, ctl)
+  rescue
+    _ -> false
   end
 
   @doc "Decode a frame from cnoded: {control, payload | nil}."
