@@ -29,7 +29,8 @@ typedef struct gnode {
     int pending, pending_vsn; /* a connect is under way */
     int removing;             /* POP asked it to go: its nodedown is not a loss */
     int synced;
-    int node_mon; /* a monitor_node of ours is armed (see sync_others) */
+    int node_mon;          /* a monitor_node of ours is armed (see sync_others) */
+    unsigned long touched; /* the server turn that last used the entry */
     int has_my_tag, has_his_tag;
     long long my_tag, his_tag; /* the sync session's tags */
     int resolver;              /* a connect session is open (OTP: a resolver exists) */
@@ -70,6 +71,7 @@ static long long tag_counter = -576460752303423488LL; /* as unique_integer: nega
 static long long xcreation, op_counter;
 static lost_info lost[LOST_INFO];
 static int lost_next;
+static unsigned long turn; /* bumped for every message the server handles */
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
@@ -83,23 +85,47 @@ static const char *me(void)
     return cn_node_self_name();
 }
 
+/* An entry that holds nothing and was not used in this turn (names handed out in this turn
+ * stay valid) may take a new node: the table stays bounded however many nodes come and go. */
+static gnode *reusable(void)
+{
+    for (int i = 0; i < nnodes; i++) {
+        gnode *g = &nodes[i];
+        long n = cn_node_lookup(g->name);
+        if (g->touched != turn && !g->known && !g->pending && !g->removing && !g->synced &&
+            !g->node_mon && !g->resolver && !g->has_my_tag && !g->has_his_tag && !g->pre_connect &&
+            !g->wait_lock && !g->save_ops && !g->lock_id && (n <= 0 || !cn_conn_is_up((uint32_t)n)))
+            return g;
+    }
+    return NULL;
+}
+
 static gnode *node_get(const char *name, int create)
 {
     if (!strchr(name, '@'))
         return NULL; /* not a node name */
     for (int i = 0; i < nnodes; i++)
-        if (strcmp(nodes[i].name, name) == 0)
+        if (strcmp(nodes[i].name, name) == 0) {
+            nodes[i].touched = turn;
             return &nodes[i];
-    if (!create || nnodes >= MAX_NODES || strcmp(name, me()) == 0)
+        }
+    if (!create || strcmp(name, me()) == 0)
         return NULL;
     char *n = strdup(name);
-    if (!n)
+    gnode *g = !n ? NULL : nnodes < MAX_NODES ? &nodes[nnodes] : reusable();
+    if (!g) {
+        free(n);
+        cn_warn("global: node table full, %s not tracked", name);
         return NULL;
-    gnode *g = &nodes[nnodes];
+    }
+    pthread_mutex_lock(&mx);
+    if (g == &nodes[nnodes])
+        nnodes++;
+    else
+        free(g->name);
     memset(g, 0, sizeof *g);
     g->name = n;
-    pthread_mutex_lock(&mx);
-    nnodes++;
+    g->touched = turn;
     pthread_mutex_unlock(&mx);
     return g;
 }
@@ -913,6 +939,7 @@ static int my_tag_is(gnode *g, long long tag)
 
 static int gl_cast(cn_proc *self, void *state, const char *buf, int *idx)
 {
+    turn++;
     (void)state;
     int ar;
     char tag[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8];
@@ -1082,6 +1109,7 @@ static void del_lock(cn_proc *self, const char *id, int len, const cn_pid *pid)
 static int gl_call(cn_proc *self, void *state, const char *buf, int *idx, const cn_from *from,
                    ei_x_buff *reply)
 {
+    turn++;
     (void)state;
     int ar;
     char tag[MAXATOMLEN_UTF8];
@@ -1162,6 +1190,7 @@ bad:
 
 static int gl_info(cn_proc *self, void *state, const char *buf, int *idx)
 {
+    turn++;
     (void)state;
     int ar;
     char tag[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8], node2[MAXATOMLEN_UTF8];
