@@ -459,6 +459,9 @@ static int add_to_known(const gm_list *l, char **added, int cap)
             g->known = 1;
             g->vsn = (int)v;
             pthread_mutex_unlock(&mx);
+            /* TODO(reconnect): cn_reconnect_watch(g->name) here, for every node that becomes
+             * known, and cn_reconnect_unwatch in handle_nodedown when what == ND_REMOVE (a node
+             * POP took out must stay out, as in OTP) */
             if (n < cap)
                 added[n++] = g->name;
         } else if (g->vsn == 0 && v > 0) {
@@ -522,7 +525,6 @@ static void sync_others(cn_proc *self, char **ns, int n)
             g->node_mon = 1;
         gns_send(self, ns[i], &x, 1, 0);
     }
-    /* TODO(reconnect): cn_reconnect_watch(ns[i]) for each meshed peer, once reconnect.c lands */
     ei_x_free(&x);
 }
 
