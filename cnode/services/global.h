@@ -1,6 +1,5 @@
-/* global: the node's :global participant (PROTOCOL.md §7.2): the global_name_server process
- * (global.c), its locker (global_locker.c), clash resolution (global_resolve.c) and the C API
- * and rpc exports (global_api.c); tables and message readers are global_tables/global_msg. */
+/* global: the node's :global participant (PROTOCOL.md §7.2): global_name_server (global.c),
+ * its locker, clash resolution (global_resolve.c), the C API and rpc exports (global_api.c). */
 #ifndef CN_GLOBAL_H
 #define CN_GLOBAL_H
 
