@@ -18,6 +18,9 @@
  *   {:pg_which_groups, Scope} -> [Group]
  *   {:pg_monitor, Scope, Group} -> {Ref, [Pid]}  {:pg_monitor_scope, Scope} -> {Ref, %{}}
  *     (then {Ref, :join | :leave, Group, [Pid]} is forwarded)   {:pg_demonitor, Scope, Ref}
+ *   {:global_register, Name} -> :yes | :no    (registers the probe itself, cn_global_register_name)
+ *   {:global_unregister, Name} -> :ok | :error        {:global_whereis, Name} -> Pid | :undefined
+ *   {:global_send, Name, Msg} -> :ok | :undefined     (cn_global_send)
  */
 #include "workers.h"
 
@@ -219,6 +222,21 @@ static int probe_call(cn_proc *self, void *state, const char *buf, int *idx, con
     } else if (!strncmp(op, "pg_", 3)) {
         if (!probe_pg(self, op, buf, idx, reply))
             goto badarg;
+    } else if (!strcmp(op, "global_register") && arity == 2 &&
+               ei_decode_atom(buf, idx, name) == 0) {
+        pid = cn_self(self);
+        ei_x_encode_atom(reply, cn_global_register_name(self, name, &pid) == 0 ? "yes" : "no");
+    } else if (!strcmp(op, "global_unregister") && arity == 2 &&
+               ei_decode_atom(buf, idx, name) == 0) {
+        ei_x_encode_atom(reply, cn_global_unregister_name(self, name) == 0 ? "ok" : "error");
+    } else if (!strcmp(op, "global_whereis") && arity == 2 && ei_decode_atom(buf, idx, name) == 0) {
+        if (cn_global_whereis_name(name, &pid) == 0)
+            cn_encode_pid(reply, &pid);
+        else
+            ei_x_encode_atom(reply, "undefined");
+    } else if (!strcmp(op, "global_send") && arity == 3 && ei_decode_atom(buf, idx, name) == 0 &&
+               span(buf, idx, &t, &n) == 0) {
+        ei_x_encode_atom(reply, cn_global_send(self, name, t, n) == 0 ? "ok" : "undefined");
     } else if (!strcmp(op, "stop") && span(buf, idx, &t, &n) == 0) {
         cn_set_stop_reason(self, t, n);
         ei_x_encode_atom(reply, "ok");

@@ -994,6 +994,26 @@ static void dial_post(void *arg)
     pthread_attr_destroy(&at);
 }
 
+static void disconnect_post(void *arg)
+{
+    conn_close(arg, "disconnected on request");
+    conn_release(arg);
+}
+
+int cn_conn_disconnect(uint32_t node)
+{
+    pthread_mutex_lock(&tlock);
+    cn_conn *c = node && node < CN_MAX_NODES ? table[node] : NULL;
+    if (c)
+        conn_ref(c);
+    pthread_mutex_unlock(&tlock);
+    if (c && cn_loop_post(disconnect_post, c) < 0) {
+        conn_release(c);
+        return -1;
+    }
+    return c ? 0 : -1;
+}
+
 void cn_conn_dial(uint32_t node)
 {
     /* An empty frame list still creates and dials the connection: queue nothing. */

@@ -36,6 +36,8 @@ int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial);
 uint64_t cn_conn_flags(uint32_t node);
 /* Is a connection to node up? */
 int cn_conn_is_up(uint32_t node);
+/* Close the connection to node, if any (erlang:disconnect_node). 0, or -1 if none. */
+int cn_conn_disconnect(uint32_t node);
 
 /* Called by the I/O loop. */
 int cn_conn_listen(uint16_t port, uint16_t *bound_port, char *err, size_t errlen);

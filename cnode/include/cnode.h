@@ -268,6 +268,18 @@ int cn_pg_which_groups(const char *scope, int local_only, ei_x_buff *out);
 int cn_pg_monitor(cn_proc *self, const char *scope, const char *group, int len, cn_ref *ref_out,
                   ei_x_buff *current);
 int cn_pg_demonitor(cn_proc *self, const char *scope, const cn_ref *ref); /* 0, or -1 */
+/* ---- :global: cluster-wide names (the node takes part in :global, PROTOCOL.md §7.2) ----- */
+
+/* global:register_name(name, pid) for an atom name: locks {global, self} on every known node,
+ * registers everywhere, lets go (blocks the caller meanwhile). 0 (yes), or -1 (the name is
+ * taken, the pid already has a name, or the lock could not be had). */
+int cn_global_register_name(cn_proc *self, const char *name, const cn_pid *pid);
+/* global:unregister_name/1. 0, or -1 if the lock could not be had. */
+int cn_global_unregister_name(cn_proc *self, const char *name);
+/* global:whereis_name/1 from this node's table: 0 and the pid, or -1 (undefined). */
+int cn_global_whereis_name(const char *name, cn_pid *out);
+/* global:send/2: msg (encoded without version byte) to the pid of name; -1 if undefined. */
+int cn_global_send(cn_proc *self, const char *name, const char *msg, int len);
 
 /* ---- the node ----------------------------------------------------------------------- */
 

@@ -2,6 +2,7 @@
 #include "services/services.h"
 
 #include "dist/ctrl.h"
+#include "services/global.h"
 #include "services/pg.h"
 #include "services/rpc.h"
 
@@ -9,7 +10,7 @@ int cn_services_start(void)
 {
     if (cn_spawn_hook_register("erpc", cn_rpc_spawn) < 0 || cn_builtins_start() < 0 ||
         cn_net_kernel_start() < 0 || cn_rex_start() < 0 || cn_supervisor_start() < 0 ||
-        cn_pg_service_start() < 0)
+        cn_pg_service_start() < 0 || cn_global_start() < 0)
         return -1;
     return 0;
 }
