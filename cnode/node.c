@@ -279,6 +279,7 @@ int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code)
     cn_node.max_message = c->max_message ? c->max_message : (size_t)512 << 20;
     cn_node.epmd_fd = -1;
     cn_reconnect_set_max(c->reconnect_max_ms > 0 ? (uint32_t)c->reconnect_max_ms : 0);
+    cn_reconnect_set_meshed(c->reconnect_meshed);
 
     /* Signals are taken by the I/O loop through a signalfd; block them before any thread
      * exists so that every thread inherits the mask. */

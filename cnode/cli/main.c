@@ -30,6 +30,7 @@ static const char usage[] =
     "  --pg-scope NAME         start the :pg scope NAME at start, besides pg (repeatable)\n"
     "  --reconnect-max-ms MS   largest back-off between redials of --connect peers\n"
     "                          (default 10000; 0: do not redial)\n"
+    "  --reconnect-meshed      also redial the peers :global meshed us with, after a drop\n"
     "  --net-ticktime SECS     net_ticktime, as the kernel parameter (default 60)\n"
     "  --handshake-timeout MS  handshake time limit (default 7000, net_setuptime)\n"
     "  --schedulers N          scheduler threads (default: one per core)\n"
@@ -136,6 +137,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--allow-unsigned")) {
             cn_code_allow_unsigned(1);
+            continue;
+        }
+        if (!strcmp(a, "--reconnect-meshed")) {
+            c.reconnect_meshed = 1;
             continue;
         }
         if (!strcmp(a, "--tls-no-host-check")) {

@@ -19,12 +19,14 @@ typedef struct watched {
     uint64_t next_ms;  /* dial at or after this time (0: at once) */
     int was_up;
     int attempts; /* failed attempts since it was last up (for the log) */
+    int meshed;   /* watched only as a meshed peer (cn_reconnect_watch_meshed) */
 } watched;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static watched tab[MAX_WATCHED];
 static size_t ntab;
 static uint32_t max_ms = 10000;
+static int meshed; /* set before the node starts */
 
 uint32_t cn_backoff_next(uint32_t cur_ms, uint32_t max)
 {
@@ -64,33 +66,61 @@ static long intern(const char *node)
     return n > 0 ? n : -1; /* 0 is ourselves */
 }
 
-int cn_reconnect_watch(const char *node)
+static int watch(const char *node, int meshed_only)
 {
     long n = intern(node);
     if (n < 0 || max_ms == 0)
         return -1;
     int rc = 0;
     pthread_mutex_lock(&lock);
-    if (find((uint32_t)n) < 0) {
-        if (ntab == MAX_WATCHED)
-            rc = -1;
-        else
-            tab[ntab++] = (watched){.node = (uint32_t)n};
+    long i = find((uint32_t)n);
+    if (i >= 0) {
+        if (!meshed_only)
+            tab[i].meshed = 0; /* an explicit watch outlives the meshed one */
+    } else if (ntab == MAX_WATCHED) {
+        rc = -1;
+    } else {
+        tab[ntab++] = (watched){.node = (uint32_t)n, .meshed = meshed_only};
     }
     pthread_mutex_unlock(&lock);
     return rc;
 }
 
-void cn_reconnect_unwatch(const char *node)
+int cn_reconnect_watch(const char *node)
+{
+    return watch(node, 0);
+}
+
+static void unwatch(const char *node, int meshed_only)
 {
     long n = intern(node);
     if (n < 0)
         return;
     pthread_mutex_lock(&lock);
     long i = find((uint32_t)n);
-    if (i >= 0)
+    if (i >= 0 && (!meshed_only || tab[i].meshed))
         tab[i] = tab[--ntab];
     pthread_mutex_unlock(&lock);
+}
+
+void cn_reconnect_unwatch(const char *node)
+{
+    unwatch(node, 0);
+}
+
+void cn_reconnect_set_meshed(int on)
+{
+    meshed = on != 0;
+}
+
+int cn_reconnect_watch_meshed(const char *node)
+{
+    return meshed ? watch(node, 1) : 0;
+}
+
+void cn_reconnect_unwatch_meshed(const char *node)
+{
+    unwatch(node, 1);
 }
 
 int cn_reconnect_watched(const char *node)

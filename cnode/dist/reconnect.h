@@ -25,6 +25,14 @@ void cn_reconnect_unwatch(const char *node);
 /* Is node watched? */
 int cn_reconnect_watched(const char *node);
 
+/* Meshed peers (the nodes :global makes known) are watched too when on (--reconnect-meshed;
+ * off by default, as on a BEAM node, where only an explicit connect dials). */
+void cn_reconnect_set_meshed(int on);
+/* cn_reconnect_watch(node) if meshed peers are watched, else nothing (returns 0); such a
+ * watch ends with cn_reconnect_unwatch_meshed, a watch made by cn_reconnect_watch does not. */
+int cn_reconnect_watch_meshed(const char *node);
+void cn_reconnect_unwatch_meshed(const char *node);
+
 /* Called by the I/O thread's timer: dial the watched nodes whose back-off has run out. */
 void cn_reconnect_timers(uint64_t now_ms);
 

@@ -309,6 +309,7 @@ typedef struct cn_config {
     const char **pg_scopes;
     int npg_scopes;
     int reconnect_max_ms;
+    int reconnect_meshed; /* also redial the peers :global meshes us with */
     int tls_check_client_host; /* require a connecting node's certificate to name its host */
 } cn_config;
 

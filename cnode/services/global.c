@@ -8,6 +8,7 @@
 #include "services/global.h"
 
 #include "dist/conn.h"
+#include "dist/reconnect.h"
 #include "proc/ident.h"
 #include "services/global_msg.h"
 #include "services/global_tables.h"
@@ -459,9 +460,7 @@ static int add_to_known(const gm_list *l, char **added, int cap)
             g->known = 1;
             g->vsn = (int)v;
             pthread_mutex_unlock(&mx);
-            /* TODO(reconnect): cn_reconnect_watch(g->name) here, for every node that becomes
-             * known, and cn_reconnect_unwatch in handle_nodedown when what == ND_REMOVE (a node
-             * POP took out must stay out, as in OTP) */
+            cn_reconnect_watch_meshed(g->name); /* with --reconnect-meshed */
             if (n < cap)
                 added[n++] = g->name;
         } else if (g->vsn == 0 && v > 0) {
@@ -829,8 +828,10 @@ static void handle_nodedown(cn_proc *self, gnode *g, int what)
     to_locker(self, &x);
     ei_x_free(&x);
     reset_node_state(g);
-    if (what == ND_REMOVE)
+    if (what == ND_REMOVE) {
         g->removing = 1;
+        cn_reconnect_unwatch_meshed(g->name); /* POP took it out: it stays out, as in OTP */
+    }
     else if (what == ND_IGNORE)
         g->removing = 0;
     else if (g->removing)

@@ -509,4 +509,22 @@ defmodule Interop.GlobalTest do
     assert peer_call(b, :global, :whereis_name, [:clo]) == bp
     assert alive_on(a, ap) and alive_on(b, bp)
   end
+  test "--reconnect-meshed: a meshed peer that went is redialled when it is back" do
+    c = start_cnode(args: ["--reconnect-meshed", "--reconnect-max-ms", "1000"])
+    a = iso_peer()
+    b = iso_peer()
+    assert peer_call(a, :net_kernel, :connect_node, [c.node]) == true
+    assert sync(a) == :ok
+    # b joins a; :global meshes it with c, which now watches it
+    assert peer_call(b, :net_kernel, :connect_node, [a.node]) == true
+    eventually(fn -> connected?(b, c.node) end, 20_000, what: "b meshed with c")
+    assert sync(b) == :ok
+    name = b.name
+    kill9(b)
+    eventually(fn -> not connected?(a, b.node) end, 20_000, what: "a to see b go")
+    # the same node again, connected to nobody: only the C node's redial can bring them together
+    b2 = start_peer(connection: :standard_io, name: name)
+    eventually(fn -> connected?(b2, c.node) end, 20_000, what: "c to redial b")
+    assert sync(b2) == :ok
+  end
 end

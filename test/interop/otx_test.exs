@@ -14,9 +14,17 @@ defmodule Interop.OtxTest do
   end
 
   # the next non-tick frame body, straight from the socket (no cache resolution)
+  # The next frame as sent, skipping ticks and what the cnode's services send to names (pg's
+  # discover, global's init_connect greet every visible node).
   defp raw_body(r) do
     {:ok, <<len::32>>} = :gen_tcp.recv(r.sock, 4, 5_000)
-    if len == 0, do: raw_body(r), else: (({:ok, b} = :gen_tcp.recv(r.sock, len, 5_000)); b)
+
+    if len == 0 do
+      raw_body(r)
+    else
+      {:ok, b} = :gen_tcp.recv(r.sock, len, 5_000)
+      if Raw.to_name?(r, b), do: raw_body(r), else: b
+    end
   end
 
   # {number of refs, how many are new entries}
@@ -36,7 +44,8 @@ defmodule Interop.OtxTest do
       {n, new} = refs(body)
       # the reply's control and tag carry both node names (pids, the reference)
       assert n >= 2, "reply #{k}: #{n} cache refs in #{inspect(body, limit: 40)}"
-      if k == 1, do: assert(new == n), else: assert(new == 0, "reply #{k} re-sent #{new} atoms")
+      # (the first reply may refer to atoms a service's greeting already defined)
+      if k > 1, do: assert(new == 0, "reply #{k} re-sent #{new} atoms")
     end
   end
 

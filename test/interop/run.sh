@@ -5,7 +5,9 @@
 #
 # Starts a private epmd on a free port (ERL_EPMD_PORT), then runs every test/interop/*_test.exs
 # (or the files given) as its own `elixir --sname runner_… --cookie cnode_test -r support/helper.exs FILE`
-# under `timeout 300`. The helper records the OS pid of every cnoded / peer node it starts in
+# under `timeout 300` (the runner with prevent_overlapping_partitions false: when a node goes,
+# OTP's global must not make the runner drop the :dist peers it controls, which would halt them).
+# The helper records the OS pid of every cnoded / peer node it starts in
 # $CNODE_TEST_TMP/pids; whatever is still alive after a file (or when this script exits, also on
 # Ctrl-C) is killed by pid, then epmd. Exit status: 0 iff every file passed.
 #
@@ -150,7 +152,7 @@ for f in "${files[@]}"; do
   start=$SECONDS
   # shellcheck disable=SC2086 # INTEROP_ARGS is meant to be split
   timeout -k 10 "$per_file_timeout" \
-    elixir --sname "$runner" --cookie "$cookie" --erl "-start_epmd false" ${INTEROP_ARGS:-} -r "$here/support/helper.exs" "$f" </dev/null &
+    elixir --sname "$runner" --cookie "$cookie" --erl "-start_epmd false -kernel prevent_overlapping_partitions false" ${INTEROP_ARGS:-} -r "$here/support/helper.exs" "$f" </dev/null &
   runner_pid=$!
   wait "$runner_pid"; rc=$?
   runner_pid=""

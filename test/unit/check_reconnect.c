@@ -53,6 +53,23 @@ START_TEST(watch_list)
     ck_assert(cn_reconnect_watched("a@host"));
     cn_reconnect_unwatch("a@host");
     ck_assert(!cn_reconnect_watched("a@host"));
+    /* meshed peers: only with the option; POP's unwatch ends only a meshed watch */
+    ck_assert_int_eq(cn_reconnect_watch_meshed("m@host"), 0);
+    ck_assert(!cn_reconnect_watched("m@host")); /* option off: nothing */
+    cn_reconnect_set_meshed(1);
+    ck_assert_int_eq(cn_reconnect_watch_meshed("m@host"), 0);
+    ck_assert(cn_reconnect_watched("m@host"));
+    cn_reconnect_unwatch_meshed("m@host");
+    ck_assert(!cn_reconnect_watched("m@host"));
+    ck_assert_int_eq(cn_reconnect_watch("c@host"), 0); /* as --connect */
+    ck_assert_int_eq(cn_reconnect_watch_meshed("c@host"), 0);
+    cn_reconnect_unwatch_meshed("c@host");
+    ck_assert(cn_reconnect_watched("c@host")); /* an explicit watch stays */
+    ck_assert_int_eq(cn_reconnect_watch_meshed("d@host"), 0);
+    ck_assert_int_eq(cn_reconnect_watch("d@host"), 0); /* made explicit */
+    cn_reconnect_unwatch_meshed("d@host");
+    ck_assert(cn_reconnect_watched("d@host"));
+    cn_reconnect_set_meshed(0);
     cn_reconnect_set_max(0); /* redialling disabled */
     ck_assert_int_eq(cn_reconnect_watch("b@host"), -1);
     ck_assert(!cn_reconnect_watched("b@host"));

@@ -396,7 +396,8 @@ defmodule CnodeTest do
   `:net_ticktime` (seconds), `:hidden`, `:args` (extra erl arguments, strings), `:connection`
   (`:dist`, the default when the cookie is ours: the peer is connected to us and reached with
   :erpc; or `:standard_io`: the peer is not connected to us and is reached through its stdio,
-  the default for a different cookie), `:env` (`[{"NAME", "value"}]` for the peer's OS process).
+  the default for a different cookie), `:env` (`[{"NAME", "value"}]` for the peer's OS process),
+  `:pop` (a :dist peer runs with prevent_overlapping_partitions false unless this is true).
   Returns a %Peer{pid, node, os_pid}. Stopped by on_exit.
   """
   def start_peer(opts \\ []) do
@@ -411,6 +412,14 @@ defmodule CnodeTest do
     args =
       # -start_epmd false: use the private epmd only, never start one of our own
       ["-setcookie", cookie, "-start_epmd", "false", "-pa", Path.join(:code.lib_dir(:elixir), "ebin")] ++
+        # A :dist peer halts when this runner drops its connection, and OTP's "prevent
+        # overlapping partitions" drops connections whenever a node of a meshed cluster goes:
+        # such peers keep out of it unless a test asks (pop: true). :standard_io peers keep the
+        # OTP default.
+        if(conn == :dist and not Keyword.get(opts, :pop, false),
+          do: ["-kernel", "prevent_overlapping_partitions", "false"],
+          else: []
+        ) ++
         if(opts[:net_ticktime], do: ["-kernel", "net_ticktime", "#{opts[:net_ticktime]}"], else: []) ++
         if(opts[:hidden], do: ["-hidden"], else: []) ++
         Enum.map(opts[:args] || [], &to_string/1)
@@ -1004,6 +1013,16 @@ defmodule CnodeTest.Raw do
   end
 
   defp split_frames(_s, partial, acc), do: Enum.reverse([partial | acc])
+
+  @doc """
+  For tests that read raw frames themselves: is this frame body (as received, in order) one the
+  cnode sent to a name (see recv_frame)? It keeps the atom cache state up to date.
+  """
+  def to_name?(%__MODULE__{sock: s}, body) do
+    reg_send?(resolve_atom_cache(s, body))
+  rescue
+    _ -> false
+  end
 
   defp reg_send?(body) do
     term =
