@@ -509,4 +509,17 @@ defmodule Interop.GlobalTest do
     assert peer_call(b, :global, :whereis_name, [:clo]) == bp
     assert alive_on(a, ap) and alive_on(b, bp)
   end
+
+  test "a C process sending to a BEAM node meshes that node with the C node's cluster" do
+    c = connect!(start_cnode())
+    assert sync() == :ok
+    b = iso_peer()
+    refute connected?(b, node())
+    pr = probe(c)
+    # any send dials the node (auto-connect); :global does the rest
+    assert GenServer.call(pr, {:send, :nobody, b.node, :hi}) == :ok
+    eventually(fn -> connected?(b, node()) end, 20_000, what: "b meshed to this runner through c")
+    assert sync(b) == :ok
+    assert sync() == :ok
+  end
 end
