@@ -509,6 +509,7 @@ defmodule Interop.GlobalTest do
     assert peer_call(b, :global, :whereis_name, [:clo]) == bp
     assert alive_on(a, ap) and alive_on(b, bp)
   end
+
   test "--reconnect-meshed: a meshed peer that went is redialled when it is back" do
     c = start_cnode(args: ["--reconnect-meshed", "--reconnect-max-ms", "1000"])
     a = iso_peer()
@@ -526,5 +527,18 @@ defmodule Interop.GlobalTest do
     b2 = start_peer(connection: :standard_io, name: name)
     eventually(fn -> connected?(b2, c.node) end, 20_000, what: "c to redial b")
     assert sync(b2) == :ok
+  end
+
+  test "a C process sending to a BEAM node meshes that node with the C node's cluster" do
+    c = connect!(start_cnode())
+    assert sync() == :ok
+    b = iso_peer()
+    refute connected?(b, node())
+    pr = probe(c)
+    # any send dials the node (auto-connect); :global does the rest
+    assert GenServer.call(pr, {:send, :nobody, b.node, :hi}) == :ok
+    eventually(fn -> connected?(b, node()) end, 20_000, what: "b meshed to this runner through c")
+    assert sync(b) == :ok
+    assert sync() == :ok
   end
 end
