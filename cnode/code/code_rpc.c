@@ -234,23 +234,34 @@ static int whence(const char *mod, char *file)
     return is_builtin(mod) ? 2 : 0;
 }
 
+/* The Module argument of which/1, is_loaded/1 and ensure_loaded/1 (into mod) and where that
+ * module comes from (as whence), or -1 for a bad argument. */
+static int arg_whence(const char *buf, int *idx, char *mod, char *file)
+{
+    return get_module(buf, idx, mod) < 0 ? -1 : whence(mod, file);
+}
+
+/* Where a module is, as which/1 and is_loaded/1 name it: its file, or preloaded (built in). */
+static void encode_where(ei_x_buff *out, int w, const char *file)
+{
+    if (w == 1)
+        ei_x_encode_string(out, file);
+    else
+        ei_x_encode_atom(out, "preloaded");
+}
+
 static int which_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
     (void)self;
     (void)arity;
     char mod[256], file[FILE_MAX];
-    if (get_module(buf, idx, mod) < 0)
+    int w = arg_whence(buf, idx, mod, file);
+    if (w < 0)
         return badarg(out);
-    switch (whence(mod, file)) {
-    case 1:
-        ei_x_encode_string(out, file);
-        break;
-    case 2:
-        ei_x_encode_atom(out, "preloaded");
-        break;
-    default:
+    if (w)
+        encode_where(out, w, file);
+    else
         ei_x_encode_atom(out, "non_existing");
-    }
     return CN_RPC_RETURN;
 }
 
@@ -259,19 +270,16 @@ static int is_loaded_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x
     (void)self;
     (void)arity;
     char mod[256], file[FILE_MAX];
-    if (get_module(buf, idx, mod) < 0)
+    int w = arg_whence(buf, idx, mod, file);
+    if (w < 0)
         return badarg(out);
-    int w = whence(mod, file);
     if (!w) {
         ei_x_encode_atom(out, "false");
         return CN_RPC_RETURN;
     }
     ei_x_encode_tuple_header(out, 2);
     ei_x_encode_atom(out, "file");
-    if (w == 1)
-        ei_x_encode_string(out, file);
-    else
-        ei_x_encode_atom(out, "preloaded");
+    encode_where(out, w, file);
     return CN_RPC_RETURN;
 }
 
@@ -280,10 +288,11 @@ static int ensure_loaded_1(cn_proc *self, const char *buf, int *idx, int arity, 
     (void)self;
     (void)arity;
     char mod[256], file[FILE_MAX];
-    if (get_module(buf, idx, mod) < 0)
+    int w = arg_whence(buf, idx, mod, file);
+    if (w < 0)
         return badarg(out);
     ei_x_encode_tuple_header(out, 2);
-    if (whence(mod, file)) {
+    if (w) {
         ei_x_encode_atom(out, "module");
         ei_x_encode_atom(out, mod);
     } else { /* nothing to load it from: code is only ever pushed to a C node */

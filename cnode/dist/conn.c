@@ -38,6 +38,9 @@
  * this entry's queued frames (PROTOCOL.md §2.5), so the entry stays in the table a while. */
 enum { C_DIALING, C_HANDSHAKE, C_NOKWAIT, C_UP, C_CLOSED };
 
+/* Largest distribution handshake message accepted (what 2-byte TCP framing allows). */
+#define HS_FRAME_MAX 65535
+
 struct cn_conn {
     cn_ev ev;
     int fd;    /* the socket, owned by tp; -1 once closed */
@@ -417,6 +420,7 @@ static void conn_up(cn_conn *c)
     c->state = C_UP;
     c->flags = c->hs.flags;
     cn_framer_set_lenbytes(&c->fr, 4);
+    cn_framer_set_max(&c->fr, cn_node.max_message + 64);
     c->rx = cn_rx_new(c->flags, cn_node.max_message);
     char fl[512], tp[128];
     cn_flags_describe(c->flags, fl, sizeof fl);
@@ -494,6 +498,9 @@ static void conn_start_io(cn_conn *c, cn_tp *tp)
     c->fd = tp->fd;
     c->ev.fd = tp->fd;
     cn_framer_set_lenbytes(&c->fr, tp->ops->hs_lenbytes);
+    /* Handshake messages are small; a 4-byte prefix (TLS) must not let a peer that has not
+     * shown the cookie make us wait for, and buffer, up to the message size limit. */
+    cn_framer_set_max(&c->fr, HS_FRAME_MAX);
     conn_ref(c); /* the I/O reference */
     c->all_next = all;
     all = c;
@@ -704,6 +711,12 @@ static void conn_read(cn_conn *c)
                 conn_close(c, "protocol error");
                 return;
             }
+        }
+        if (c->fd >= 0 && r < 0 && c->state == C_HANDSHAKE) {
+            cn_warn("handshake message from %s larger than %d bytes",
+                    c->peer[0] ? c->peer : c->addr, HS_FRAME_MAX);
+            conn_close(c, "oversized handshake message");
+            return;
         }
         if (c->fd >= 0 && r < 0) {
             cn_warn("frame from %s larger than the limit (%zu bytes)", c->peer,

@@ -32,6 +32,11 @@ void cn_framer_set_lenbytes(cn_framer *f, int lenbytes)
     f->lenbytes = lenbytes == 2 ? 2 : 4;
 }
 
+void cn_framer_set_max(cn_framer *f, size_t max_frame)
+{
+    f->max_frame = max_frame;
+}
+
 size_t cn_framer_pending(const cn_framer *f)
 {
     return f->in.len - f->pos;

@@ -33,6 +33,8 @@ void cn_framer_commit(cn_framer *f, size_t n);
 int cn_framer_next(cn_framer *f, const uint8_t **frame, size_t *len);
 /* Switch between 2- and 4-byte length prefixes, keeping buffered bytes. */
 void cn_framer_set_lenbytes(cn_framer *f, int lenbytes);
+/* Change the largest acceptable frame body (the handshake's limit, then the connection's). */
+void cn_framer_set_max(cn_framer *f, size_t max_frame);
 /* Bytes received but not yet returned as frames. */
 size_t cn_framer_pending(const cn_framer *f);
 

@@ -24,6 +24,20 @@ static int valid_kinds(int kinds)
            (kinds & ~(CN_NODES_VISIBLE | CN_NODES_HIDDEN | CN_NODES_INFO)) == 0;
 }
 
+/* Drop the subscriptions of processes that have ended (called with lock held). */
+static void prune_dead(void)
+{
+    for (size_t i = 0; i < nsubs;) {
+        cn_proc *p = cn_proc_get(&subs[i].pid);
+        if (p) {
+            cn_proc_release(p);
+            i++;
+        } else {
+            subs[i] = subs[--nsubs];
+        }
+    }
+}
+
 int cn_nodemon_subscribe(const cn_pid *pid, int on, int kinds)
 {
     if (pid->node != 0 || !valid_kinds(kinds))
@@ -31,6 +45,8 @@ int cn_nodemon_subscribe(const cn_pid *pid, int on, int kinds)
     int rc = 0;
     pthread_mutex_lock(&lock);
     if (on) {
+        if (nsubs == cap) /* ended subscribers are otherwise only dropped at node events */
+            prune_dead();
         if (nsubs == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             sub *n = ncap <= MAX_SUBS ? realloc(subs, ncap * sizeof *n) : NULL;

@@ -311,6 +311,23 @@ static void error_reply(ei_x_buff *reply, const char *what)
     ei_x_encode_atom(reply, what);
 }
 
+/* Group and PidOrPids of join_local / leave_local: the canonical group appended to key, the
+ * pids in a fresh *p (the caller frees it). Returns their count, or -1 with the error reply
+ * set (badarg: a group we cannot take; nolocal: not local pids). */
+static long member_args(const char *buf, int *idx, ei_x_buff *key, cn_pid **p, int *single,
+                        ei_x_buff *reply)
+{
+    *p = NULL;
+    if (cn_pg_canon(buf, idx, key) < 0) {
+        error_reply(reply, "badarg");
+        return -1;
+    }
+    long n = parse_pids(buf, idx, 0, p, single);
+    if (n < 0)
+        error_reply(reply, "nolocal"); /* pg:join/leave check this before calling */
+    return n;
+}
+
 /* {join_local, Group, PidOrPids}: local pids only (pg:join checks that before calling). */
 static int call_join(scope *s, const char *buf, int *idx, ei_x_buff *reply)
 {
@@ -319,15 +336,9 @@ static int call_join(scope *s, const char *buf, int *idx, ei_x_buff *reply)
     int single, rc = CN_REPLY;
     if (ei_x_new(&key) < 0)
         return CN_REPLY;
-    long n = -1;
-    if (cn_pg_canon(buf, idx, &key) < 0) {
-        error_reply(reply, "badarg");
+    long n = member_args(buf, idx, &key, &p, &single, reply);
+    if (n < 0)
         goto out;
-    }
-    if ((n = parse_pids(buf, idx, 0, &p, &single)) < 0) {
-        error_reply(reply, "nolocal"); /* not local pids (pg:join/leave check this first) */
-        goto out;
-    }
     pthread_rwlock_wrlock(&s->e->lock);
     int ok = cn_pg_table_join(&s->e->t, key.buff, key.index, CN_PG_LOCAL, p, (size_t)n);
     pthread_rwlock_unlock(&s->e->lock);
@@ -364,15 +375,9 @@ static int call_leave(scope *s, const char *buf, int *idx, ei_x_buff *reply)
     int single;
     if (ei_x_new(&key) < 0)
         return CN_REPLY;
-    long n = -1, k = 0;
-    if (cn_pg_canon(buf, idx, &key) < 0) {
-        error_reply(reply, "badarg");
+    long n = member_args(buf, idx, &key, &p, &single, reply), k = 0;
+    if (n < 0)
         goto out;
-    }
-    if ((n = parse_pids(buf, idx, 0, &p, &single)) < 0) {
-        error_reply(reply, "nolocal"); /* not local pids (pg:join/leave check this first) */
-        goto out;
-    }
     pthread_rwlock_wrlock(&s->e->lock);
     for (long i = 0; i < n; i++) /* keep those that were members, in place */
         if (cn_pg_table_leave(&s->e->t, key.buff, key.index, CN_PG_LOCAL, &p[i], 1))

@@ -113,6 +113,8 @@ static int canon_list(const char *buf, int *idx, ei_x_buff *out, int depth)
     }
     if (type == ERL_NIL_EXT && n == 0) {
         rc = ei_x_encode_empty_list(out);
+    } else if (n == 0) { /* a LIST_EXT of length 0 is its tail alone (so the BEAM reads it) */
+        rc = canon(buf, idx, out, depth + 1);
     } else if (type == ERL_NIL_EXT && bytes && n <= 65535) {
         char *str = malloc((size_t)n);
         if (!str)

@@ -321,6 +321,30 @@ defmodule Interop.TlsTest do
     :gen_tcp.close(s)
   end
 
+  test "a TLS client announcing a huge distribution handshake message is dropped at once", %{certs: certs} do
+    # Before the cookie is checked, a peer past TLS must not make the cnode wait for (and
+    # buffer) hundreds of MiB: handshake messages are small, whatever the length prefix allows.
+    c = start_cnode(args: tls_args(certs) ++ ["--handshake-timeout", "30000"])
+    port = CnodeTest.Raw.port!(c)
+    {:ok, _} = Application.ensure_all_started(:ssl)
+
+    opts = [certfile: f(certs, "node.pem"), keyfile: f(certs, "node.key"), cacertfile: f(certs, "ca.pem"),
+            verify: :verify_peer, server_name_indication: :disable, active: false, mode: :binary]
+
+    {:ok, s} = :ssl.connect({127, 0, 0, 1}, port, opts, 10_000)
+    t0 = System.monotonic_time(:millisecond)
+    # a 4-byte length of 256 MiB (the TLS framing of the handshake), then a few bytes of it
+    :ok = :ssl.send(s, <<0x10000000::32, ?N, 0, 0, 0>>)
+    assert {:error, _} = :ssl.recv(s, 0, 20_000)
+    waited = System.monotonic_time(:millisecond) - t0
+    assert waited < 10_000, "closed after #{waited} ms, not at once"
+    wait_log(c, ~r/handshake message .*larger than/, 5_000)
+    :ssl.close(s)
+    # it still serves TLS peers
+    p = tls_peer(good_optfile(certs))
+    assert peer_ping(p, c) == :pong
+  end
+
   test "a TLS cnode dialling a plain node gives up within the handshake timeout", %{certs: certs} do
     c = start_cnode(args: tls_args(certs) ++ ["--handshake-timeout", "3000", "--connect", to_string(node())])
     wait_log(c, "connection attempt to #{node()} failed", 15_000)

@@ -126,6 +126,26 @@ START_TEST(canon_lists_strings_maps)
 }
 END_TEST
 
+/* A LIST_EXT of length 0 is its tail alone (the BEAM decodes it so): the canonical form is
+ * the tail's, one term, never `[]` followed by the tail. */
+START_TEST(canon_empty_list_ext_is_its_tail)
+{
+    const char atom[] = {ERL_SMALL_ATOM_UTF8_EXT, 2, 'a', 'b'};
+    const char l0_atom[] = {ERL_LIST_EXT, 0, 0, 0, 0, ERL_ATOM_EXT, 0, 2, 'a', 'b'};
+    assert_same_group(atom, sizeof atom, l0_atom, sizeof l0_atom);
+    const char str[] = {ERL_STRING_EXT, 0, 2, 1, 2};
+    const char l0_str[] = {ERL_LIST_EXT, 0, 0, 0, 0, ERL_STRING_EXT, 0, 2, 1, 2};
+    assert_same_group(str, sizeof str, l0_str, sizeof l0_str);
+    /* {[] ++ ab, 1}: the tuple still holds exactly two terms */
+    const char t1[] = {ERL_SMALL_TUPLE_EXT,   2, ERL_SMALL_ATOM_UTF8_EXT, 2, 'a', 'b',
+                       ERL_SMALL_INTEGER_EXT, 1};
+    const char t2[] = {
+        ERL_SMALL_TUPLE_EXT,   2, ERL_LIST_EXT, 0, 0, 0, 0, ERL_ATOM_EXT, 0, 2, 'a', 'b',
+        ERL_SMALL_INTEGER_EXT, 1};
+    assert_same_group(t1, sizeof t1, t2, sizeof t2);
+}
+END_TEST
+
 START_TEST(canon_refuses_hostile_terms)
 {
     char out[64];
@@ -455,6 +475,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60); /* the 64Ki-pid limit case is slow under sanitizers */
     tcase_add_test(tc, canon_atoms_integers_floats);
     tcase_add_test(tc, canon_lists_strings_maps);
+    tcase_add_test(tc, canon_empty_list_ext_is_its_tail);
     tcase_add_test(tc, canon_refuses_hostile_terms);
     tcase_add_test(tc, join_leave_duplicates_and_deaths);
     tcase_add_test(tc, sync_replaces_and_notifies_changes_only);
