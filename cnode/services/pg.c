@@ -676,7 +676,10 @@ static void on_nodedown(scope *s, const char *node)
             s->told[i] = s->told[--s->ntold];
             break;
         }
-    /* the peer scope's DOWN (noconnection) says the same; whichever comes first acts */
+    /* the peer scope's DOWN (noconnection) says the same; whichever comes first acts. A
+     * {nodedown, N} some peer sent by name while N is connected is no reason to drop N. */
+    if (cn_conn_is_up((uint32_t)n))
+        return;
     for (size_t i = 0; i < s->npeers; i++)
         if (s->peers[i].used && s->peers[i].pid.node == (uint32_t)n)
             peer_drop(s, &s->peers[i]);

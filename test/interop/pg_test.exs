@@ -230,6 +230,10 @@ defmodule Interop.PgTest do
     eventually(fn -> :erpc.call(c.node, :pg, :get_members, [:from_runner]) == [me, me] end, 5_000)
     send(scope, {:leave, me, me, [:from_runner]})
     eventually(fn -> :erpc.call(c.node, :pg, :get_members, [:from_runner]) == [me] end, 5_000)
+    # a forged nodedown for a node that is still connected drops nothing
+    send(scope, {:nodedown, node()})
+    assert GenServer.call(scope, :unknown_call) == {:error, :badarg}
+    assert :erpc.call(c.node, :pg, :get_members, [:from_runner]) == [me]
   end
 
   test "the C scope killed: its members leave every BEAM node; a join starts the scope again" do
