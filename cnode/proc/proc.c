@@ -621,7 +621,9 @@ int cn_proc_run(cn_proc *p, int budget)
             return 0;
         const char *reason = NULL;
         int rlen = 0;
+        p->cur = m;
         int r = handle(p, m, &reason, &rlen);
+        p->cur = NULL;
         if (r != 0) {
             if (r < 0) {
                 reason = p->stop_reason ? p->stop_reason : "\x77\x06normal";

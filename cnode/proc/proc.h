@@ -94,6 +94,7 @@ struct cn_proc {
     int n_node_mons;
     char *stop_reason;    /* encoded without version byte */
     int stop_reason_len;
+    cn_msg *cur; /* the mailbox entry being handled (a reply may take its storage over) */
 };
 
 enum { CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING };
@@ -122,6 +123,10 @@ void cn_deliver_local(const cn_pid *to, cn_msg *m);
 /* cn_reply, taking reply's buffer as the frame's payload when the caller is remote (api.c);
  * reply is left empty, ei_x_free on it stays safe. */
 int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply);
+/* cn_reply with reply[len] taken from the message being handled: to a remote caller, the
+ * message's buffer becomes the frame's payload (no copy; the message must not be read after
+ * this); otherwise, or when reply is not inside it, it is copied. */
+int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int len);
 
 /* Run one scheduler turn of p (up to `budget` mailbox entries). Returns 1 if p still has
  * work (requeue), 0 otherwise. Called only by the scheduler. */
