@@ -398,6 +398,10 @@ static int write_direct(cn_conn *c)
 
 static void dial_post(void *arg);
 
+static _Thread_local int more_coming;
+
+void cn_conn_hint_more(int more) { more_coming = more; }
+
 int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial_ok)
 {
     if (node == 0 || node >= CN_MAX_NODES) {
@@ -451,7 +455,7 @@ int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial_ok)
         conn_ref(c);
         cn_loop_post(dial_post, c);
     }
-    if (post && write_direct(c))
+    if (post && !more_coming && write_direct(c))
         post = 0;
     if (post)
         cn_loop_post(flush_post, c); /* passes our reference on */

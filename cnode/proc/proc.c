@@ -1,5 +1,6 @@
 #include "proc/proc.h"
 
+#include "dist/conn.h"
 #include "dist/out.h"
 #include "proc/ident.h"
 #include "proc/sched.h"
@@ -616,14 +617,17 @@ int cn_proc_run(cn_proc *p, int budget)
                 p->mq_tail = NULL;
             p->mq_len--;
         }
+        int more = p->mq_head != NULL;
         pthread_mutex_unlock(&p->lock);
         if (!m)
             return 0;
+        cn_conn_hint_more(more); /* replies to a burst of calls: let the I/O thread batch */
         const char *reason = NULL;
         int rlen = 0;
         p->cur = m;
         int r = handle(p, m, &reason, &rlen);
         p->cur = NULL;
+        cn_conn_hint_more(0);
         if (r != 0) {
             if (r < 0) {
                 reason = p->stop_reason ? p->stop_reason : "\x77\x06normal";
