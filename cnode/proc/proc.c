@@ -606,6 +606,11 @@ static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
     }
 }
 
+static _Thread_local const cn_proc *cur_proc;
+static _Thread_local cn_msg *cur_msg;
+
+cn_msg *cn_proc_current(const cn_proc *p) { return p && p == cur_proc ? cur_msg : NULL; }
+
 int cn_proc_run(cn_proc *p, int budget)
 {
     for (int i = 0; i < budget; i++) {
@@ -624,9 +629,11 @@ int cn_proc_run(cn_proc *p, int budget)
         cn_conn_hint_more(more); /* replies to a burst of calls: let the I/O thread batch */
         const char *reason = NULL;
         int rlen = 0;
-        p->cur = m;
+        cur_proc = p;
+        cur_msg = m;
         int r = handle(p, m, &reason, &rlen);
-        p->cur = NULL;
+        cur_proc = NULL;
+        cur_msg = NULL;
         cn_conn_hint_more(0);
         if (r != 0) {
             if (r < 0) {

@@ -94,7 +94,6 @@ struct cn_proc {
     int n_node_mons;
     char *stop_reason;    /* encoded without version byte */
     int stop_reason_len;
-    cn_msg *cur; /* the mailbox entry being handled (a reply may take its storage over) */
 };
 
 enum { CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING };
@@ -127,6 +126,9 @@ int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply);
  * message's buffer becomes the frame's payload (no copy; the message must not be read after
  * this); otherwise, or when reply is not inside it, it is copied. */
 int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int len);
+/* The mailbox entry the calling scheduler thread is handling for p, or NULL (a reply may
+ * take its storage over; kept per thread, not per process, so idle processes stay small). */
+cn_msg *cn_proc_current(const cn_proc *p);
 
 /* Run one scheduler turn of p (up to `budget` mailbox entries). Returns 1 if p still has
  * work (requeue), 0 otherwise. Called only by the scheduler. */
