@@ -88,6 +88,12 @@ static cn_ev listen_ev;
 static void conn_close(cn_conn *c, const char *why);
 static void conn_events(void *ctx, uint32_t events);
 
+/* Set while this thread has more work queued behind what it does now (cn_conn_hint_more, and
+ * the I/O thread while it dispatches what it read): its frames then wait for one write. */
+static _Thread_local int more_coming;
+
+void cn_conn_hint_more(int more) { more_coming = more; }
+
 static void oframe_free(cn_oframe *f)
 {
     free(f->ctl);
@@ -397,10 +403,6 @@ static int write_direct(cn_conn *c)
 }
 
 static void dial_post(void *arg);
-
-static _Thread_local int more_coming;
-
-void cn_conn_hint_more(int more) { more_coming = more; }
 
 int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial_ok)
 {
@@ -813,9 +815,13 @@ static void conn_events(void *ctx, uint32_t events)
         }
         events |= EPOLLIN; /* bytes that came with the end of its handshake may be buffered */
     }
-    /* A read that stopped to write (TLS post-handshake messages) goes on when writable. */
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || (c->tp->r_want & CN_TP_WANT_WRITE))
+    /* A read that stopped to write (TLS post-handshake messages) goes on when writable. Frames
+     * the messages read now answer (spawn replies, ...) are written together afterwards. */
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || (c->tp->r_want & CN_TP_WANT_WRITE)) {
+        more_coming = 1;
         conn_read(c);
+        more_coming = 0;
+    }
     if (c->fd < 0)
         return;
     write_queued(c);
