@@ -27,7 +27,7 @@ static int echo_call(cn_proc *self, void *state, const char *buf, int *idx, cons
     (void)from;
     echo *e = state;
     char atom[MAXATOMLEN_UTF8];
-    int start = *idx, probe = *idx;
+    int probe = *idx;
     if (ei_decode_atom(buf, &probe, atom) == 0 && strcmp(atom, "count") == 0) {
         ei_x_encode_longlong(reply, e->casts);
         return CN_REPLY;
@@ -46,8 +46,7 @@ static int echo_call(cn_proc *self, void *state, const char *buf, int *idx, cons
     }
     if (ei_skip_term(buf, idx) < 0)
         return CN_NOREPLY;
-    ei_x_append_buf(reply, buf + start, *idx - start);
-    return CN_REPLY;
+    return CN_REPLY_INPUT; /* the request's own bytes, not copied */
 }
 
 static int echo_cast(cn_proc *self, void *state, const char *buf, int *idx)

@@ -60,11 +60,17 @@ struct cn_conn {
     pthread_mutex_t olock;
     cn_oframe *ohead, *otail;
     int flush_posted;
-    /* I/O thread only. */
+    /* The write side (wlock): the write queue, the send-side state in otx, the socket's
+     * writes and last_write_ms. The I/O thread holds it to write; a thread that queues a
+     * frame while the write queue is empty takes it to write the frame itself (direct). */
+    pthread_mutex_t wlock;
     cn_oframe *whead, *wtail;
     size_t woff;
-    int writing; /* EPOLLOUT armed */
-    uint64_t created_ms, last_read_ms, last_write_ms;
+    int direct; /* up on a transport any thread may write (TCP): not TLS, whose SSL object
+                   the I/O thread also reads through without this lock */
+    uint64_t last_write_ms;
+    int writing; /* EPOLLOUT armed (I/O thread only) */
+    uint64_t created_ms, last_read_ms;
     _Atomic uint64_t bytes_in, bytes_out; /* written by the I/O thread, read by introspection */
     int io_counted; /* (tlock) its bytes moved to io_closed_in/out when it closed */
     char peer[1024];
@@ -77,13 +83,19 @@ struct cn_conn {
 /* The table maps a node index to its current connection (pending or up). */
 static cn_conn *table[CN_MAX_NODES];
 static pthread_mutex_t tlock = PTHREAD_MUTEX_INITIALIZER;
-static cn_conn *all; /* I/O thread only */
+static cn_conn *all;                         /* I/O thread only */
 static uint64_t io_closed_in, io_closed_out; /* (tlock) bytes of closed connections */
 static int listen_fd = -1;
 static cn_ev listen_ev;
 
 static void conn_close(cn_conn *c, const char *why);
 static void conn_events(void *ctx, uint32_t events);
+
+/* Set while this thread has more work queued behind what it does now (cn_conn_hint_more, and
+ * the I/O thread while it dispatches what it read): its frames then wait for one write. */
+static _Thread_local int more_coming;
+
+void cn_conn_hint_more(int more) { more_coming = more; }
 
 static void oframe_free(cn_oframe *f)
 {
@@ -103,7 +115,10 @@ static void frames_free(cn_oframe *f)
     }
 }
 
-static void conn_ref(cn_conn *c) { atomic_fetch_add(&c->refs, 1); }
+static void conn_ref(cn_conn *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
 
 static void conn_release(cn_conn *c)
 {
@@ -117,10 +132,14 @@ static void conn_release(cn_conn *c)
     frames_free(c->ohead);
     frames_free(c->whead);
     pthread_mutex_destroy(&c->olock);
+    pthread_mutex_destroy(&c->wlock);
     free(c);
 }
 
-static void release_post(void *arg) { conn_release(arg); }
+static void release_post(void *arg)
+{
+    conn_release(arg);
+}
 
 static cn_conn *conn_new(int role)
 {
@@ -132,6 +151,7 @@ static cn_conn *conn_new(int role)
     c->state = role == CN_HS_INITIATOR ? C_DIALING : C_HANDSHAKE;
     atomic_init(&c->refs, 1);
     pthread_mutex_init(&c->olock, NULL);
+    pthread_mutex_init(&c->wlock, NULL);
     cn_buf_init(&c->hsout, 1 << 16);
     cn_framer_init(&c->fr, 2, cn_node.max_message + 64);
     c->created_ms = c->last_read_ms = c->last_write_ms = cn_now_ms();
@@ -148,7 +168,10 @@ static void set_nonblock(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-static int has_output(const cn_conn *c) { return c->hsout.len > 0 || c->whead != NULL; }
+static int has_output(const cn_conn *c)
+{
+    return c->hsout.len > 0 || c->whead != NULL;
+}
 
 static void arm(cn_conn *c)
 {
@@ -174,7 +197,10 @@ uint64_t cn_conn_flags(uint32_t node)
     return f;
 }
 
-int cn_conn_is_up(uint32_t node) { return cn_conn_flags(node) != 0; }
+int cn_conn_is_up(uint32_t node)
+{
+    return cn_conn_flags(node) != 0;
+}
 
 size_t cn_conn_list(uint32_t *nodes, size_t cap)
 {
@@ -252,7 +278,7 @@ static void table_remove(cn_conn *c)
 /* ---- writing ------------------------------------------------------------------------ */
 
 /* Move frames queued by other threads to the write queue, adding the frame prefix now
- * that the format is known. */
+ * that the format is known (wlock held: otx's cache follows wire order). */
 static void take_outbox(cn_conn *c)
 {
     pthread_mutex_lock(&c->olock);
@@ -275,7 +301,8 @@ static void take_outbox(cn_conn *c)
 }
 
 /* Write as much as the transport takes: handshake bytes, then frames (gathered), then what
- * the transport still holds. Returns -1 on a write error (the transport's err says why). */
+ * the transport still holds. Returns -1 on a write error (the transport's err says why).
+ * Once the connection is up, only with wlock held. */
 static int conn_write(cn_conn *c)
 {
     if (c->fd < 0 || !c->tp->ready)
@@ -338,17 +365,44 @@ static void write_failed(cn_conn *c)
     conn_close(c, why);
 }
 
+/* I/O thread: take what is queued and write it, arming EPOLLOUT for what the socket did
+ * not take. */
+static void write_queued(cn_conn *c)
+{
+    pthread_mutex_lock(&c->wlock);
+    if (c->state == C_UP)
+        take_outbox(c);
+    int r = conn_write(c);
+    if (r == 0)
+        arm(c);
+    pthread_mutex_unlock(&c->wlock);
+    if (r < 0)
+        write_failed(c);
+}
+
 static void flush_post(void *arg)
 {
     cn_conn *c = arg;
-    if (c->state == C_UP) {
-        take_outbox(c);
-        if (conn_write(c) < 0)
-            write_failed(c);
-        else
-            arm(c);
-    }
+    if (c->state == C_UP)
+        write_queued(c);
     conn_release(c);
+}
+
+/* Any thread, with frames just queued on an up connection: write them now unless the
+ * socket is busy (another writer, or bytes waiting for EPOLLOUT). Returns 1 when all of it
+ * went out, 0 when the I/O thread must finish (or report an error). Saves the I/O thread's
+ * wakeup and a thread handoff per message. */
+static int write_direct(cn_conn *c)
+{
+    if (pthread_mutex_trylock(&c->wlock) != 0)
+        return 0;
+    int done = 0;
+    if (c->direct && c->fd >= 0 && !c->whead) {
+        take_outbox(c);
+        done = conn_write(c) == 0 && !c->whead;
+    }
+    pthread_mutex_unlock(&c->wlock);
+    return done;
 }
 
 static void dial_post(void *arg);
@@ -406,6 +460,8 @@ int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial_ok)
         conn_ref(c);
         cn_loop_post(dial_post, c);
     }
+    if (post && !more_coming && write_direct(c))
+        post = 0;
     if (post)
         cn_loop_post(flush_post, c); /* passes our reference on */
     else
@@ -428,7 +484,10 @@ static void conn_up(cn_conn *c)
     cn_info("connection up: %s (%s, %s, %s, flags %s)", c->peer,
             c->role == CN_HS_INITIATOR ? "outgoing" : "incoming",
             (c->flags & DFLAG_PUBLISHED) ? "visible" : "hidden", tp, fl);
+    pthread_mutex_lock(&c->wlock);
     take_outbox(c);
+    c->direct = strcmp(c->tp->ops->name, "TCP") == 0;
+    pthread_mutex_unlock(&c->wlock);
     cn_nodemon_event(c->node, 1, (c->flags & DFLAG_PUBLISHED) != 0);
 }
 
@@ -438,9 +497,12 @@ static void close_socket(cn_conn *c)
     if (c->fd < 0)
         return;
     cn_loop_del(&c->ev);
+    pthread_mutex_lock(&c->wlock); /* not while a direct writer uses the socket */
+    c->direct = 0;
     cn_tp_free(c->tp); /* closes the socket */
     c->tp = NULL;
     c->fd = -1;
+    pthread_mutex_unlock(&c->wlock);
 }
 
 static void conn_close(cn_conn *c, const char *why)
@@ -462,8 +524,8 @@ static void conn_close(cn_conn *c, const char *why)
     if (was == C_UP)
         cn_info("connection down: %s (%s)", c->peer, why);
     else if (c->peer[0])
-        cn_info("connection attempt %s %s failed: %s",
-                c->role == CN_HS_INITIATOR ? "to" : "from", c->peer, why);
+        cn_info("connection attempt %s %s failed: %s", c->role == CN_HS_INITIATOR ? "to" : "from",
+                c->peer, why);
     else
         cn_info("incoming connection closed during handshake: %s (from %s)", why, c->addr);
     close_socket(c);
@@ -766,18 +828,16 @@ static void conn_events(void *ctx, uint32_t events)
         }
         events |= EPOLLIN; /* bytes that came with the end of its handshake may be buffered */
     }
-    /* A read that stopped to write (TLS post-handshake messages) goes on when writable. */
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || (c->tp->r_want & CN_TP_WANT_WRITE))
+    /* A read that stopped to write (TLS post-handshake messages) goes on when writable. Frames
+     * the messages read now answer (spawn replies, ...) are written together afterwards. */
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || (c->tp->r_want & CN_TP_WANT_WRITE)) {
+        more_coming = 1;
         conn_read(c);
+        more_coming = 0;
+    }
     if (c->fd < 0)
         return;
-    if (c->state == C_UP)
-        take_outbox(c);
-    if (conn_write(c) < 0) {
-        write_failed(c);
-        return;
-    }
-    arm(c);
+    write_queued(c);
 }
 
 /* ---- accepting ---------------------------------------------------------------------- */
@@ -978,8 +1038,8 @@ static void *dial_thread(void *arg)
         int r = cn_epmd_port_please(host, cn_node.epmd_port, alive, &info,
                                     cn_node.handshake_timeout_ms, j->err, sizeof j->err);
         if (r >= 0)
-            j->fd = connect_host(host, info.port, cn_node.handshake_timeout_ms, j->err,
-                                 sizeof j->err);
+            j->fd =
+                connect_host(host, info.port, cn_node.handshake_timeout_ms, j->err, sizeof j->err);
     }
     cn_loop_post(dial_done, j);
     return NULL;
@@ -1095,16 +1155,20 @@ void cn_conn_timers(uint64_t now)
             conn_close(c, "tick timeout: nothing received within net_ticktime");
             continue;
         }
+        pthread_mutex_lock(&c->wlock);
+        int r = 0;
         if (now - c->last_write_ms >= tick && !c->whead) {
             cn_oframe *f = tick_frame();
             if (f) {
                 c->whead = c->wtail = f;
-                if (conn_write(c) < 0)
-                    write_failed(c);
-                else
+                r = conn_write(c);
+                if (r == 0)
                     arm(c);
             }
         }
+        pthread_mutex_unlock(&c->wlock);
+        if (r < 0)
+            write_failed(c);
     }
 }
 
@@ -1115,15 +1179,21 @@ void cn_conn_close_all(void)
     for (cn_conn *c = all; c; c = c->all_next) {
         if (c->state != C_UP)
             continue;
+        pthread_mutex_lock(&c->wlock);
         take_outbox(c);
-        while ((c->whead || c->tp->staged) && cn_now_ms() < until) {
+        int more = c->whead || c->tp->staged;
+        while (more && cn_now_ms() < until) {
             if (conn_write(c) < 0)
                 break;
-            if (c->whead || c->tp->staged) {
+            more = c->whead || c->tp->staged;
+            if (more) {
+                pthread_mutex_unlock(&c->wlock);
                 struct pollfd pf = {.fd = c->fd, .events = POLLOUT};
                 poll(&pf, 1, 50);
+                pthread_mutex_lock(&c->wlock);
             }
         }
+        pthread_mutex_unlock(&c->wlock);
     }
     while (all)
         conn_close(all, "node shutting down");

@@ -32,6 +32,10 @@ typedef struct cn_oframe {
 /* Queue a frame for a node; if no connection exists, dial it (dial=1) or drop the frame.
  * Takes ownership of f. Returns 0, or -1 when the frame was dropped. */
 int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial);
+/* From the calling thread on: more = 1 says more work is queued behind what it does now, so
+ * frames it queues are left to the I/O thread, which gathers many into one write; 0 (the
+ * default) lets it write a frame itself when the connection is idle. */
+void cn_conn_hint_more(int more);
 /* Negotiated flags of the connection to node, or 0 if not up. */
 uint64_t cn_conn_flags(uint32_t node);
 /* Is a connection to node up? */

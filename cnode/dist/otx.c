@@ -346,7 +346,7 @@ static cn_oframe *fragments(cn_otx *t, cn_oframe *f, uint64_t seq, cn_oframe **l
         fs[i]->ctl_len = 18;
     }
     fs[0] = f;
-    char *base = f->pl;
+    char *base = f->pl, *owner = f->pl_borrowed ? f->pl_base : f->pl; /* freed by the last */
     size_t total = f->pl_len;
     cn_set64((uint8_t *)f->ctl + 10, (uint64_t)n);
     for (size_t i = 0; i < n; i++) {
@@ -355,7 +355,7 @@ static cn_oframe *fragments(cn_otx *t, cn_oframe *f, uint64_t seq, cn_oframe **l
         g->pl = base + off;
         g->pl_len = total - off < t->frag ? total - off : t->frag;
         g->pl_borrowed = 1;
-        g->pl_base = i == n - 1 ? base : NULL; /* the last one written frees the buffer */
+        g->pl_base = i == n - 1 ? owner : NULL; /* the last one written frees the buffer */
         cn_set32(g->pre, (uint32_t)(g->ctl_len + g->pl_len));
         g->npre = 4;
         g->mid = 0;

@@ -38,8 +38,8 @@ static int frame_out_d(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len
 /* The same, taking over msg's buffer as the payload instead of copying it (replies and
  * messages the sender built itself: a large payload is not copied once more). head (may be
  * NULL) is the payload's first head_len bytes, put after the control term (cn_oframe). */
-static int frame_out_take(uint32_t node, ei_x_buff *ctl, const char *head, int head_len,
-                          ei_x_buff *msg)
+static int frame_out_slice(uint32_t node, ei_x_buff *ctl, const char *head, int head_len, char *pl,
+                           size_t pl_len, void *owner)
 {
     cn_oframe *f = calloc(1, sizeof *f);
     if (f && head_len > 0) {
@@ -51,16 +51,28 @@ static int frame_out_take(uint32_t node, ei_x_buff *ctl, const char *head, int h
     if (!f || !ctl->buff) {
         free(f);
         ei_x_free(ctl);
-        ei_x_free(msg);
+        free(owner ? owner : pl);
         return -1;
     }
     f->ctl = ctl->buff;
     f->ctl_len = (size_t)ctl->index;
-    f->pl = msg->buff;
-    f->pl_len = (size_t)msg->index;
+    f->pl = pl;
+    f->pl_len = pl_len;
+    if (owner) { /* pl lies inside owner, which the frame frees */
+        f->pl_borrowed = 1;
+        f->pl_base = owner;
+    }
+    return cn_conn_enqueue(node, f, 1);
+}
+
+static int frame_out_take(uint32_t node, ei_x_buff *ctl, const char *head, int head_len,
+                          ei_x_buff *msg)
+{
+    char *pl = msg->buff;
+    size_t len = (size_t)msg->index;
     msg->buff = NULL;
     msg->index = msg->buffsz = 0;
-    return cn_conn_enqueue(node, f, 1);
+    return frame_out_slice(node, ctl, head, head_len, pl, len, NULL);
 }
 
 static int frame_out(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len)
@@ -152,6 +164,22 @@ int cn_out_alias_send_head_take(const cn_pid *from, const cn_ref *alias, const c
     ei_x_buff x;
     alias_ctl(&x, from, alias);
     return frame_out_take(alias->node, &x, head, head_len, msg);
+}
+
+int cn_out_send_head_slice(const cn_pid *from, const cn_pid *to, const char *head, int head_len,
+                           char *data, size_t len, void *owner)
+{
+    ei_x_buff x;
+    send_ctl(&x, from, to);
+    return frame_out_slice(to->node, &x, head, head_len, data, len, owner);
+}
+
+int cn_out_alias_send_head_slice(const cn_pid *from, const cn_ref *alias, const char *head,
+                                 int head_len, char *data, size_t len, void *owner)
+{
+    ei_x_buff x;
+    alias_ctl(&x, from, alias);
+    return frame_out_slice(alias->node, &x, head, head_len, data, len, owner);
 }
 
 static int pid_pair(long op, const cn_pid *from, const cn_pid *to)

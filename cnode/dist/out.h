@@ -19,6 +19,12 @@ int cn_out_send_head_take(const cn_pid *from, const cn_pid *to, const char *head
                           ei_x_buff *msg);
 int cn_out_alias_send_head_take(const cn_pid *from, const cn_ref *alias, const char *head,
                                 int head_len, ei_x_buff *msg);
+/* As the _head_take forms, the body being data[len], which lies inside owner: the frame
+ * takes owner over and frees it once written (a reply that is part of a received message). */
+int cn_out_send_head_slice(const cn_pid *from, const cn_pid *to, const char *head, int head_len,
+                           char *data, size_t len, void *owner);
+int cn_out_alias_send_head_slice(const cn_pid *from, const cn_ref *alias, const char *head,
+                                 int head_len, char *data, size_t len, void *owner);
 int cn_out_link(const cn_pid *from, const cn_pid *to);
 int cn_out_unlink_id(const cn_pid *from, const cn_pid *to, uint64_t id);
 int cn_out_unlink_id_ack(const cn_pid *from, const cn_pid *to, uint64_t id);

@@ -18,6 +18,12 @@
 #define MIN_MAX_MESSAGE ((size_t)64)
 /* Give back reassembly slack above this when handing a message out. */
 #define SHRINK_SLACK ((size_t)64 * 1024)
+/* Room kept before a reassembled message so that expanding the cache refs in its payload
+ * (a few pids and atoms at the start, before any large binary) moves only those bytes. */
+#define HEADROOM ((size_t)1024)
+/* A first fragment says how many fragments follow: reserve that much at once, up to this,
+ * instead of growing (and copying) the buffer step by step. */
+#define PRESIZE_MAX ((size_t)32 << 20)
 
 typedef struct cache_slot {
     uint8_t *text;
@@ -38,7 +44,7 @@ typedef struct seq {
     int used;
     uint64_t id;
     uint64_t next_fid; /* FragmentId the next continuation must carry */
-    uint8_t *buf;      /* 131, control (rewritten), 131, payload bytes so far */
+    uint8_t *buf;      /* HEADROOM, 131, control (rewritten), 131, payload bytes so far */
     size_t len, cap;
     size_t pl_off;      /* offset of the payload bytes in buf */
     cn_atom_refs *refs; /* copy of the first fragment's refs, NULL if none */
@@ -359,8 +365,12 @@ static int frag_start(cn_rx *rx, const uint8_t *p, size_t n, cn_dist_msg *out, c
     for (int i = 0; i < CN_RX_MAX_SEQS && !s; i++)
         if (!rx->seqs[i].used)
             s = &rx->seqs[i];
-    s->len = 2 + c_out + first;
+    s->len = HEADROOM + 2 + c_out + first;
     s->cap = s->len;
+    /* The rest most likely comes in fragments the size of this one's body. */
+    size_t bound = rx->max_message < PRESIZE_MAX ? rx->max_message : PRESIZE_MAX;
+    if (bn > 0 && fid - 1 <= (bound - (bound < s->len ? bound : s->len)) / bn)
+        s->cap += (size_t)(fid - 1) * bn;
     s->buf = malloc(s->cap);
     if (h.refs.n > 0)
         s->refs = refs_copy(&h.refs);
@@ -374,9 +384,9 @@ static int frag_start(cn_rx *rx, const uint8_t *p, size_t n, cn_dist_msg *out, c
     rx->nseq++;
     s->id = id;
     s->next_fid = fid - 1;
-    put_term(s->buf, b, (size_t)lc, c_out, c_refs, &h.refs);
-    s->buf[1 + c_out] = VERSION_MAGIC;
-    s->pl_off = 2 + c_out;
+    put_term(s->buf + HEADROOM, b, (size_t)lc, c_out, c_refs, &h.refs);
+    s->buf[HEADROOM + 1 + c_out] = VERSION_MAGIC;
+    s->pl_off = HEADROOM + 2 + c_out;
     if (first)
         memcpy(s->buf + s->pl_off, b + lc, first);
     if (commit_header(rx, &h, err, errlen) < 0)
@@ -389,6 +399,7 @@ static int frag_finish(cn_rx *rx, seq *s, cn_dist_msg *out, char *err, size_t er
     size_t pn = s->len - s->pl_off, p_out = 0;
     int p_refs = 0;
     uint8_t *storage = s->buf;
+    size_t start = HEADROOM; /* where the message (131, control) begins in storage */
     if (pn > 0) {
         long lp = cn_term_scan(s->buf + s->pl_off, pn, s->refs, &p_out, &p_refs);
         if (lp < 0)
@@ -398,24 +409,36 @@ static int frag_finish(cn_rx *rx, seq *s, cn_dist_msg *out, char *err, size_t er
             return fail(err, errlen, "%zu bytes after the payload term", pn - (size_t)lp);
     }
     if (p_refs) {
-        if (!fits(rx->max_message, s->pl_off, p_out))
+        size_t head = s->pl_off - HEADROOM; /* 131, control, 131 */
+        if (!fits(rx->max_message, head, p_out))
             return fail(err, errlen, "message larger than %zu bytes", rx->max_message);
-        storage = malloc(s->pl_off + p_out);
-        if (!storage)
-            return fail(err, errlen, "out of memory for a %zu-byte message", s->pl_off + p_out);
-        memcpy(storage, s->buf, s->pl_off);
-        cn_term_rewrite(s->buf + s->pl_off, pn, s->refs, storage + s->pl_off);
-        free(s->buf);
+        size_t grow = p_out - pn;
+        if (grow <= HEADROOM) {
+            /* Expand the refs where they are; move only the control term in front. */
+            memmove(s->buf + HEADROOM - grow, s->buf + HEADROOM, head);
+            cn_term_rewrite_in_place(s->buf + s->pl_off, pn, s->refs, p_out);
+            start = HEADROOM - grow;
+        } else {
+            storage = malloc(head + p_out);
+            if (!storage)
+                return fail(err, errlen, "out of memory for a %zu-byte message", head + p_out);
+            memcpy(storage, s->buf + HEADROOM, head);
+            cn_term_rewrite(s->buf + s->pl_off, pn, s->refs, storage + head);
+            free(s->buf);
+            start = 0;
+        }
     } else if (s->cap - s->len > SHRINK_SLACK) {
         uint8_t *t = realloc(s->buf, s->len);
         if (t)
             storage = t;
     }
     s->buf = NULL;
-    out->storage = out->ctl = storage;
-    out->ctl_len = s->pl_off - 1;
+    size_t head = s->pl_off - HEADROOM;
+    out->storage = storage;
+    out->ctl = storage + start;
+    out->ctl_len = head - 1;
     if (pn > 0) {
-        out->payload = storage + s->pl_off - 1;
+        out->payload = storage + start + head - 1;
         out->payload_len = 1 + (p_refs ? p_out : pn);
     }
     seq_release(rx, s);
@@ -438,12 +461,15 @@ static int frag_cont(cn_rx *rx, const uint8_t *p, size_t n, cn_dist_msg *out, ch
                     (unsigned long long)id, (unsigned long long)fid,
                     (unsigned long long)s->next_fid);
     size_t dn = n - 16;
-    if (dn > rx->max_message - s->len)
+    size_t msg = s->len - HEADROOM; /* message bytes so far */
+    if (dn > rx->max_message - msg)
         return fail(err, errlen, "fragmented message larger than %zu bytes", rx->max_message);
     if (dn > s->cap - s->len) {
-        size_t cap = s->cap > rx->max_message / 2 ? rx->max_message : s->cap * 2;
-        if (cap < s->len + dn)
-            cap = s->len + dn;
+        size_t cap =
+            s->cap - HEADROOM > rx->max_message / 2 ? rx->max_message : (s->cap - HEADROOM) * 2;
+        if (cap < msg + dn)
+            cap = msg + dn;
+        cap += HEADROOM;
         uint8_t *t = realloc(s->buf, cap);
         if (!t)
             return fail(err, errlen, "out of memory reassembling %zu bytes", cap);

@@ -18,6 +18,7 @@ typedef struct walker {
     size_t copied; /* input bytes accounted for in out */
     size_t delta;  /* output length minus input length so far (never negative) */
     int has_refs;
+    uint32_t fun_size; /* the Size field of the NEW_FUN_EXT item() just consumed */
 } walker;
 
 /* A container whose elements are still being scanned. */
@@ -25,6 +26,7 @@ typedef struct pending {
     uint64_t left; /* elements (or list tail) still to scan */
     size_t fun_at; /* NEW_FUN_EXT: input offset of its Size field; SIZE_MAX otherwise */
     size_t delta0; /* w->delta when the Size field was reached */
+    uint32_t size; /* its Size field as received (an in-place rewrite may overwrite it) */
 } pending;
 
 #define NOT_FUN SIZE_MAX
@@ -49,7 +51,10 @@ static void flush(walker *w)
 {
     if (!w->out || w->pos <= w->copied)
         return;
-    memcpy(w->out + w->opos, w->p + w->copied, w->pos - w->copied);
+    /* In place, output trails input: once past the last cache ref the bytes are already
+     * where they belong. */
+    if (w->out + w->opos != w->p + w->copied)
+        memmove(w->out + w->opos, w->p + w->copied, w->pos - w->copied);
     w->opos += w->pos - w->copied;
     w->copied = w->pos;
 }
@@ -242,7 +247,7 @@ static int node_and(walker *w, size_t fixed)
 
 static int close_fun(walker *w, const pending *f)
 {
-    size_t size = cn_get32(w->p + f->fun_at);
+    size_t size = f->size;
     if (w->pos - f->fun_at != size)
         return -1; /* Size disagrees with the parts it covers */
     size_t nsize = size + (w->delta - f->delta0);
@@ -375,6 +380,7 @@ static int item(walker *w, uint64_t *push, size_t *fun_at, size_t *delta0)
             return -1;
         *fun_at = w->pos + 1;
         *delta0 = w->delta;
+        w->fun_size = k;
         *push = cn_get32(q + 26); /* the free variables */
         w->pos += 30;
         if (atom(w) < 0 || integer(w) < 0 || integer(w) < 0 || !have(w, 1))
@@ -399,7 +405,7 @@ static int walk(walker *w)
 {
     pending st[CN_TERM_MAX_DEPTH + 1];
     int sp = 0;
-    st[sp++] = (pending){1, NOT_FUN, 0};
+    st[sp++] = (pending){1, NOT_FUN, 0, 0};
     while (sp > 0) {
         pending *f = &st[sp - 1];
         if (f->left == 0) {
@@ -418,7 +424,7 @@ static int walk(walker *w)
         /* Every element takes at least one byte: refuse counts the input cannot hold. */
         if (push > w->n - w->pos || sp > CN_TERM_MAX_DEPTH)
             return -1;
-        st[sp++] = (pending){push, fun_at, delta0};
+        st[sp++] = (pending){push, fun_at, delta0, fun_at == NOT_FUN ? 0 : w->fun_size};
     }
     return 0;
 }
@@ -451,6 +457,20 @@ size_t cn_term_rewrite(const uint8_t *p, size_t n, const cn_atom_refs *refs, uin
 {
     walker w;
     walker_init(&w, p, n, refs, out);
+    if (n == 0 || walk(&w) < 0)
+        return 0;
+    flush(&w);
+    return w.opos;
+}
+
+size_t cn_term_rewrite_in_place(uint8_t *p, size_t n, const cn_atom_refs *refs, size_t out_len)
+{
+    if (out_len < n)
+        return 0;
+    /* Output position = input position + growth so far - total growth <= input position:
+     * every write lands on input already read, and the tail after the last ref stays put. */
+    walker w;
+    walker_init(&w, p, n, refs, p - (out_len - n));
     if (n == 0 || walk(&w) < 0)
         return 0;
     flush(&w);

@@ -29,6 +29,11 @@ long cn_term_scan(const uint8_t *p, size_t n, const cn_atom_refs *refs, size_t *
  * `119, Len, Text` (or `118, Len:16, Text` if Len > 255) and fixing NEW_FUN_EXT sizes.
  * Returns the bytes written (0 if the term does not scan). */
 size_t cn_term_rewrite(const uint8_t *p, size_t n, const cn_atom_refs *refs, uint8_t *out);
+/* cn_term_rewrite within one buffer: the term at p[0..n) becomes out_len bytes (from
+ * cn_term_scan) at p - (out_len - n), which must be writable. Bytes after the last cache ref
+ * are not moved, so a large binary behind a few refs costs nothing. Returns the bytes written
+ * (0 if the term does not scan). */
+size_t cn_term_rewrite_in_place(uint8_t *p, size_t n, const cn_atom_refs *refs, size_t out_len);
 /* Is s[0..len) acceptable atom text: valid UTF-8, at most 255 characters, <= 1020 bytes? */
 int cn_term_atom_text_ok(const uint8_t *s, size_t len);
 

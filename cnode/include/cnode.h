@@ -55,7 +55,10 @@ typedef struct cn_from {
 enum {
     CN_NOREPLY = 0, /* continue; for handle_call: reply later with cn_reply */
     CN_REPLY = 1,   /* handle_call only: send `reply` to the caller */
-    CN_STOP = 2     /* stop the process; the reason is set with cn_set_stop_reason (default normal) */
+    CN_STOP = 2,    /* stop the process; the reason is set with cn_set_stop_reason (default normal) */
+    /* handle_call only: reply with the bytes the callback consumed, buf[*index on entry ..
+     * *index on return), as they are (an echo): a large request is sent back uncopied. */
+    CN_REPLY_INPUT = 3
 };
 
 /* A worker module: GenServer-shaped callbacks. Every callback gets a term at buf+*index

@@ -103,6 +103,30 @@ int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply)
     return cn_out_send_head_take(&self->pid, &from->pid, head, 2 + from->tag_len, reply);
 }
 
+int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int len)
+{
+    cn_msg *m = cn_proc_current(self);
+    if (from->pid.node == 0 || !m || !m->storage || from->tag_len <= 0 ||
+        from->tag_len > 1024 || len < 0 || reply < m->data ||
+        (size_t)len > m->len - (size_t)(reply - m->data))
+        return cn_reply(self, from, reply, len);
+    /* from->tag may point into the message: build the head before giving the buffer away. */
+    char head[2 + 1024];
+    head[0] = 104; /* SMALL_TUPLE_EXT, arity 2: {Tag, Reply} */
+    head[1] = 2;
+    memcpy(head + 2, from->tag, (size_t)from->tag_len);
+    cn_ref alias;
+    int to_alias = alias_of(from, &alias) && alias.node == from->pid.node;
+    cn_pid to = from->pid;
+    void *owner = m->storage;
+    m->storage = NULL; /* the frame frees it now */
+    if (to_alias)
+        return cn_out_alias_send_head_slice(&self->pid, &alias, head, 2 + from->tag_len,
+                                            (char *)reply, (size_t)len, owner);
+    return cn_out_send_head_slice(&self->pid, &to, head, 2 + from->tag_len, (char *)reply,
+                                  (size_t)len, owner);
+}
+
 cn_from *cn_from_dup(const cn_from *from)
 {
     cn_from *f = malloc(sizeof *f + (size_t)from->tag_len);

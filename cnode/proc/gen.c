@@ -72,7 +72,14 @@ static int do_call(cn_proc *p, gen *g, const char *buf, int *idx)
         return CN_NOREPLY;
     ei_x_buff reply;
     ei_x_new(&reply);
+    int start = *idx;
     int r = g->w->handle_call(p, g->state, buf, idx, &from, &reply);
+    if (r == CN_REPLY_INPUT) {
+        ei_x_free(&reply);
+        if (!p->doomed && *idx >= start)
+            cn_reply_input(p, &from, buf + start, *idx - start); /* buf may be gone now */
+        return CN_NOREPLY;
+    }
     if (r == CN_REPLY && !p->doomed)
         cn_reply_take(p, &from, &reply); /* reply's buffer goes to the frame as it is */
     ei_x_free(&reply);

@@ -1,5 +1,6 @@
 #include "proc/proc.h"
 
+#include "dist/conn.h"
 #include "dist/out.h"
 #include "proc/ident.h"
 #include "proc/sched.h"
@@ -605,6 +606,11 @@ static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
     }
 }
 
+static _Thread_local const cn_proc *cur_proc;
+static _Thread_local cn_msg *cur_msg;
+
+cn_msg *cn_proc_current(const cn_proc *p) { return p && p == cur_proc ? cur_msg : NULL; }
+
 int cn_proc_run(cn_proc *p, int budget)
 {
     for (int i = 0; i < budget; i++) {
@@ -616,12 +622,19 @@ int cn_proc_run(cn_proc *p, int budget)
                 p->mq_tail = NULL;
             p->mq_len--;
         }
+        int more = p->mq_head != NULL;
         pthread_mutex_unlock(&p->lock);
         if (!m)
             return 0;
+        cn_conn_hint_more(more); /* replies to a burst of calls: let the I/O thread batch */
         const char *reason = NULL;
         int rlen = 0;
+        cur_proc = p;
+        cur_msg = m;
         int r = handle(p, m, &reason, &rlen);
+        cur_proc = NULL;
+        cur_msg = NULL;
+        cn_conn_hint_more(0);
         if (r != 0) {
             if (r < 0) {
                 reason = p->stop_reason ? p->stop_reason : "\x77\x06normal";

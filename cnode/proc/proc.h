@@ -122,6 +122,13 @@ void cn_deliver_local(const cn_pid *to, cn_msg *m);
 /* cn_reply, taking reply's buffer as the frame's payload when the caller is remote (api.c);
  * reply is left empty, ei_x_free on it stays safe. */
 int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply);
+/* cn_reply with reply[len] taken from the message being handled: to a remote caller, the
+ * message's buffer becomes the frame's payload (no copy; the message must not be read after
+ * this); otherwise, or when reply is not inside it, it is copied. */
+int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int len);
+/* The mailbox entry the calling scheduler thread is handling for p, or NULL (a reply may
+ * take its storage over; kept per thread, not per process, so idle processes stay small). */
+cn_msg *cn_proc_current(const cn_proc *p);
 
 /* Run one scheduler turn of p (up to `budget` mailbox entries). Returns 1 if p still has
  * work (requeue), 0 otherwise. Called only by the scheduler. */

@@ -745,6 +745,45 @@ START_TEST(rewrite)
 }
 END_TEST
 
+/* The same rewrite within one buffer: the term placed after out_len - n spare bytes comes
+ * out at the start, identical to the copying rewrite (fun sizes too), with a tail after it
+ * (a large binary behind the refs) left where it was. */
+START_TEST(rewrite_in_place)
+{
+    setup_refs();
+    pair b;
+    build(&b);
+    p_raw(&b, "\x6D\0\0\x10\0", 5); /* a 4 KiB binary after the refs, inside a 2-tuple */
+    uint8_t tail[4096];
+    for (size_t i = 0; i < sizeof tail; i++)
+        tail[i] = (uint8_t)(i * 7);
+    p_raw(&b, tail, sizeof tail);
+    ei_x_buff r, a;
+    ei_x_new(&r);
+    ei_x_new(&a);
+    ei_x_append_buf(&r, "\x68\x02", 2);
+    ei_x_append_buf(&r, b.r.buff, b.r.index);
+    ei_x_append_buf(&a, "\x68\x02", 2);
+    ei_x_append_buf(&a, b.a.buff, b.a.index);
+    size_t n = (size_t)r.index, out_len = 0;
+    ck_assert_int_eq(cn_term_scan((uint8_t *)r.buff, n, &refs, &out_len, NULL), (long)n);
+    ck_assert_uint_eq(out_len, (size_t)a.index);
+    uint8_t *buf = malloc(out_len);
+    uint8_t *at = buf + (out_len - n);
+    memcpy(at, r.buff, n);
+    const uint8_t *bin = at + n - sizeof tail;
+    ck_assert_uint_eq(cn_term_rewrite_in_place(at, n, &refs, out_len), out_len);
+    ck_assert_mem_eq(buf, a.buff, out_len);
+    ck_assert_mem_eq(bin, tail, sizeof tail); /* the tail did not move */
+    ck_assert_uint_eq(cn_term_rewrite_in_place(at, n, &refs, n - 1), 0); /* out_len < n */
+    free(buf);
+    ei_x_free(&r);
+    ei_x_free(&a);
+    ei_x_free(&b.r);
+    ei_x_free(&b.a);
+}
+END_TEST
+
 START_TEST(rewrite_simple)
 {
     setup_refs();
@@ -797,6 +836,7 @@ int main(void)
     tcase_add_test(tc, depth);
     tcase_add_test(tc, huge_lengths);
     tcase_add_test(tc, rewrite);
+    tcase_add_test(tc, rewrite_in_place);
     tcase_add_test(tc, rewrite_simple);
     tcase_add_test(tc, atom_text);
     suite_add_tcase(s, tc);
