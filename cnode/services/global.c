@@ -940,6 +940,21 @@ static int my_tag_is(gnode *g, long long tag)
     return g && g->has_my_tag && g->my_tag == tag;
 }
 
+
+/* gen_server:call(global_name_server, get_known | get_synced): the node names, as a list. */
+static void encode_nodes(ei_x_buff *reply, int synced)
+{
+    int n = 0;
+    for (int i = 0; i < nnodes; i++)
+        n += synced ? nodes[i].synced : nodes[i].known;
+    if (n) {
+        ei_x_encode_list_header(reply, n);
+        for (int i = 0; i < nnodes; i++)
+            if (synced ? nodes[i].synced : nodes[i].known)
+                ei_x_encode_atom(reply, nodes[i].name);
+    }
+    ei_x_encode_empty_list(reply);
+}
 static int gl_cast(cn_proc *self, void *state, const char *buf, int *idx)
 {
     turn++;
@@ -1121,30 +1136,8 @@ static int gl_call(cn_proc *self, void *state, const char *buf, int *idx, const 
     cn_pid pid;
     int t = *idx;
     if (ei_decode_atom(buf, &t, tag) == 0) {
-        if (!strcmp(tag, "get_known")) {
-            int n = 0;
-            for (int i = 0; i < nnodes; i++)
-                n += nodes[i].known;
-            if (n) {
-                ei_x_encode_list_header(reply, n);
-                for (int i = 0; i < nnodes; i++)
-                    if (nodes[i].known)
-                        ei_x_encode_atom(reply, nodes[i].name);
-            }
-            ei_x_encode_empty_list(reply);
-            return CN_REPLY;
-        }
-        if (!strcmp(tag, "get_synced")) {
-            int n = 0;
-            for (int i = 0; i < nnodes; i++)
-                n += nodes[i].synced;
-            if (n) {
-                ei_x_encode_list_header(reply, n);
-                for (int i = 0; i < nnodes; i++)
-                    if (nodes[i].synced)
-                        ei_x_encode_atom(reply, nodes[i].name);
-            }
-            ei_x_encode_empty_list(reply);
+        if (!strcmp(tag, "get_known") || !strcmp(tag, "get_synced")) {
+            encode_nodes(reply, tag[4] == 's');
             return CN_REPLY;
         }
         if (!strcmp(tag, "get_protocol_version")) {

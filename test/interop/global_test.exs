@@ -25,6 +25,9 @@ defmodule Interop.GlobalTest do
     assert sync() == :ok
     wait_log(c, "global: in sync with #{node()}", 10_000)
     assert c.node in GenServer.call(:global_name_server, :get_known)
+    # and the C node's server answers the same introspection calls
+    assert node() in GenServer.call({:global_name_server, c.node}, :get_known)
+    assert node() in GenServer.call({:global_name_server, c.node}, :get_synced)
     p = start_peer()
     assert peer_call(p, :net_kernel, :connect_node, [c.node]) == true
     assert sync(p) == :ok
