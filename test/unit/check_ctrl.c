@@ -12,6 +12,8 @@
 #include "proc/sched.h"
 #include "util/log.h"
 
+#include "recorder.h"
+
 #include <check.h>
 #include <ei.h>
 #include <pthread.h>
@@ -28,129 +30,13 @@
 
 enum { E_INFO = 1, E_TERM, E_STATE };
 
-typedef struct entry {
-    cn_pid who;
-    int kind;
-    char *data; /* term without version byte */
-    int len;
-} entry;
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t log_cond = PTHREAD_COND_INITIALIZER;
-static entry *log_e;
-static size_t log_n, log_cap;
-static atomic_int worker_errors;
-#define WCHECK(c) \
-    do { \
-        if (!(c)) { \
-            fprintf(stderr, "%s:%d: worker check failed: %s\n", __FILE__, __LINE__, #c); \
-            atomic_fetch_add(&worker_errors, 1); \
-        } \
-    } while (0)
-
-static void log_add(const cn_pid *who, int kind, const char *data, int len)
+/* Wait for an entry (want == NULL: any of that kind); want is freed. */
+static int wait_logged(const cn_pid *who, int kind, ei_x_buff *want)
 {
-    char *copy = malloc(len > 0 ? (size_t)len : 1);
-    if (len > 0)
-        memcpy(copy, data, (size_t)len);
-    pthread_mutex_lock(&log_lock);
-    if (log_n == log_cap) {
-        log_cap = log_cap ? 2 * log_cap : 64;
-        log_e = realloc(log_e, log_cap * sizeof *log_e);
-    }
-    log_e[log_n++] = (entry){.who = *who, .kind = kind, .data = copy, .len = len};
-    pthread_cond_broadcast(&log_cond);
-    pthread_mutex_unlock(&log_lock);
-}
-
-static void log_clear(void)
-{
-    pthread_mutex_lock(&log_lock);
-    for (size_t i = 0; i < log_n; i++)
-        free(log_e[i].data);
-    free(log_e);
-    log_e = NULL;
-    log_n = log_cap = 0;
-    pthread_mutex_unlock(&log_lock);
-}
-
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
-static long find_locked(const cn_pid *who, int kind, const char *want, int wlen)
-{
-    for (size_t i = 0; i < log_n; i++) {
-        entry *e = &log_e[i];
-        if (e->kind != kind || !cn_pid_eq(&e->who, who))
-            continue;
-        if (want && (e->len != wlen || memcmp(e->data, want, (size_t)wlen) != 0))
-            continue;
-        return (long)i;
-    }
-    return -1;
-}
-
-/* Wait for an entry (want == NULL: any of that kind); ei_x want is freed. */
-static int wait_entry(const cn_pid *who, int kind, ei_x_buff *want)
-{
-    struct timespec ts;
-    deadline_in(&ts, WAIT_MS);
-    const char *w = want ? want->buff : NULL;
-    int wl = want ? want->index : 0;
-    pthread_mutex_lock(&log_lock);
-    long i;
-    while ((i = find_locked(who, kind, w, wl)) < 0)
-        if (pthread_cond_timedwait(&log_cond, &log_lock, &ts) != 0) {
-            i = find_locked(who, kind, w, wl);
-            break;
-        }
-    pthread_mutex_unlock(&log_lock);
+    int r = wait_entry(who, kind, want, WAIT_MS);
     if (want)
         ei_x_free(want);
-    return i >= 0;
-}
-
-static size_t count_entries(const cn_pid *who, int kind)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&log_lock);
-    for (size_t i = 0; i < log_n; i++)
-        if (log_e[i].kind == kind && cn_pid_eq(&log_e[i].who, who))
-            n++;
-    pthread_mutex_unlock(&log_lock);
-    return n;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int wait_count(size_t n, int ms)
-{
-    for (int t = 0; t < ms; t += 2) {
-        if (cn_proc_count() == n)
-            return 1;
-        sleep_ms(2);
-    }
-    return cn_proc_count() == n;
-}
-
-static int alive(const cn_pid *pid)
-{
-    cn_proc *p = cn_proc_get(pid);
-    if (p)
-        cn_proc_release(p);
-    return p != NULL;
+    return r;
 }
 
 /* ---- term building ------------------------------------------------------------------ */
@@ -445,14 +331,14 @@ static int wait_term(const cn_pid *who, const char *reason)
 {
     ei_x_buff x;
     atom_term(&x, reason);
-    return wait_entry(who, E_TERM, &x);
+    return wait_logged(who, E_TERM, &x);
 }
 
 static int wait_info_atom(const cn_pid *who, const char *a)
 {
     ei_x_buff x;
     atom_term(&x, a);
-    return wait_entry(who, E_INFO, &x);
+    return wait_logged(who, E_INFO, &x);
 }
 
 static int wait_exit_msg(const cn_pid *who, const cn_pid *from, const char *reason)
@@ -463,7 +349,7 @@ static int wait_exit_msg(const cn_pid *who, const cn_pid *from, const char *reas
     x_atom(&x, "EXIT");
     x_pid(&x, from);
     x_atom(&x, reason);
-    return wait_entry(who, E_INFO, &x);
+    return wait_logged(who, E_INFO, &x);
 }
 
 static int wait_links(const cn_pid *pid, long active, long pending)
@@ -599,7 +485,7 @@ START_TEST(send_forms)
     x_atom(&c, "");
     x_pid(&c, &w);
     ck_assert_int_eq(dispatch(&c, &p), 0);
-    ck_assert(wait_entry(&w, E_INFO, &want));
+    ck_assert(wait_logged(&w, E_INFO, &want));
 
     ck_assert_uint_eq(count_entries(&w, E_INFO), 5);
     ck_assert_uint_eq(count_entries(&n, E_INFO), 2);
@@ -1164,7 +1050,7 @@ START_TEST(monitor_exit_in)
     x_atom(&want, "process");
     x_pid(&want, &X);
     x_atom(&want, "gone1");
-    ck_assert(wait_entry(&w, E_INFO, &want));
+    ck_assert(wait_logged(&w, E_INFO, &want));
     x_new(&want);
     x_tuple(&want, 5);
     x_atom(&want, "DOWN");
@@ -1172,7 +1058,7 @@ START_TEST(monitor_exit_in)
     x_atom(&want, "process");
     x_pid(&want, &Y);
     x_atom(&want, "gone2");
-    ck_assert(wait_entry(&w, E_INFO, &want));
+    ck_assert(wait_logged(&w, E_INFO, &want));
 
     /* A second DOWN for the same ref (or an unknown one) is ignored. */
     ctl_begin(&c, 5, 21);
@@ -1205,7 +1091,7 @@ START_TEST(spawn_reply_in)
     x_ref(&want, &r1);
     x_long(&want, 2);
     x_pid(&want, &X);
-    ck_assert(wait_entry(&w, E_INFO, &want));
+    ck_assert(wait_logged(&w, E_INFO, &want));
 
     ctl_begin(&c, 6, 32); /* with a trace token, and an error */
     x_ref(&c, &r2);
@@ -1220,7 +1106,7 @@ START_TEST(spawn_reply_in)
     x_ref(&want, &r2);
     x_long(&want, 0);
     x_atom(&want, "system_limit");
-    ck_assert(wait_entry(&w, E_INFO, &want));
+    ck_assert(wait_logged(&w, E_INFO, &want));
 
     cn_spawn_abandon(&r3, &w);
     ctl_begin(&c, 5, 31);
