@@ -30,7 +30,7 @@ static atomic_int worker_errors;
 #define WCHECK(c)                                                                                  \
     do {                                                                                           \
         if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: worker check failed: %s\n", __FILE__, __LINE__, #c);          \
+            fprintf(stderr, "%s:%d: worker check failed: %s\n", __FILE__, __LINE__, #c);           \
             atomic_fetch_add(&worker_errors, 1);                                                   \
         }                                                                                          \
     } while (0)
@@ -74,8 +74,7 @@ static inline void deadline_in(struct timespec *ts, int ms)
 
 /* Index of the first entry from `who` (any, if NULL) of `kind` (with exactly these bytes, if
  * want is not NULL) at or after `from`, or -1. Caller holds log_lock. */
-static inline long find_locked(size_t from, const cn_pid *who, int kind, const char *want,
-                               int wlen)
+static inline long find_locked(size_t from, const cn_pid *who, int kind, const char *want, int wlen)
 {
     for (size_t i = from; i < log_n; i++) {
         entry *e = &log_e[i];
