@@ -117,7 +117,6 @@ typedef struct scope {
     size_t ntold, toldcap;
 } scope;
 
-static void discover_connected(scope *s);
 
 static int grow(void **a, size_t *cap, size_t need, size_t elsz, size_t max)
 {
@@ -348,8 +347,6 @@ static int call_join(scope *s, const char *buf, int *idx, ei_x_buff *reply)
     }
     for (long i = 0; i < n; i++)
         local_add(s, &p[i]);
-    if (n > 0)
-        discover_connected(s); /* nodes not told yet learn of us (see eager) */
     ei_x_buff m;
     if (n > 0 && ei_x_new(&m) == 0) {
         ei_x_encode_tuple_header(&m, 4);
@@ -632,15 +629,9 @@ static int node_kinds(void)
     return cn_node.hidden ? CN_CONN_VISIBLE | CN_CONN_HIDDEN : CN_CONN_VISIBLE;
 }
 
-/* Whom we tell we exist. A BEAM scope sends `discover` on every visible nodeup, so a visible
- * C scope need not: it tells a node once it has members to share (and every node then), which
- * keeps nodes that run no scope — or are no BEAM at all — free of unasked-for messages. A
- * hidden node's scopes are never discovered by BEAM, so they tell every node at nodeup. */
-static int eager(const scope *s)
-{
-    return cn_node.hidden || s->nloc > 0;
-}
-
+/* Tell a node we exist, once per connection, as OTP's pg does at start and on every nodeup:
+ * a scope that starts after the nodeup (so the peer's own discover found no one here) still
+ * meets the peer's members. Nodes that run no such scope drop it, as for any unknown name. */
 static void discover_node(scope *s, uint32_t node)
 {
     for (size_t i = 0; i < s->ntold; i++)
@@ -662,7 +653,7 @@ static void discover_connected(scope *s)
 static void on_nodeup(scope *s, const char *node)
 {
     long n = cn_node_intern(node, strlen(node));
-    if (n > 0 && eager(s))
+    if (n > 0)
         discover_node(s, (uint32_t)n);
 }
 
@@ -730,8 +721,7 @@ static int scope_init(cn_proc *self, const char *buf, int *idx, void **state)
     int kinds = cn_node.hidden ? CN_NODES_VISIBLE | CN_NODES_HIDDEN : CN_NODES_VISIBLE;
     cn_monitor_nodes(self, 1, kinds);
     *state = s;
-    if (eager(s)) /* subscribed first, then the nodes already there */
-        discover_connected(s);
+    discover_connected(s); /* subscribed first, then the nodes already there */
     return 0;
 }
 

@@ -158,6 +158,18 @@ defmodule Interop.PgTest do
     assert peer_call(p, :pg, :get_members, [:pg, [1, 2, 3]]) == []
   end
 
+  test "a C scope started after the connection learns the BEAM members (it discovers at start)" do
+    c = connect!(start_cnode())
+    p = pg_peer([:late_scope])
+    link_up(p, c.node)
+    bp = beam_proc(p)
+    assert peer_call(p, :pg, :join, [:late_scope, :g, bp]) == :ok
+    # the BEAM scope's discover at nodeup found no late_scope here; ours, at start, must ask
+    assert {:ok, _} = :erpc.call(c.node, :pg, :start, [:late_scope])
+    eventually(fn -> :erpc.call(c.node, :pg, :get_members, [:late_scope, :g]) == [bp] end, 10_000,
+      what: "the BEAM member in a C scope that has no members of its own")
+  end
+
   test "a hidden C node discovers the scopes itself, both ways" do
     h = start_cnode(hidden: true)
     p = pg_peer()
