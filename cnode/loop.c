@@ -3,12 +3,10 @@
 #include "util/log.h"
 
 #include <errno.h>
-#include <string.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,12 +17,23 @@ typedef struct cn_post {
     void *arg;
 } cn_post;
 
+/* One thread at a time waits (the scheduler hands the role around), so fds are level-
+ * triggered and a callback may free what later events of the same batch point to only by
+ * posting the free (as conn.c does). */
 static int epfd = -1;
-static int wakefd = -1;
+static int wakefd = -1; /* posts and stop: handled under the lock */
+static int kickfd = -1; /* cn_loop_kick: ends a wait, nothing else */
 static cn_ev wake_ev;
+static pthread_mutex_t io_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local int in_io;
 static pthread_mutex_t post_lock = PTHREAD_MUTEX_INITIALIZER;
 static cn_post *post_head, *post_tail;
 static atomic_int stopping;
+static void (*timer_fn)(uint64_t);
+static uint64_t timer_period;
+static _Atomic uint64_t next_timer;
+
+#define KICK_TAG UINT64_MAX
 
 uint64_t cn_now_ms(void)
 {
@@ -56,7 +65,11 @@ int cn_loop_init(void)
 {
     epfd = epoll_create1(EPOLL_CLOEXEC);
     wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epfd < 0 || wakefd < 0)
+    kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epfd < 0 || wakefd < 0 || kickfd < 0)
+        return -1;
+    struct epoll_event e = {.events = EPOLLIN, .data.u64 = KICK_TAG};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, kickfd, &e) < 0)
         return -1;
     wake_ev.fd = wakefd;
     wake_ev.fn = run_posts;
@@ -76,13 +89,23 @@ int cn_loop_mod(cn_ev *ev, uint32_t events)
     return epoll_ctl(epfd, EPOLL_CTL_MOD, ev->fd, &e);
 }
 
-void cn_loop_del(cn_ev *ev) { epoll_ctl(epfd, EPOLL_CTL_DEL, ev->fd, NULL); }
+void cn_loop_del(cn_ev *ev)
+{
+    epoll_ctl(epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+}
+
+void cn_loop_set_timer(void (*on_timer)(uint64_t now_ms), int period_ms)
+{
+    timer_period = period_ms > 0 ? (uint64_t)period_ms : 1000;
+    atomic_store(&next_timer, cn_now_ms() + timer_period);
+    timer_fn = on_timer;
+}
 
 static void wake(void)
 {
     uint64_t one = 1;
     ssize_t r = write(wakefd, &one, sizeof one);
-    (void)r; /* EAGAIN means the counter is already non-zero: the loop will wake */
+    (void)r; /* EAGAIN means the counter is already non-zero: a waiter will wake */
 }
 
 int cn_loop_post(void (*fn)(void *), void *arg)
@@ -106,6 +129,61 @@ int cn_loop_post(void (*fn)(void *), void *arg)
     return 0;
 }
 
+void cn_loop_kick(void)
+{
+    uint64_t one = 1;
+    ssize_t r = write(kickfd, &one, sizeof one);
+    (void)r;
+}
+
+int cn_loop_in_io(void)
+{
+    return in_io;
+}
+
+void cn_loop_wait(cn_loop_batch *b, int block)
+{
+    int timeout = block ? -1 : 0;
+    if (block && timer_fn) {
+        uint64_t now = cn_now_ms(), due = atomic_load(&next_timer);
+        timeout = now >= due ? 0 : (int)(due - now);
+    }
+    int n = epoll_wait(epfd, b->evs, (int)(sizeof b->evs / sizeof b->evs[0]), timeout);
+    if (n < 0 && errno != EINTR)
+        cn_error("epoll_wait: %s", strerror(errno));
+    b->n = 0;
+    b->kicked = 0;
+    for (int i = 0; i < n; i++) {
+        if (b->evs[i].data.u64 != KICK_TAG) {
+            b->evs[b->n++] = b->evs[i];
+            continue;
+        }
+        uint64_t v;
+        while (read(kickfd, &v, sizeof v) > 0) {
+        }
+        b->kicked = 1;
+    }
+}
+
+void cn_loop_handle(cn_loop_batch *b)
+{
+    pthread_mutex_lock(&io_lock);
+    in_io = 1;
+    for (int i = 0; i < b->n; i++) {
+        cn_ev *ev = b->evs[i].data.ptr;
+        ev->fn(ev->ctx, b->evs[i].events);
+    }
+    if (timer_fn) {
+        uint64_t now = cn_now_ms();
+        if (now >= atomic_load(&next_timer)) {
+            timer_fn(now);
+            atomic_store(&next_timer, now + timer_period);
+        }
+    }
+    in_io = 0;
+    pthread_mutex_unlock(&io_lock);
+}
+
 void cn_loop_stop(void)
 {
     atomic_store(&stopping, 1);
@@ -113,31 +191,16 @@ void cn_loop_stop(void)
         wake();
 }
 
-void cn_loop_drain(void) { run_posts(NULL, 0); }
-
-int cn_loop_stopping(void) { return atomic_load(&stopping); }
-
-void cn_loop_run(void (*on_timer)(uint64_t now_ms), int period_ms)
+void cn_loop_drain(void)
 {
-    struct epoll_event evs[64];
-    uint64_t next_timer = cn_now_ms() + (uint64_t)period_ms;
-    while (!atomic_load(&stopping)) {
-        uint64_t now = cn_now_ms();
-        int wait = now >= next_timer ? 0 : (int)(next_timer - now);
-        int n = epoll_wait(epfd, evs, 64, wait);
-        if (n < 0 && errno != EINTR) {
-            cn_error("epoll_wait: %s", strerror(errno));
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            cn_ev *ev = evs[i].data.ptr;
-            ev->fn(ev->ctx, evs[i].events);
-        }
-        now = cn_now_ms();
-        if (now >= next_timer) {
-            on_timer(now);
-            next_timer = now + (uint64_t)period_ms;
-        }
-    }
+    pthread_mutex_lock(&io_lock);
+    in_io = 1;
     run_posts(NULL, 0);
+    in_io = 0;
+    pthread_mutex_unlock(&io_lock);
+}
+
+int cn_loop_stopping(void)
+{
+    return atomic_load(&stopping);
 }

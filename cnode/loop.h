@@ -1,9 +1,11 @@
-/* loop: the I/O thread's event loop (epoll), in the manner of Redis's ae: fd callbacks,
- * work posted from other threads through an eventfd, and a periodic timer callback. */
+/* loop: the node's event loop (epoll, in the manner of Redis's ae): fd callbacks, work posted
+ * from any thread, a periodic timer. Whichever thread holds the poller role (sched.c) waits
+ * and runs the callbacks, under the I/O lock: callbacks never run concurrently. */
 #ifndef CN_LOOP_H
 #define CN_LOOP_H
 
 #include <stdint.h>
+#include <sys/epoll.h>
 
 typedef void (*cn_ev_fn)(void *ctx, uint32_t events);
 typedef struct cn_ev {
@@ -13,13 +15,28 @@ typedef struct cn_ev {
 } cn_ev;
 
 int cn_loop_init(void);
+/* Register, change, forget an fd: with the I/O lock held (in a callback or a post), or
+ * before any thread waits. */
 int cn_loop_add(cn_ev *ev, uint32_t events);
 int cn_loop_mod(cn_ev *ev, uint32_t events);
 void cn_loop_del(cn_ev *ev);
-/* Run fn(arg) on the I/O thread soon. Safe from any thread. */
+/* Run fn(arg) under the I/O lock soon. Safe from any thread. */
 int cn_loop_post(void (*fn)(void *), void *arg);
-/* Run until cn_loop_stop; on_timer is called about every period_ms. */
-void cn_loop_run(void (*on_timer)(uint64_t now_ms), int period_ms);
+/* on_timer runs under the I/O lock about every period_ms. */
+void cn_loop_set_timer(void (*on_timer)(uint64_t now_ms), int period_ms);
+
+/* The poller: cn_loop_wait waits (block) or only looks (!block) for events, a due timer or a
+ * cn_loop_kick; cn_loop_handle then takes the lock and runs what is due. A kick only ends
+ * the wait (b->kicked). */
+typedef struct cn_loop_batch {
+    struct epoll_event evs[32];
+    int n, kicked;
+} cn_loop_batch;
+void cn_loop_wait(cn_loop_batch *b, int block);
+void cn_loop_handle(cn_loop_batch *b);
+void cn_loop_kick(void);
+int cn_loop_in_io(void); /* this thread holds the I/O lock */
+
 void cn_loop_stop(void); /* safe from any thread and from signal context */
 /* Run what is still posted (after the loop stopped, during shutdown). */
 void cn_loop_drain(void);

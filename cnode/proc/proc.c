@@ -645,6 +645,7 @@ int cn_proc_run(cn_proc *p, int budget)
             return 0;
         }
         cn_msg_free(m);
+        cn_sched_checkpoint();
     }
     pthread_mutex_lock(&p->lock);
     int more = p->mq_head != NULL;

@@ -85,6 +85,7 @@ struct cn_proc {
     const cn_proc_ops *ops;
     void *beh; /* behaviour data */
     int trap_exit;
+    int slow; /* its last turn ran long: a poller hands its role on before running it */
     char *regname;
     cn_pid group_leader;
     cn_linkent *links;

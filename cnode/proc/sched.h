@@ -1,11 +1,14 @@
 /* sched: scheduler threads (one per core by default) that run processes, one mailbox
- * entry at a time, from a shared run queue. */
+ * entry at a time, from a shared run queue, and serve the event loop when idle. */
 #ifndef CN_SCHED_H
 #define CN_SCHED_H
 
 #include "proc/proc.h"
 
 int cn_sched_start(int nthreads);
+/* The calling thread joins the schedulers and from now on idle threads serve the event loop
+ * (there is no dedicated I/O thread). Returns once the loop is stopped. */
+void cn_sched_run_io(void);
 /* Queue a process that has work; the queue owns one reference to it. */
 void cn_sched_enqueue(cn_proc *p);
 /* Wait (bounded) until no process is queued or running, then stop the threads. */
@@ -16,5 +19,8 @@ int cn_sched_count(void);
  * two processes of this node cannot deadlock. */
 void cn_sched_block_begin(void);
 void cn_sched_block_end(void);
+/* Between two messages of a turn: a thread that left the sockets unserved to run this turn
+ * gives that role up once the turn has run long. */
+void cn_sched_checkpoint(void);
 
 #endif

@@ -47,10 +47,15 @@ defmodule CnodeTest do
       :ok
     end
 
-    def add(os_pid, kind, match, extra \\ nil) do
+    def add(os_pid, kind, match, extra \\ nil)
+    def add(nil, _kind, _match, _extra), do: :ok
+
+    def add(os_pid, kind, match, extra) do
       :ets.insert(@table, {os_pid, kind, match, extra})
       write_record(os_pid, kind, match)
     end
+
+    def remove(nil), do: :ok
 
     def remove(os_pid) do
       :ets.delete(@table, os_pid)
@@ -104,7 +109,13 @@ defmodule CnodeTest do
           args: args
         ])
 
-      {:os_pid, os_pid} = Port.info(port, :os_pid)
+      # nil when the program already exited (a bad flag refused at once): its output and
+      # exit status are still in our mailbox, and there is nothing left to kill.
+      os_pid =
+        case Port.info(port, :os_pid) do
+          {:os_pid, p} -> p
+          nil -> nil
+        end
 
       file =
         case log_path && File.open(log_path, [:append, :binary]) do
