@@ -67,10 +67,11 @@ static void wd_arm(uint64_t due)
         wd_until = due;
 }
 
+/* A queued process, and a free place to run it (qlock held). */
 static int can_run(void)
 {
     return qhead && busy - blocked < nbase;
-} /* qlock */
+}
 static int serving_io(void)
 {
     return io_mode && !cn_loop_stopping();
