@@ -2,7 +2,7 @@
 #   make            build libcnode.a and cnoded (release flags: -O2, assertions on)
 #   make run        install deps if missing, build, start `cnoded --sname cnode`
 #   make test       unit tests (Check) + interop tests against real BEAM nodes
-#   make test SAN=1 the same, built with ASan+UBSan
+#   make test SAN=1 the same, built with ASan+UBSan (SAN=thread: ThreadSanitizer, build-tsan/)
 #   make test-otp27 the interop tests under Erlang 27 / Elixir 1.18
 #   make bench-procs bytes per idle process and spawn rate, against a BEAM node
 #   make module SRC=x.c KEY=k.key   a signed hot-loadable native module (build/modules/x.cnm)
@@ -11,7 +11,7 @@
 .DEFAULT_GOAL := all
 
 SAN ?= 0
-BUILD := build$(if $(filter 1,$(SAN)),-san,)
+BUILD := build$(if $(filter 1,$(SAN)),-san,)$(if $(filter thread,$(SAN)),-tsan,)
 
 # erl_interface lives inside the Erlang install; ask erl where (no hard-coded version).
 EI_DIR = $(shell erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interface)]),halt().' 2>/dev/null)
@@ -23,6 +23,10 @@ ifeq ($(SAN),1)
   OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   # static sanitizer runtimes: the binary also runs inside the OTP 27 root (no libasan there)
   LDSAN := -fsanitize=address,undefined -static-libasan -static-libubsan
+else ifeq ($(SAN),thread)
+  # ThreadSanitizer (make ... SAN=thread, build-tsan/): for the threading, OTP 25 only
+  OPT := -O1 -fno-omit-frame-pointer -fsanitize=thread
+  LDSAN := -fsanitize=thread
 else
   OPT := -O2
   LDSAN :=
