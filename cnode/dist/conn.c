@@ -471,9 +471,17 @@ int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial_ok)
 
 /* ---- connection life ---------------------------------------------------------------- */
 
+/* Other threads read the state under olock (cn_conn_enqueue): change it under olock too. */
+static void set_state(cn_conn *c, int state)
+{
+    pthread_mutex_lock(&c->olock);
+    c->state = state;
+    pthread_mutex_unlock(&c->olock);
+}
+
 static void conn_up(cn_conn *c)
 {
-    c->state = C_UP;
+    set_state(c, C_UP);
     c->flags = c->hs.flags;
     cn_framer_set_lenbytes(&c->fr, 4);
     cn_framer_set_max(&c->fr, cn_node.max_message + 64);
@@ -703,7 +711,7 @@ static void handle_hs_frame(cn_conn *c, const uint8_t *p, size_t len)
         if (c->role == CN_HS_INITIATOR && strcmp(c->hs.status, "nok") == 0) {
             cn_debug("%s answered nok: its own connection attempt wins", c->peer);
             close_socket(c);
-            c->state = C_NOKWAIT;
+            set_state(c, C_NOKWAIT);
             c->created_ms = cn_now_ms();
             return;
         }
@@ -984,7 +992,7 @@ static void dial_done(void *arg)
         conn_close(c, j->err);
     } else {
         set_nonblock(j->fd);
-        c->state = C_HANDSHAKE;
+        set_state(c, C_HANDSHAKE);
         c->created_ms = cn_now_ms();
         cn_tp *tp = transport_open(j->fd, CN_TP_CLIENT, c->peer);
         if (!tp) {
@@ -1110,7 +1118,10 @@ void cn_conn_dial(uint32_t node)
     table[node] = c;
     pthread_mutex_unlock(&tlock);
     conn_ref(c);
-    dial_post(c);
+    if (cn_loop_in_io())
+        dial_post(c);
+    else if (cn_loop_post(dial_post, c) < 0) /* a process (cn_monitor_node) */
+        conn_release(c);
 }
 
 /* ---- timers ------------------------------------------------------------------------- */

@@ -45,7 +45,7 @@ int cn_conn_disconnect(uint32_t node);
 
 /* Called by the I/O loop. */
 int cn_conn_listen(uint16_t port, uint16_t *bound_port, char *err, size_t errlen);
-void cn_conn_dial(uint32_t node); /* start an outgoing connection (I/O thread) */
+void cn_conn_dial(uint32_t node); /* start an outgoing connection (any thread) */
 void cn_conn_timers(uint64_t now_ms);
 void cn_conn_close_all(void);
 

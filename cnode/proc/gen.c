@@ -495,6 +495,8 @@ int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spa
         free(g);
         return -1;
     }
+    cn_proc_hold(p); /* its name or its init can make it known before we are done here */
+    p->group_leader = o->group_leader ? *o->group_leader : p->pid;
     /* A loaded module's worker runs the version current now, and holds it. */
     if (!(g->w = w = cn_code_bind(w, &g->code, &p->pid))) {
         gen_free(g);
@@ -541,7 +543,6 @@ int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spa
         cn_proc_add_monitored_by(p, o->monitor_by, o->monitor_ref);
     if (pid_out)
         *pid_out = p->pid;
-    p->group_leader = o->group_leader ? *o->group_leader : p->pid;
     if (o->async_init) {
         if (args && args_len > 0) {
             g->args = malloc((size_t)args_len);
@@ -553,6 +554,7 @@ int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spa
         if (!o->hold_start)
             cn_spawn_go(&p->pid);
     }
+    cn_proc_ready(p);
     cn_proc_release(p);
     return 0;
 }

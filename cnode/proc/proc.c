@@ -140,6 +140,25 @@ static void table_remove(cn_proc *p)
     cn_proc_release(p);
 }
 
+void cn_proc_hold(cn_proc *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->sched = CN_S_RUNNING; /* deliveries queue but do not schedule */
+    pthread_mutex_unlock(&p->lock);
+}
+
+void cn_proc_ready(cn_proc *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int schedule = !p->dead && p->mq_head != NULL;
+    p->sched = schedule ? CN_S_QUEUED : CN_S_IDLE;
+    pthread_mutex_unlock(&p->lock);
+    if (schedule) {
+        atomic_fetch_add(&p->refs, 1); /* the run queue's reference */
+        cn_sched_enqueue(p);
+    }
+}
+
 void cn_proc_discard(cn_proc *p)
 {
     pthread_mutex_lock(&p->lock);

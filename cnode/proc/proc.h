@@ -105,6 +105,10 @@ int cn_ptab_init(size_t max_procs);
 cn_proc *cn_proc_create(const cn_proc_ops *ops, void *beh);
 /* Remove a process that never ran (failed start) and drop the caller's reference. */
 void cn_proc_discard(cn_proc *p);
+/* While its creator still sets it up (init, links, name), a process must not run: what is
+ * delivered meanwhile waits in its mailbox until cn_proc_ready. */
+void cn_proc_hold(cn_proc *p);
+void cn_proc_ready(cn_proc *p);
 /* Look up a local pid; returns a held reference (cn_proc_release) or NULL. */
 cn_proc *cn_proc_get(const cn_pid *pid);
 void cn_proc_release(cn_proc *p);
