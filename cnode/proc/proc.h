@@ -79,7 +79,7 @@ struct cn_proc {
     int sched; /* CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING */
     pthread_cond_t *waiter; /* set while the process waits in cn_call */
     int doomed;             /* a fatal exit signal is queued: send no more replies */
-    int dead;
+    atomic_int dead; /* read without the lock by lookups (cn_proc_get) */
     struct cn_proc *runq_next;
     /* Below: touched only by the process's own scheduler turn. */
     const cn_proc_ops *ops;
