@@ -114,7 +114,7 @@ static int load_cookie(const char *given, char *out, size_t cap, char *err, size
 
 static void on_epmd(void *ctx, uint32_t events);
 
-/* The registration is back (I/O thread): watch the new socket. */
+/* The registration is back (event loop): watch the new socket. */
 static void epmd_back(void *arg)
 {
     int fd = (int)(intptr_t)arg;
@@ -321,7 +321,7 @@ int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code)
     return 0;
 }
 
-/* The I/O thread's periodic work: connection ticks and timeouts, then redials. */
+/* The event loop's periodic work: connection ticks and timeouts, then redials. */
 static void io_timers(uint64_t now)
 {
     cn_conn_timers(now);

@@ -1,4 +1,4 @@
-/* otx: the I/O thread's last step before writing a queued frame, per connection and in wire
+/* otx: the event loop's last step before writing a queued frame, per connection and in wire
  * order: the prefix for the negotiated format, the send-side atom cache, fragmentation. */
 #ifndef CN_OTX_H
 #define CN_OTX_H

@@ -1,5 +1,6 @@
 /* out: outgoing control messages, encoded on the sending thread and queued on the peer's
- * connection (dialling it if needed); the I/O thread only frames and writes them. */
+ * connection (dialling it if needed); a sender writes it itself when the socket is free,
+ * else the event loop frames and writes it. */
 #ifndef CN_OUT_H
 #define CN_OUT_H
 

@@ -1,6 +1,6 @@
 /* reconnect: redial watched peers with back-off (see reconnect.h). The state is a small table
- * under a mutex; only the I/O thread's timer dials (cn_conn_dial must run there). Whether a
- * node is up is read from the connection table on each tick, so conn.c needs no hook. */
+ * under a mutex; only the event loop's timer dials. Whether a node is up is read from the
+ * connection table on each tick, so conn.c needs no hook. */
 #include "dist/reconnect.h"
 
 #include "dist/conn.h"

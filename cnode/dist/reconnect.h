@@ -33,7 +33,7 @@ void cn_reconnect_set_meshed(int on);
 int cn_reconnect_watch_meshed(const char *node);
 void cn_reconnect_unwatch_meshed(const char *node);
 
-/* Called by the I/O thread's timer: dial the watched nodes whose back-off has run out. */
+/* Called by the event loop's timer: dial the watched nodes whose back-off has run out. */
 void cn_reconnect_timers(uint64_t now_ms);
 
 #endif

@@ -317,7 +317,7 @@ typedef struct cn_config {
 } cn_config;
 
 void cn_config_defaults(cn_config *c);
-/* Start the node: register with epmd, listen, start scheduler and I/O threads.
+/* Start the node: register with epmd, listen, start the scheduler threads.
  * Returns 0, or -1 with a message in err (exit code hint in *code: 1 name taken). */
 int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code);
 /* Run until stopped (SIGTERM/SIGINT or cn_node_stop); then shut down cleanly. */

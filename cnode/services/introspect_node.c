@@ -115,7 +115,7 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Wait (at most 2 s) for the answering process to end, give the I/O thread a moment to
+/* Wait (at most 2 s) for the answering process to end, give the event loop a moment to
  * write its reply, then stop the node. */
 static void *stopper(void *arg)
 {
