@@ -89,8 +89,8 @@ cn_proc *cn_proc_create(const cn_proc_ops *ops, void *beh)
     }
     uint32_t slot = freelist[--nfree];
     serials[slot] = (serials[slot] + 1) & 0x1fff;
-    p->pid = (cn_pid){.node = 0, .id = slot, .serial = serials[slot],
-                      .creation = cn_ident_creation()};
+    p->pid =
+        (cn_pid){.node = 0, .id = slot, .serial = serials[slot], .creation = cn_ident_creation()};
     slots[slot] = p;
     nlive++;
     pthread_mutex_unlock(&ptlock);
@@ -157,7 +157,10 @@ size_t cn_proc_count(void)
     return n;
 }
 
-size_t cn_proc_limit(void) { return nslots > 0 ? nslots - 1 : 0; } /* slot 0 is never used */
+size_t cn_proc_limit(void)
+{
+    return nslots > 0 ? nslots - 1 : 0;
+} /* slot 0 is never used */
 
 void cn_proc_foreach(void (*fn)(cn_proc *p, void *arg), void *arg)
 {
@@ -180,21 +183,22 @@ void cn_proc_foreach(void (*fn)(cn_proc *p, void *arg), void *arg)
 
 /* ---- delivery ----------------------------------------------------------------------- */
 
-int cn_proc_deliver(cn_proc *p, cn_msg *m)
+/* Append the list head..tail (n entries) to p's mailbox and schedule p once. */
+static int deliver_list(cn_proc *p, cn_msg *head, cn_msg *tail, uint32_t n)
 {
     int schedule = 0;
-    m->next = NULL;
+    tail->next = NULL;
     pthread_mutex_lock(&p->lock);
     if (p->dead) {
         pthread_mutex_unlock(&p->lock);
         return -1;
     }
     if (p->mq_tail)
-        p->mq_tail->next = m;
+        p->mq_tail->next = head;
     else
-        p->mq_head = m;
-    p->mq_tail = m;
-    p->mq_len++;
+        p->mq_head = head;
+    p->mq_tail = tail;
+    p->mq_len += n;
     if (p->waiter)
         pthread_cond_signal(p->waiter);
     if (p->sched == CN_S_IDLE) {
@@ -209,6 +213,11 @@ int cn_proc_deliver(cn_proc *p, cn_msg *m)
     return 0;
 }
 
+int cn_proc_deliver(cn_proc *p, cn_msg *m)
+{
+    return deliver_list(p, m, m, 1);
+}
+
 static const char NOPROC[] = "\x77\x06noproc";
 #define NOPROC_LEN 8
 
@@ -217,8 +226,7 @@ static void dead_target(const cn_pid *to, cn_msg *m)
 {
     switch (m->kind) {
     case CN_SIG_MONITOR:
-        cn_sig_send_down(to, m->name_mon ? m->data : NULL, &m->from, &m->ref, NOPROC,
-                         NOPROC_LEN);
+        cn_sig_send_down(to, m->name_mon ? m->data : NULL, &m->from, &m->ref, NOPROC, NOPROC_LEN);
         break;
     case CN_SIG_LINK:
         cn_sig_send_exit(to, &m->from, NOPROC, NOPROC_LEN, 1);
@@ -243,6 +251,42 @@ void cn_deliver_local(const cn_pid *to, cn_msg *m)
     if (p)
         cn_proc_release(p);
     dead_target(to, m);
+}
+
+void cn_batch_flush(cn_batch *b)
+{
+    if (b->n == 0)
+        return;
+    cn_msg *m = b->head;
+    if (b->p && deliver_list(b->p, b->head, b->tail, b->n) == 0)
+        m = NULL;
+    while (m) { /* the process is gone: answer each signal as for a single delivery */
+        cn_msg *next = m->next;
+        dead_target(&b->to, m);
+        m = next;
+    }
+    if (b->p)
+        cn_proc_release(b->p);
+    b->p = NULL;
+    b->head = b->tail = NULL;
+    b->n = 0;
+    b->flushes++;
+}
+
+void cn_batch_add(cn_batch *b, const cn_pid *to, cn_msg *m)
+{
+    if (b->n > 0 && (b->n >= CN_BATCH_MAX || !cn_pid_eq(&b->to, to)))
+        cn_batch_flush(b);
+    m->next = NULL;
+    if (b->n == 0) {
+        b->to = *to;
+        b->p = cn_proc_get(to);
+        b->head = m;
+    } else {
+        b->tail->next = m;
+    }
+    b->tail = m;
+    b->n++;
 }
 
 /* ---- signals out -------------------------------------------------------------------- */
@@ -488,7 +532,9 @@ static int nodedown(cn_proc *p, uint32_t node, const char **reason, int *rlen)
             continue;
         }
         *pp = mon->next;
-        cn_msg m = {.kind = CN_SIG_DOWN, .ref = mon->ref, .data = (char *)NOCONNECTION,
+        cn_msg m = {.kind = CN_SIG_DOWN,
+                    .ref = mon->ref,
+                    .data = (char *)NOCONNECTION,
                     .len = NOCONNECTION_LEN};
         int r = down_message(p, &m, mon);
         free(mon->name);
@@ -609,7 +655,10 @@ static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
 static _Thread_local const cn_proc *cur_proc;
 static _Thread_local cn_msg *cur_msg;
 
-cn_msg *cn_proc_current(const cn_proc *p) { return p && p == cur_proc ? cur_msg : NULL; }
+cn_msg *cn_proc_current(const cn_proc *p)
+{
+    return p && p == cur_proc ? cur_msg : NULL;
+}
 
 int cn_proc_run(cn_proc *p, int budget)
 {
@@ -664,7 +713,10 @@ static void post_nodedown(cn_proc *p, void *arg)
         cn_msg_free(m);
 }
 
-void cn_proc_nodedown(uint32_t node) { cn_proc_foreach(post_nodedown, &node); }
+void cn_proc_nodedown(uint32_t node)
+{
+    cn_proc_foreach(post_nodedown, &node);
+}
 
 static void post_shutdown(cn_proc *p, void *arg)
 {
@@ -676,4 +728,7 @@ static void post_shutdown(cn_proc *p, void *arg)
         cn_msg_free(m);
 }
 
-void cn_proc_shutdown_all(void) { cn_proc_foreach(post_shutdown, NULL); }
+void cn_proc_shutdown_all(void)
+{
+    cn_proc_foreach(post_shutdown, NULL);
+}

@@ -30,15 +30,15 @@ enum cn_msg_kind {
 typedef struct cn_msg {
     struct cn_msg *next;
     int kind;
-    int name_mon;   /* CN_SIG_MONITOR by name / CN_SIG_DOWN of a name monitor */
-    cn_pid from;    /* sender, if known (node index 0 = local) */
+    int name_mon; /* CN_SIG_MONITOR by name / CN_SIG_DOWN of a name monitor */
+    cn_pid from;  /* sender, if known (node index 0 = local) */
     int has_from;
-    cn_ref ref;     /* monitors */
-    uint64_t id;    /* unlink id */
-    uint32_t node;  /* CN_SIG_NODEDOWN */
-    char *data;     /* term: messages with version byte, reasons without */
+    cn_ref ref;    /* monitors */
+    uint64_t id;   /* unlink id */
+    uint32_t node; /* CN_SIG_NODEDOWN */
+    char *data;    /* term: messages with version byte, reasons without */
     size_t len;
-    void *storage;  /* what to free(); data points into it (lets big payloads arrive uncopied) */
+    void *storage; /* what to free(); data points into it (lets big payloads arrive uncopied) */
 } cn_msg;
 
 cn_msg *cn_msg_new(int kind, const void *data, size_t len);
@@ -65,9 +65,9 @@ typedef struct cn_linkent {
 
 typedef struct cn_mon {
     struct cn_mon *next;
-    cn_pid pid;   /* watcher (monitored_by) or target (monitors) */
+    cn_pid pid; /* watcher (monitored_by) or target (monitors) */
     cn_ref ref;
-    char *name;   /* name monitors: the registered name (monitored_by) */
+    char *name; /* name monitors: the registered name (monitored_by) */
 } cn_mon;
 
 struct cn_proc {
@@ -76,7 +76,7 @@ struct cn_proc {
     pthread_mutex_t lock; /* mailbox and scheduling state */
     cn_msg *mq_head, *mq_tail;
     uint32_t mq_len;
-    int sched; /* CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING */
+    int sched;              /* CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING */
     pthread_cond_t *waiter; /* set while the process waits in cn_call */
     int doomed;             /* a fatal exit signal is queued: send no more replies */
     int dead;
@@ -90,9 +90,9 @@ struct cn_proc {
     cn_linkent *links;
     cn_mon *monitors;     /* we monitor them */
     cn_mon *monitored_by; /* they monitor us */
-    uint32_t *node_mons; /* monitor_node: node indexes (a node may appear more than once) */
+    uint32_t *node_mons;  /* monitor_node: node indexes (a node may appear more than once) */
     int n_node_mons;
-    char *stop_reason;    /* encoded without version byte */
+    char *stop_reason; /* encoded without version byte */
     int stop_reason_len;
 };
 
@@ -119,6 +119,21 @@ int cn_proc_deliver(cn_proc *p, cn_msg *m);
 /* Deliver to a local pid; for signals to dead/unknown pids the runtime answers
  * (noproc DOWN for monitors, noproc EXIT for links, acks for unlinks). */
 void cn_deliver_local(const cn_pid *to, cn_msg *m);
+
+/* A run of mailbox entries for one local process, collected by the receive path: one
+ * process lookup, one mailbox lock and at most one wakeup for the whole run. Entries are
+ * delivered in order; adding one for another pid, or more than CN_BATCH_MAX, flushes first.
+ * Zero-initialise; flush before anything else may deliver to (or observe) the process. */
+#define CN_BATCH_MAX 128
+typedef struct cn_batch {
+    cn_proc *p; /* held reference, or NULL when `to` is not a live process */
+    cn_pid to;
+    cn_msg *head, *tail;
+    uint32_t n;
+    uint64_t flushes; /* runs delivered so far: tells a caller's caches that a run ended */
+} cn_batch;
+void cn_batch_add(cn_batch *b, const cn_pid *to, cn_msg *m);
+void cn_batch_flush(cn_batch *b);
 /* cn_reply, taking reply's buffer as the frame's payload when the caller is remote (api.c);
  * reply is left empty, ei_x_free on it stays safe. */
 int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply);
@@ -151,8 +166,7 @@ int cn_whereis(const char *name, cn_pid *out);
 /* Copy p's registered name into out (cap bytes, NUL-terminated): 0, or -1 if it has none. */
 int cn_proc_regname(cn_proc *p, char *out, size_t cap);
 /* Call fn for every registered name, under the registry's lock (fn must not call back). */
-void cn_registered_foreach(void (*fn)(const char *name, const cn_pid *pid, void *arg),
-                           void *arg);
+void cn_registered_foreach(void (*fn)(const char *name, const cn_pid *pid, void *arg), void *arg);
 
 /* Signals out of a process (local or remote target). */
 void cn_sig_send_exit(const cn_pid *from, const cn_pid *to, const char *reason, int len, int link);
