@@ -246,11 +246,15 @@ static int complete(cn_rx *rx, const cn_atom_refs *refs, const uint8_t *b, size_
     if (!fits(rx->max_message, 1 + c_out, pn > 0 ? 1 + p_out : 0))
         return fail(err, errlen, "message larger than %zu bytes", rx->max_message);
     size_t total = 1 + c_out + (pn > 0 ? 1 + p_out : 0);
-    uint8_t *s = malloc(total);
-    if (!s)
+    size_t room = total <= CN_RX_ROOM_UPTO ? CN_RX_ROOM : 0;
+    uint8_t *storage = malloc(room + total);
+    if (!storage)
         return fail(err, errlen, "out of memory for a %zu-byte message", total);
+    uint8_t *s = storage + room;
     put_term(s, b, (size_t)lc, c_out, c_refs, refs);
-    out->storage = out->ctl = s;
+    out->storage = storage;
+    out->room = room;
+    out->ctl = s;
     out->ctl_len = 1 + c_out;
     if (pn > 0) {
         put_term(s + 1 + c_out, b + lc, pn, p_out, p_refs, refs);
@@ -282,11 +286,15 @@ static int pass_through(cn_rx *rx, const uint8_t *f, size_t len, cn_dist_msg *ou
     }
     if (len - 1 > rx->max_message)
         return fail(err, errlen, "message larger than %zu bytes", rx->max_message);
-    uint8_t *s = malloc(len - 1);
-    if (!s)
+    size_t room = len - 1 <= CN_RX_ROOM_UPTO ? CN_RX_ROOM : 0;
+    uint8_t *storage = malloc(room + len - 1);
+    if (!storage)
         return fail(err, errlen, "out of memory for a %zu-byte message", len - 1);
+    uint8_t *s = storage + room;
     memcpy(s, f + 1, len - 1);
-    out->storage = out->ctl = s;
+    out->storage = storage;
+    out->room = room;
+    out->ctl = s;
     out->ctl_len = 1 + (size_t)lc;
     if (at < len) {
         out->payload = s + 1 + lc;

@@ -41,30 +41,15 @@ static int wait_logged(const cn_pid *who, int kind, ei_x_buff *want)
 
 /* ---- term building ------------------------------------------------------------------ */
 
-static void x_new(ei_x_buff *x)
-{
-    ck_assert_int_eq(ei_x_new(x), 0);
-}
-static void x_tuple(ei_x_buff *x, int n)
-{
-    ck_assert_int_eq(ei_x_encode_tuple_header(x, n), 0);
-}
+static void x_new(ei_x_buff *x) { ck_assert_int_eq(ei_x_new(x), 0); }
+static void x_tuple(ei_x_buff *x, int n) { ck_assert_int_eq(ei_x_encode_tuple_header(x, n), 0); }
 static void x_atom(ei_x_buff *x, const char *a)
 {
     ck_assert_int_eq(ei_x_encode_atom_len_as(x, a, (int)strlen(a), ERLANG_UTF8, ERLANG_UTF8), 0);
 }
-static void x_long(ei_x_buff *x, long v)
-{
-    ck_assert_int_eq(ei_x_encode_long(x, v), 0);
-}
-static void x_pid(ei_x_buff *x, const cn_pid *p)
-{
-    ck_assert_int_eq(cn_encode_pid(x, p), 0);
-}
-static void x_ref(ei_x_buff *x, const cn_ref *r)
-{
-    ck_assert_int_eq(cn_encode_ref(x, r), 0);
-}
+static void x_long(ei_x_buff *x, long v) { ck_assert_int_eq(ei_x_encode_long(x, v), 0); }
+static void x_pid(ei_x_buff *x, const cn_pid *p) { ck_assert_int_eq(cn_encode_pid(x, p), 0); }
+static void x_ref(ei_x_buff *x, const cn_ref *r) { ck_assert_int_eq(cn_encode_ref(x, r), 0); }
 
 static void atom_term(ei_x_buff *x, const char *a)
 {
@@ -170,15 +155,10 @@ static void w_terminate(cn_proc *self, void *state, const char *reason, int len)
     free(state);
 }
 
-static const cn_worker rec_worker = {.module = "rec",
-                                     .init = w_init,
-                                     .handle_cast = w_cast,
-                                     .handle_info = w_info,
-                                     .terminate = w_terminate};
-static const cn_worker trap_worker = {.module = "trap",
-                                      .init = trap_init,
-                                      .handle_cast = w_cast,
-                                      .handle_info = w_info,
+static const cn_worker rec_worker = {.module = "rec", .init = w_init, .handle_cast = w_cast,
+                                     .handle_info = w_info, .terminate = w_terminate};
+static const cn_worker trap_worker = {.module = "trap", .init = trap_init,
+                                      .handle_cast = w_cast, .handle_info = w_info,
                                       .terminate = w_terminate};
 
 static cn_pid spawn(const cn_worker *w, const char *name)
@@ -262,16 +242,19 @@ static cn_dist_msg mk_full(const ei_x_buff *ctl, const ei_x_buff *payload, const
     size_t cl = 1 + (size_t)ctl->index;
     size_t pl = payload ? 1 + (size_t)payload->index : 0;
     cn_dist_msg m = {0};
-    m.storage = malloc(cl + (size_t)tlen + pl);
+    /* as rx: room for the receiver's record in front (not with the hostile trailing bytes,
+     * which also covers messages without room) */
+    m.room = tlen ? 0 : CN_RX_ROOM;
+    m.storage = malloc(m.room + cl + (size_t)tlen + pl);
     ck_assert_ptr_nonnull(m.storage);
-    m.ctl = m.storage;
+    m.ctl = m.storage + m.room;
     m.ctl[0] = 131;
     memcpy(m.ctl + 1, ctl->buff, (size_t)ctl->index);
     m.ctl_len = cl;
     if (tlen)
-        memcpy(m.storage + cl, trailing, (size_t)tlen);
+        memcpy(m.ctl + cl, trailing, (size_t)tlen);
     if (payload) {
-        m.payload = m.storage + cl + tlen;
+        m.payload = m.ctl + cl + tlen;
         m.payload[0] = 131;
         memcpy(m.payload + 1, payload->buff, (size_t)payload->index);
         m.payload_len = pl;
@@ -579,10 +562,10 @@ END_TEST
 
 /* ---- malformed ---------------------------------------------------------------------- */
 
-#define ASSERT_BAD(expr)                                                                           \
-    do {                                                                                           \
-        ck_assert_int_eq((expr), -1);                                                              \
-        ck_assert_msg(err[0] != '\0', "no reason given for a refused control message");            \
+#define ASSERT_BAD(expr) \
+    do { \
+        ck_assert_int_eq((expr), -1); \
+        ck_assert_msg(err[0] != '\0', "no reason given for a refused control message"); \
     } while (0)
 
 START_TEST(malformed)

@@ -158,7 +158,8 @@ START_TEST(pass_through)
     ck_assert_int_eq(rx_all(rx, &f, &m), 1);
     expect_term(m.ctl, m.ctl_len, &c);
     expect_term(m.payload, m.payload_len, &p);
-    ck_assert_ptr_eq(m.storage, m.ctl);
+    ck_assert_ptr_eq(m.storage + m.room, m.ctl); /* one allocation, room for a record first */
+    ck_assert_uint_eq(m.room, CN_RX_ROOM);
     cn_dist_msg_free(&m);
     ck_assert_ptr_null(m.storage);
     /* control only */
