@@ -108,8 +108,8 @@ int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int le
     cn_msg *m = cn_proc_current(self);
     /* A record kept in its message's storage (small messages) cannot give the storage away:
      * small replies are copied. */
-    if (from->pid.node == 0 || !m || !m->storage || m->storage == (void *)m ||
-        from->tag_len <= 0 || from->tag_len > 1024 || len < 0 || reply < m->data ||
+    if (from->pid.node == 0 || !m || !m->storage || m->storage == (void *)m || from->tag_len <= 0 ||
+        from->tag_len > 1024 || len < 0 || reply < m->data ||
         (size_t)len > m->len - (size_t)(reply - m->data))
         return cn_reply(self, from, reply, len);
     /* from->tag may point into the message: build the head before giving the buffer away. */
