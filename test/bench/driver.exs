@@ -186,7 +186,8 @@ defmodule Bench do
     base? = Keyword.has_key?(targets, :base)
     only = System.get_env("BENCH_ONLY", "") |> String.split(",", trim: true) |> Enum.map(&String.to_atom/1)
     rounds = String.to_integer(env.("BENCH_ROUNDS"))
-    secs = String.to_float(env.("BENCH_SECONDS"))
+    # SECONDS_PER=1 as well as 1.0
+    {secs, ""} = Float.parse(env.("BENCH_SECONDS"))
 
     for {_, {t, _}} <- targets, do: wait_up(t, 100)
     IO.puts("bench: warm-up")
