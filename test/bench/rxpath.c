@@ -25,8 +25,8 @@
 #define READ 20 /* frames per read, about what cnoded sees per read under the cast load */
 
 enum { A_NODE, A_EMPTY, A_ECHO, A_CAST, A_C, A_CALL, A_ALIAS, A_REQ, NATOMS };
-static const char *atoms[NATOMS] = {"drv@host", "", "echo", "$gen_cast", "c",
-                                    "$gen_call", "alias", "req"};
+static const char *atoms[NATOMS] = {"drv@host", "",          "echo",  "$gen_cast",
+                                    "c",        "$gen_call", "alias", "req"};
 
 typedef struct fb {
     uint8_t b[512];
@@ -38,7 +38,10 @@ static void put(fb *f, const void *p, size_t n)
     memcpy(f->b + f->n, p, n);
     f->n += n;
 }
-static void put8(fb *f, uint8_t v) { f->b[f->n++] = v; }
+static void put8(fb *f, uint8_t v)
+{
+    f->b[f->n++] = v;
+}
 static void put32(fb *f, uint32_t v)
 {
     uint8_t t[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
