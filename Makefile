@@ -47,7 +47,7 @@ UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIB := $(BUILD)/libcnode.a
 CNODED := $(BUILD)/cnoded
 
-.PHONY: all deps run test unit interop test-otp27 bench-procs bench bench-tls clean format module test-modules
+.PHONY: all deps run test unit interop test-otp27 bench-procs bench-rx bench bench-tls clean format module test-modules
 all: $(LIB) $(CNODED)
 
 $(BUILD)/%.o: %.c
@@ -101,6 +101,14 @@ $(BUILD)/bench/procs: test/bench/procs.c $(LIB) $(BUILD)/workers/echo.o $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(BUILD)/workers/echo.o $(BUILD)/workers/kv.o \
 	  $(BUILD)/workers/probe.o $(LIB) $(LDLIBS)
+
+# CPU per message on the receive path (rx, control dispatch, mailbox, echo), no network.
+$(BUILD)/bench/rxpath: test/bench/rxpath.c $(LIB) $(BUILD)/workers/echo.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(BUILD)/workers/echo.o $(LIB) $(LDLIBS)
+
+bench-rx: $(BUILD)/bench/rxpath
+	@$(BUILD)/bench/rxpath $(N)
 
 bench-procs: $(BUILD)/bench/procs
 	@bash scripts/bench-procs.sh $(BUILD)/bench/procs $(N)

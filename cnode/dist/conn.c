@@ -772,6 +772,7 @@ static void conn_read(cn_conn *c)
             char err[256] = "";
             int d = cn_rx_frame(c->rx, frame, flen, &m, err, sizeof err);
             if (d < 0) {
+                cn_ctrl_flush();
                 cn_warn("bad frame from %s: %s", c->peer, err);
                 conn_close(c, "protocol error");
                 return;
@@ -782,6 +783,7 @@ static void conn_read(cn_conn *c)
                 return;
             }
         }
+        cn_ctrl_flush(); /* deliver this read's messages, a run per process */
         if (c->fd >= 0 && r < 0 && c->state == C_HANDSHAKE) {
             cn_warn("handshake message from %s larger than %d bytes",
                     c->peer[0] ? c->peer : c->addr, HS_FRAME_MAX);

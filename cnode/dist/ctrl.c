@@ -1,5 +1,6 @@
 #include "dist/ctrl.h"
 
+#include "dist/cdec.h"
 #include "dist/out.h"
 #include "proc/ident.h"
 #include "proc/proc.h"
@@ -77,10 +78,12 @@ static int get_term_span(ctl *c, const char **start, int *len)
     return 0;
 }
 
+_Static_assert(sizeof(cn_msg) <= CN_RX_ROOM, "a message record fits rx's room before it");
+
 /* Hand the payload (with version byte) to a local process as a message. */
 static cn_msg *payload_msg(cn_dist_msg *m, int kind)
 {
-    cn_msg *msg = cn_msg_adopt(kind, m->storage, (char *)m->payload, m->payload_len);
+    cn_msg *msg = cn_msg_adopt(kind, m->storage, m->room, (char *)m->payload, m->payload_len);
     if (msg)
         m->storage = NULL;
     return msg;
@@ -91,7 +94,8 @@ static cn_msg *payload_reason(cn_dist_msg *m, int kind)
 {
     if (!m->payload || m->payload_len < 2)
         return NULL;
-    cn_msg *msg = cn_msg_adopt(kind, m->storage, (char *)m->payload + 1, m->payload_len - 1);
+    cn_msg *msg =
+        cn_msg_adopt(kind, m->storage, m->room, (char *)m->payload + 1, m->payload_len - 1);
     if (msg)
         m->storage = NULL;
     return msg;
@@ -99,15 +103,64 @@ static cn_msg *payload_reason(cn_dist_msg *m, int kind)
 
 static int is_local(const cn_pid *p) { return p->node == 0; }
 
+/* What one read's control messages deliver, run by run (cn_ctrl_flush): a stream of casts
+ * or calls to one process takes its mailbox lock and wakes it once per run, not per message.
+ * Per thread: a connection's frames are dispatched on the thread that read them. */
+static _Thread_local cn_batch batch;
+
+static void deliver(const cn_pid *to, cn_msg *m) { cn_batch_add(&batch, to, m); }
+
+void cn_ctrl_flush(void) { cn_batch_flush(&batch); }
+
+/* The name the current run was resolved from: the next message or monitor for that name in
+ * the same run goes to the same process without a registry lookup (the run is delivered as
+ * one, so the name is resolved once per run instead of once per message). */
+static _Thread_local struct {
+    char name[MAXATOMLEN_UTF8];
+    uint64_t run;
+} run_name;
+
+static int resolve_name(const char *name, cn_pid *to)
+{
+    if (batch.n > 0 && run_name.run == batch.flushes && strcmp(run_name.name, name) == 0) {
+        *to = batch.to;
+        return 0;
+    }
+    return cn_whereis(name, to);
+}
+
+/* Deliver msg to the process registered as name, and remember the name for this run. */
 static void deliver_to_name(const char *name, cn_msg *msg)
 {
     cn_pid to;
-    if (cn_whereis(name, &to) == 0)
-        cn_deliver_local(&to, msg);
-    else {
+    if (resolve_name(name, &to) < 0) {
         cn_debug("message to unregistered name '%s' dropped", name);
         cn_msg_free(msg);
+        return;
     }
+    deliver(&to, msg);
+    if (strlen(name) < sizeof run_name.name) { /* batch.to is `to` now */
+        strcpy(run_name.name, name);
+        run_name.run = batch.flushes;
+    }
+}
+
+/* SEND, SEND_SENDER, REG_SEND once decoded: the payload goes to the process. */
+static void send_act(cn_dist_msg *m, const cn_pid *from, int has_from, const char *name,
+                     const cn_pid *to)
+{
+    cn_msg *msg = payload_msg(m, CN_MSG);
+    if (!msg)
+        return;
+    if (has_from)
+        msg->from = *from;
+    msg->has_from = has_from;
+    if (name)
+        deliver_to_name(name, msg);
+    else if (is_local(to))
+        deliver(to, msg);
+    else
+        cn_msg_free(msg);
 }
 
 static int do_send(ctl *c, cn_dist_msg *m, int has_from, int by_name)
@@ -129,17 +182,7 @@ static int do_send(ctl *c, cn_dist_msg *m, int has_from, int by_name)
     }
     if (!m->payload)
         return bad(c, "missing message");
-    cn_msg *msg = payload_msg(m, CN_MSG);
-    if (!msg)
-        return 0;
-    msg->from = from;
-    msg->has_from = has_from;
-    if (by_name)
-        deliver_to_name(name, msg);
-    else if (is_local(&to))
-        cn_deliver_local(&to, msg);
-    else
-        cn_msg_free(msg);
+    send_act(m, &from, has_from, by_name ? name : NULL, &to);
     return 0;
 }
 
@@ -189,10 +232,33 @@ static int do_signal(ctl *c, cn_dist_msg *m, int kind, int with_id, int reason_i
     msg->has_from = 1;
     msg->id = id;
     if (is_local(&to))
-        cn_deliver_local(&to, msg);
+        deliver(&to, msg);
     else
         cn_msg_free(msg);
     return 0;
+}
+
+/* MONITOR_P / DEMONITOR_P once decoded (target: the registered name, or else the pid). */
+static void monitor_act(const cn_pid *from, const char *name, const cn_pid *to_pid,
+                        const cn_ref *ref, int demonitor)
+{
+    cn_pid to = *to_pid;
+    if (name && resolve_name(name, &to) < 0) {
+        if (!demonitor) /* nothing there: DOWN noproc at once (PROTOCOL.md §4.4) */
+            cn_out_down(NULL, name, from, ref, "\x77\x06noproc", 8);
+        return;
+    }
+    if (!is_local(&to))
+        return;
+    cn_msg *msg = cn_msg_new(demonitor ? CN_SIG_DEMONITOR : CN_SIG_MONITOR, name,
+                             name ? strlen(name) + 1 : 0);
+    if (!msg)
+        return;
+    msg->from = *from;
+    msg->has_from = 1;
+    msg->ref = *ref;
+    msg->name_mon = name != NULL;
+    deliver(&to, msg);
 }
 
 static int do_monitor(ctl *c, int demonitor)
@@ -215,22 +281,7 @@ static int do_monitor(ctl *c, int demonitor)
     }
     if (cn_decode_ref(c->buf, &c->idx, &ref) < 0)
         return bad(c, "bad reference");
-    if (by_name && cn_whereis(name, &to) < 0) {
-        if (!demonitor) /* nothing there: DOWN noproc at once (PROTOCOL.md §4.4) */
-            cn_out_down(NULL, name, &from, &ref, "\x77\x06noproc", 8);
-        return 0;
-    }
-    if (!is_local(&to))
-        return 0;
-    cn_msg *msg = cn_msg_new(demonitor ? CN_SIG_DEMONITOR : CN_SIG_MONITOR,
-                             by_name ? name : NULL, by_name ? strlen(name) + 1 : 0);
-    if (!msg)
-        return 0;
-    msg->from = from;
-    msg->has_from = 1;
-    msg->ref = ref;
-    msg->name_mon = by_name;
-    cn_deliver_local(&to, msg);
+    monitor_act(&from, by_name ? name : NULL, &to, &ref, demonitor);
     return 0;
 }
 
@@ -271,7 +322,7 @@ static int do_monitor_exit(ctl *c, cn_dist_msg *m, int payload)
     msg->name_mon = by_name;
     msg->ref = ref;
     if (is_local(&to))
-        cn_deliver_local(&to, msg);
+        deliver(&to, msg);
     else
         cn_msg_free(msg);
     return 0;
@@ -288,7 +339,7 @@ static int do_group_leader(ctl *c)
     msg->from = gl;
     msg->has_from = 1;
     if (is_local(&to))
-        cn_deliver_local(&to, msg);
+        deliver(&to, msg);
     else
         cn_msg_free(msg);
     return 0;
@@ -547,6 +598,9 @@ static int dispatch(ctl *c, cn_dist_msg *m)
 {
     if (!arity_ok(c->op, c->arity))
         return bad(c, "wrong number of elements");
+    if (c->op == OP_SPAWN_REQUEST || c->op == OP_SPAWN_REQUEST_TT || c->op == OP_SPAWN_REPLY ||
+        c->op == OP_SPAWN_REPLY_TT)
+        cn_ctrl_flush(); /* these deliver or start processes themselves: keep the order */
     switch (c->op) {
     case OP_SEND:
     case OP_SEND_TT:
@@ -607,8 +661,41 @@ static int dispatch(ctl *c, cn_dist_msg *m)
     }
 }
 
+/* The common operations, decoded by cdec; 0 if the general path must handle it (it also
+ * words the errors). */
+static int fast(cn_dist_msg *m)
+{
+    cn_cdec d;
+    if (!cn_cdec_parse(m->ctl, m->ctl_len, &d))
+        return 0;
+    switch (d.op) {
+    case OP_SEND:
+    case OP_SEND_SENDER:
+    case OP_REG_SEND:
+        if (!m->payload)
+            return 0;
+        send_act(m, &d.from, d.op != OP_SEND, d.by_name ? d.name : NULL, &d.to);
+        return 1;
+    case OP_ALIAS_SEND:
+        if (!m->payload)
+            return 0;
+        cn_debug("message to inactive alias dropped"); /* as do_alias_send */
+        return 1;
+    case OP_MONITOR_P:
+    case OP_DEMONITOR_P:
+        monitor_act(&d.from, d.by_name ? d.name : NULL, &d.to, &d.ref, d.op == OP_DEMONITOR_P);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int cn_ctrl_dispatch(uint32_t peer, cn_dist_msg *m, char *err, size_t errlen)
 {
+    if (fast(m)) {
+        cn_dist_msg_free(m);
+        return 0;
+    }
     ctl c = {.buf = (const char *)m->ctl, .idx = 0, .peer = peer, .err = err, .errlen = errlen};
     int version, r = -1;
     if (ei_decode_version(c.buf, &c.idx, &version) < 0 ||
@@ -619,5 +706,7 @@ int cn_ctrl_dispatch(uint32_t peer, cn_dist_msg *m, char *err, size_t errlen)
         r = dispatch(&c, m);
     }
     cn_dist_msg_free(m);
+    if (r < 0)
+        cn_ctrl_flush(); /* the connection closes next: what came before is delivered first */
     return r;
 }

@@ -12,6 +12,9 @@
 /* Consumes m (ownership of its storage may move to a mailbox). Returns 0, or -1 when the
  * message is malformed (reason in err); unknown operations are logged and dropped. */
 int cn_ctrl_dispatch(uint32_t peer, cn_dist_msg *m, char *err, size_t errlen);
+/* Deliver what the dispatches so far on this thread collected (call after each read's
+ * frames, and before anything that reports the connection down). */
+void cn_ctrl_flush(void);
 
 /* A service that runs the spawn requests of a module itself (erpc). Same contract as
  * cn_rpc_spawn: start the process held, return 0 and its pid, or -1 with an error atom. */

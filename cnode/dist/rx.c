@@ -225,10 +225,55 @@ static void put_term(uint8_t *dst, const uint8_t *src, size_t n, size_t out_len,
         memcpy(dst + 1, src, out_len);
 }
 
+/* Where small frames with cache refs are rewritten in one pass (then copied to their own
+ * allocation): instead of a scan and a rewrite of each term. */
+#define SCRATCH ((size_t)16 * 1024)
+static _Thread_local uint8_t scratch[SCRATCH];
+
+/* complete() for a frame whose rewritten terms fit the scratch buffer whatever they hold. */
+static int complete_small(cn_rx *rx, const cn_atom_refs *refs, const uint8_t *b, size_t n,
+                          cn_dist_msg *out, char *err, size_t errlen)
+{
+    size_t c_out, p_out = 0;
+    scratch[0] = VERSION_MAGIC;
+    long lc = cn_term_scan_rewrite(b, n, refs, scratch + 1, &c_out);
+    if (lc < 0)
+        return fail(err, errlen, "malformed control term");
+    size_t pn = n - (size_t)lc;
+    if (pn > 0) {
+        scratch[1 + c_out] = VERSION_MAGIC;
+        long lp = cn_term_scan_rewrite(b + lc, pn, refs, scratch + 2 + c_out, &p_out);
+        if (lp < 0)
+            return fail(err, errlen, "malformed payload term");
+        if ((size_t)lp != pn)
+            return fail(err, errlen, "%zu bytes after the payload term", pn - (size_t)lp);
+    }
+    size_t total = 1 + c_out + (pn > 0 ? 1 + p_out : 0);
+    if (total > rx->max_message)
+        return fail(err, errlen, "message larger than %zu bytes", rx->max_message);
+    size_t room = total <= CN_RX_ROOM_UPTO ? CN_RX_ROOM : 0;
+    uint8_t *storage = malloc(room + total);
+    if (!storage)
+        return fail(err, errlen, "out of memory for a %zu-byte message", total);
+    memcpy(storage + room, scratch, total);
+    out->storage = storage;
+    out->room = room;
+    out->ctl = storage + room;
+    out->ctl_len = 1 + c_out;
+    if (pn > 0) {
+        out->payload = out->ctl + 1 + c_out;
+        out->payload_len = 1 + p_out;
+    }
+    return 1;
+}
+
 /* Control term then optional payload term filling b[0..n) exactly. */
 static int complete(cn_rx *rx, const cn_atom_refs *refs, const uint8_t *b, size_t n,
                     cn_dist_msg *out, char *err, size_t errlen)
 {
+    /* both terms' bound: they share the n bytes; + 2 for the version bytes */
+    if (refs->n > 0 && n <= SCRATCH && cn_term_scan_rewrite_bound(n, refs) + 2 <= SCRATCH)
+        return complete_small(rx, refs, b, n, out, err, errlen);
     size_t c_out, p_out = 0;
     int c_refs, p_refs = 0;
     long lc = cn_term_scan(b, n, refs, &c_out, &c_refs);
@@ -246,11 +291,15 @@ static int complete(cn_rx *rx, const cn_atom_refs *refs, const uint8_t *b, size_
     if (!fits(rx->max_message, 1 + c_out, pn > 0 ? 1 + p_out : 0))
         return fail(err, errlen, "message larger than %zu bytes", rx->max_message);
     size_t total = 1 + c_out + (pn > 0 ? 1 + p_out : 0);
-    uint8_t *s = malloc(total);
-    if (!s)
+    size_t room = total <= CN_RX_ROOM_UPTO ? CN_RX_ROOM : 0;
+    uint8_t *storage = malloc(room + total);
+    if (!storage)
         return fail(err, errlen, "out of memory for a %zu-byte message", total);
+    uint8_t *s = storage + room;
     put_term(s, b, (size_t)lc, c_out, c_refs, refs);
-    out->storage = out->ctl = s;
+    out->storage = storage;
+    out->room = room;
+    out->ctl = s;
     out->ctl_len = 1 + c_out;
     if (pn > 0) {
         put_term(s + 1 + c_out, b + lc, pn, p_out, p_refs, refs);
@@ -282,11 +331,15 @@ static int pass_through(cn_rx *rx, const uint8_t *f, size_t len, cn_dist_msg *ou
     }
     if (len - 1 > rx->max_message)
         return fail(err, errlen, "message larger than %zu bytes", rx->max_message);
-    uint8_t *s = malloc(len - 1);
-    if (!s)
+    size_t room = len - 1 <= CN_RX_ROOM_UPTO ? CN_RX_ROOM : 0;
+    uint8_t *storage = malloc(room + len - 1);
+    if (!storage)
         return fail(err, errlen, "out of memory for a %zu-byte message", len - 1);
+    uint8_t *s = storage + room;
     memcpy(s, f + 1, len - 1);
-    out->storage = out->ctl = s;
+    out->storage = storage;
+    out->room = room;
+    out->ctl = s;
     out->ctl_len = 1 + (size_t)lc;
     if (at < len) {
         out->payload = s + 1 + lc;

@@ -20,7 +20,14 @@ typedef struct cn_dist_msg {
     uint8_t *payload; /* NULL when the frame carried no payload */
     size_t payload_len;
     uint8_t *storage;
+    size_t room; /* unused bytes at the start of storage (0 or CN_RX_ROOM) */
 } cn_dist_msg;
+
+/* A message of at most CN_RX_ROOM_UPTO bytes gets CN_RX_ROOM unused bytes in front of it, in
+ * the same allocation: the receiver keeps its record of the message there (one allocation
+ * per message instead of two). Larger ones get none (their buffer may be handed on whole). */
+#define CN_RX_ROOM 128
+#define CN_RX_ROOM_UPTO 4096
 
 /* Header mode iff DIST_HDR_ATOM_CACHE or FRAGMENTS was negotiated, else 'p' pass-through.
  * max_message bounds every message (1 + control + 1 + payload bytes, before and after cache

@@ -463,6 +463,29 @@ size_t cn_term_rewrite(const uint8_t *p, size_t n, const cn_atom_refs *refs, uin
     return w.opos;
 }
 
+long cn_term_scan_rewrite(const uint8_t *p, size_t n, const cn_atom_refs *refs, uint8_t *out,
+                          size_t *out_len)
+{
+    walker w;
+    walker_init(&w, p, n, refs, out);
+    if (n == 0 || walk(&w) < 0)
+        return -1;
+    flush(&w);
+    *out_len = w.opos;
+    return (long)w.pos;
+}
+
+size_t cn_term_scan_rewrite_bound(size_t n, const cn_atom_refs *refs)
+{
+    size_t longest = 0;
+    for (int i = 0; refs && i < refs->n; i++)
+        if (refs->len[i] > longest)
+            longest = refs->len[i];
+    /* a ref is 2 bytes and grows by at most its text's length + 1 (118 form); n is a
+     * frame's length, far below SIZE_MAX / 1024 */
+    return n + (n / 2) * (longest + 1);
+}
+
 size_t cn_term_rewrite_in_place(uint8_t *p, size_t n, const cn_atom_refs *refs, size_t out_len)
 {
     if (out_len < n)

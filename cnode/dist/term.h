@@ -29,6 +29,13 @@ long cn_term_scan(const uint8_t *p, size_t n, const cn_atom_refs *refs, size_t *
  * `119, Len, Text` (or `118, Len:16, Text` if Len > 255) and fixing NEW_FUN_EXT sizes.
  * Returns the bytes written (0 if the term does not scan). */
 size_t cn_term_rewrite(const uint8_t *p, size_t n, const cn_atom_refs *refs, uint8_t *out);
+/* cn_term_scan and cn_term_rewrite in one pass, for a term that is not known to end at
+ * p + n: returns its input length (or -1 as cn_term_scan) and puts the rewritten length in
+ * *out_len. out must hold cn_term_scan_rewrite_bound(n, refs) bytes (what the worst input
+ * of n bytes could become); on -1 some of it may have been written. */
+long cn_term_scan_rewrite(const uint8_t *p, size_t n, const cn_atom_refs *refs, uint8_t *out,
+                          size_t *out_len);
+size_t cn_term_scan_rewrite_bound(size_t n, const cn_atom_refs *refs);
 /* cn_term_rewrite within one buffer: the term at p[0..n) becomes out_len bytes (from
  * cn_term_scan) at p - (out_len - n), which must be writable. Bytes after the last cache ref
  * are not moved, so a large binary behind a few refs costs nothing. Returns the bytes written

@@ -106,7 +106,9 @@ int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply)
 int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int len)
 {
     cn_msg *m = cn_proc_current(self);
-    if (from->pid.node == 0 || !m || !m->storage || from->tag_len <= 0 ||
+    /* A record kept in its message's storage (small messages) cannot give the storage away:
+     * small replies are copied. */
+    if (from->pid.node == 0 || !m || !m->storage || m->storage == (void *)m || from->tag_len <= 0 ||
         from->tag_len > 1024 || len < 0 || reply < m->data ||
         (size_t)len > m->len - (size_t)(reply - m->data))
         return cn_reply(self, from, reply, len);

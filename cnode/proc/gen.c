@@ -31,13 +31,30 @@ typedef struct gen {
     int timeout_armed;
 } gen;
 
+/* Is the atom at buf+idx `want` (ASCII)? Then step over it. Compared in place: every
+ * message is tested against a few of these, and ASCII reads the same in all four atom
+ * encodings (no ei decode into a buffer). */
 static int atom_eq(const char *buf, int *idx, const char *want)
 {
-    char a[MAXATOMLEN_UTF8];
-    int i = *idx;
-    if (ei_decode_atom(buf, &i, a) < 0 || strcmp(a, want) != 0)
+    const unsigned char *q = (const unsigned char *)buf + *idx;
+    size_t len, hdr, wl = strlen(want);
+    switch (q[0]) {
+    case ERL_SMALL_ATOM_UTF8_EXT:
+    case ERL_SMALL_ATOM_EXT:
+        len = q[1];
+        hdr = 2;
+        break;
+    case ERL_ATOM_UTF8_EXT:
+    case ERL_ATOM_EXT:
+        len = (size_t)q[1] << 8 | q[2];
+        hdr = 3;
+        break;
+    default:
         return 0;
-    *idx = i;
+    }
+    if (len != wl || memcmp(q + hdr, want, wl) != 0)
+        return 0;
+    *idx += (int)(hdr + len);
     return 1;
 }
 

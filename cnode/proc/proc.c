@@ -24,11 +24,15 @@ cn_msg *cn_msg_new(int kind, const void *data, size_t len)
     return m;
 }
 
-cn_msg *cn_msg_adopt(int kind, void *storage, char *data, size_t len)
+cn_msg *cn_msg_adopt(int kind, void *storage, size_t room, char *data, size_t len)
 {
-    cn_msg *m = calloc(1, sizeof *m);
-    if (!m)
+    cn_msg *m;
+    if (storage && room >= sizeof *m) { /* malloc'd storage: aligned for a cn_msg */
+        m = storage;
+        memset(m, 0, sizeof *m);
+    } else if (!(m = calloc(1, sizeof *m))) {
         return NULL;
+    }
     m->kind = kind;
     m->storage = storage;
     m->data = data;
@@ -40,7 +44,8 @@ void cn_msg_free(cn_msg *m)
 {
     if (!m)
         return;
-    free(m->storage);
+    if (m->storage != (void *)m)
+        free(m->storage);
     free(m);
 }
 
@@ -199,21 +204,22 @@ void cn_proc_foreach(void (*fn)(cn_proc *p, void *arg), void *arg)
 
 /* ---- delivery ----------------------------------------------------------------------- */
 
-int cn_proc_deliver(cn_proc *p, cn_msg *m)
+/* Append the list head..tail (n entries) to p's mailbox and schedule p once. */
+static int deliver_list(cn_proc *p, cn_msg *head, cn_msg *tail, uint32_t n)
 {
     int schedule = 0;
-    m->next = NULL;
+    tail->next = NULL;
     pthread_mutex_lock(&p->lock);
     if (p->dead) {
         pthread_mutex_unlock(&p->lock);
         return -1;
     }
     if (p->mq_tail)
-        p->mq_tail->next = m;
+        p->mq_tail->next = head;
     else
-        p->mq_head = m;
-    p->mq_tail = m;
-    p->mq_len++;
+        p->mq_head = head;
+    p->mq_tail = tail;
+    p->mq_len += n;
     if (p->waiter)
         pthread_cond_signal(p->waiter);
     if (p->sched == CN_S_IDLE) {
@@ -227,6 +233,8 @@ int cn_proc_deliver(cn_proc *p, cn_msg *m)
     }
     return 0;
 }
+
+int cn_proc_deliver(cn_proc *p, cn_msg *m) { return deliver_list(p, m, m, 1); }
 
 static const char NOPROC[] = "\x77\x06noproc";
 #define NOPROC_LEN 8
@@ -262,6 +270,42 @@ void cn_deliver_local(const cn_pid *to, cn_msg *m)
     if (p)
         cn_proc_release(p);
     dead_target(to, m);
+}
+
+void cn_batch_flush(cn_batch *b)
+{
+    if (b->n == 0)
+        return;
+    cn_msg *m = b->head;
+    if (b->p && deliver_list(b->p, b->head, b->tail, b->n) == 0)
+        m = NULL;
+    while (m) { /* the process is gone: answer each signal as for a single delivery */
+        cn_msg *next = m->next;
+        dead_target(&b->to, m);
+        m = next;
+    }
+    if (b->p)
+        cn_proc_release(b->p);
+    b->p = NULL;
+    b->head = b->tail = NULL;
+    b->n = 0;
+    b->flushes++;
+}
+
+void cn_batch_add(cn_batch *b, const cn_pid *to, cn_msg *m)
+{
+    if (b->n > 0 && (b->n >= CN_BATCH_MAX || !cn_pid_eq(&b->to, to)))
+        cn_batch_flush(b);
+    m->next = NULL;
+    if (b->n == 0) {
+        b->to = *to;
+        b->p = cn_proc_get(to);
+        b->head = m;
+    } else {
+        b->tail->next = m;
+    }
+    b->tail = m;
+    b->n++;
 }
 
 /* ---- signals out -------------------------------------------------------------------- */

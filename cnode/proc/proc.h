@@ -38,12 +38,15 @@ typedef struct cn_msg {
     uint32_t node;  /* CN_SIG_NODEDOWN */
     char *data;     /* term: messages with version byte, reasons without */
     size_t len;
-    void *storage;  /* what to free(); data points into it (lets big payloads arrive uncopied) */
+    void *storage; /* what to free(); data points into it (lets big payloads arrive uncopied);
+                    * == the record itself when it lives at the start of its storage */
 } cn_msg;
 
 cn_msg *cn_msg_new(int kind, const void *data, size_t len);
-/* Take ownership of storage; data points inside it. */
-cn_msg *cn_msg_adopt(int kind, void *storage, char *data, size_t len);
+/* Take ownership of storage; data points inside it. When its first `room` bytes are unused
+ * and hold a cn_msg, the record is put there (one allocation for both; the storage then
+ * cannot be handed on while the record is in use). */
+cn_msg *cn_msg_adopt(int kind, void *storage, size_t room, char *data, size_t len);
 void cn_msg_free(cn_msg *m);
 
 /* How a kind of process handles what it receives; the gen_server adapter is one. */
@@ -124,6 +127,21 @@ int cn_proc_deliver(cn_proc *p, cn_msg *m);
 /* Deliver to a local pid; for signals to dead/unknown pids the runtime answers
  * (noproc DOWN for monitors, noproc EXIT for links, acks for unlinks). */
 void cn_deliver_local(const cn_pid *to, cn_msg *m);
+
+/* A run of mailbox entries for one local process, collected by the receive path: one
+ * process lookup, one mailbox lock and at most one wakeup for the whole run. Entries are
+ * delivered in order; adding one for another pid, or more than CN_BATCH_MAX, flushes first.
+ * Zero-initialise; flush before anything else may deliver to (or observe) the process. */
+#define CN_BATCH_MAX 128
+typedef struct cn_batch {
+    cn_proc *p; /* held reference, or NULL when `to` is not a live process */
+    cn_pid to;
+    cn_msg *head, *tail;
+    uint32_t n;
+    uint64_t flushes; /* runs delivered so far: tells a caller's caches that a run ended */
+} cn_batch;
+void cn_batch_add(cn_batch *b, const cn_pid *to, cn_msg *m);
+void cn_batch_flush(cn_batch *b);
 /* cn_reply, taking reply's buffer as the frame's payload when the caller is remote (api.c);
  * reply is left empty, ei_x_free on it stays safe. */
 int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply);

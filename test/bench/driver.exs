@@ -25,11 +25,21 @@ defmodule Bench do
 
   # Run fun (returns ops done), bracketed by the target's CPU time: {ops, wall_us, cpu_us}.
   def timed(os_pid, fun) do
+    {ops, w, c, _} = timed2(os_pid, fun)
+    {ops, w, c}
+  end
+
+  # timed/2 plus this driver node's own CPU time over the same interval (the driver and the
+  # target share the machine's cores: is the rate bound by the driver?).
+  def timed2(os_pid, fun) do
+    me = System.pid()
+    d0 = cpu_us(me)
     c0 = cpu_us(os_pid)
     t0 = now_us()
     ops = fun.()
     t1 = now_us()
-    {ops, t1 - t0, cpu_us(os_pid) - c0}
+    c1 = cpu_us(os_pid)
+    {ops, t1 - t0, c1 - c0, cpu_us(me) - d0}
   end
 
   def loop_until(deadline, f, n \\ 0) do
@@ -60,8 +70,9 @@ defmodule Bench do
   end
 
   def group(:conc, t, p, secs) do
-    {n, w, c} = timed(p, fn -> parallel(64, secs, fn -> call(t, {:req, 1}) end) end)
-    [conc_calls_per_s: n * 1.0e6 / w, conc_call_cpu_us: c / n]
+    {n, w, c, d} = timed2(p, fn -> parallel(64, secs, fn -> call(t, {:req, 1}) end) end)
+    [conc_calls_per_s: n * 1.0e6 / w, conc_call_cpu_us: c / n, conc_call_drv_cpu_us: d / n,
+     conc_drv_cores: d / w, conc_tgt_cores: c / w]
   end
 
   def group(:cast, t, p, secs), do: cast_round(t, p, secs)
@@ -89,13 +100,14 @@ defmodule Bench do
   # 8 senders cast for secs; the rate counts casts as they arrive: until :count shows them all.
   def cast_round(t, p, secs) do
     c0 = call(t, :count)
-    {sent, w, c} =
-      timed(p, fn ->
+    {sent, w, c, d} =
+      timed2(p, fn ->
         sent = parallel(8, secs, fn -> GenServer.cast({:echo, t}, {:c, 1}) end)
         wait_count(t, c0 + sent, now_us() + 120_000_000)
         sent
       end)
-    [casts_per_s: sent * 1.0e6 / w, cast_cpu_us: c / sent]
+    [casts_per_s: sent * 1.0e6 / w, cast_cpu_us: c / sent, cast_drv_cpu_us: d / sent,
+     cast_drv_cores: d / w, cast_tgt_cores: c / w]
   end
 
   def wait_count(t, want, deadline) do
@@ -138,7 +150,14 @@ defmodule Bench do
       seq_call_cpu_us: {"target CPU per sequential call", "us", {:le, 0.35}},
       conc_call_cpu_us: {"target CPU per concurrent call", "us", {:le, 0.35}},
       cast_cpu_us: {"target CPU per cast", "us", {:le, 0.35}},
-      erpc_cpu_us: {"target CPU per erpc call", "us", nil}
+      erpc_cpu_us: {"target CPU per erpc call", "us", nil},
+      # the driver's side of the same runs: CPU per operation, and cores busy (CPU / wall)
+      conc_call_drv_cpu_us: {"driver CPU per concurrent call", "us", nil},
+      cast_drv_cpu_us: {"driver CPU per cast", "us", nil},
+      conc_drv_cores: {"driver cores busy, concurrent calls", "cores", nil},
+      conc_tgt_cores: {"target cores busy, concurrent calls", "cores", nil},
+      cast_drv_cores: {"driver cores busy, casts", "cores", nil},
+      cast_tgt_cores: {"target cores busy, casts", "cores", nil}
     ]
   end
 
@@ -167,7 +186,8 @@ defmodule Bench do
     base? = Keyword.has_key?(targets, :base)
     only = System.get_env("BENCH_ONLY", "") |> String.split(",", trim: true) |> Enum.map(&String.to_atom/1)
     rounds = String.to_integer(env.("BENCH_ROUNDS"))
-    secs = String.to_float(env.("BENCH_SECONDS"))
+    # SECONDS_PER=1 as well as 1.0
+    {secs, ""} = Float.parse(env.("BENCH_SECONDS"))
 
     for {_, {t, _}} <- targets, do: wait_up(t, 100)
     IO.puts("bench: warm-up")

@@ -242,16 +242,19 @@ static cn_dist_msg mk_full(const ei_x_buff *ctl, const ei_x_buff *payload, const
     size_t cl = 1 + (size_t)ctl->index;
     size_t pl = payload ? 1 + (size_t)payload->index : 0;
     cn_dist_msg m = {0};
-    m.storage = malloc(cl + (size_t)tlen + pl);
+    /* as rx: room for the receiver's record in front (not with the hostile trailing bytes,
+     * which also covers messages without room) */
+    m.room = tlen ? 0 : CN_RX_ROOM;
+    m.storage = malloc(m.room + cl + (size_t)tlen + pl);
     ck_assert_ptr_nonnull(m.storage);
-    m.ctl = m.storage;
+    m.ctl = m.storage + m.room;
     m.ctl[0] = 131;
     memcpy(m.ctl + 1, ctl->buff, (size_t)ctl->index);
     m.ctl_len = cl;
     if (tlen)
-        memcpy(m.storage + cl, trailing, (size_t)tlen);
+        memcpy(m.ctl + cl, trailing, (size_t)tlen);
     if (payload) {
-        m.payload = m.storage + cl + tlen;
+        m.payload = m.ctl + cl + tlen;
         m.payload[0] = 131;
         memcpy(m.payload + 1, payload->buff, (size_t)payload->index);
         m.payload_len = pl;
@@ -267,7 +270,9 @@ static int dispatch(ei_x_buff *ctl, ei_x_buff *payload)
     if (payload)
         ei_x_free(payload);
     err[0] = '\0';
-    return cn_ctrl_dispatch(peer, &m, err, sizeof err);
+    int r = cn_ctrl_dispatch(peer, &m, err, sizeof err);
+    cn_ctrl_flush(); /* as the connection does after each read */
+    return r;
 }
 
 static int dispatch_raw(const char *ctl, size_t len)
@@ -278,7 +283,9 @@ static int dispatch_raw(const char *ctl, size_t len)
     m.ctl = m.storage;
     m.ctl_len = len;
     err[0] = '\0';
-    return cn_ctrl_dispatch(peer, &m, err, sizeof err);
+    int r = cn_ctrl_dispatch(peer, &m, err, sizeof err);
+    cn_ctrl_flush();
+    return r;
 }
 
 static void ctl_begin(ei_x_buff *x, int arity, long op)

@@ -158,7 +158,8 @@ START_TEST(pass_through)
     ck_assert_int_eq(rx_all(rx, &f, &m), 1);
     expect_term(m.ctl, m.ctl_len, &c);
     expect_term(m.payload, m.payload_len, &p);
-    ck_assert_ptr_eq(m.storage, m.ctl);
+    ck_assert_ptr_eq(m.storage + m.room, m.ctl); /* one allocation, room for a record first */
+    ck_assert_uint_eq(m.room, CN_RX_ROOM);
     cn_dist_msg_free(&m);
     ck_assert_ptr_null(m.storage);
     /* control only */
@@ -389,6 +390,64 @@ START_TEST(long_atoms)
         ei_x_free(&wp);
         ei_x_free(&c);
         ei_x_free(&p);
+        cn_rx_free(rx);
+    }
+}
+END_TEST
+
+/* Frames with refs are rewritten in one pass when their worst case fits a scratch buffer,
+ * else scanned then rewritten: both give the same message, and refuse the same bad frames.
+ * Payload: a list of k refs to a 255-byte atom (k = 8: one pass; k = 200: the other). */
+START_TEST(refs_both_paths)
+{
+    static char a255[256];
+    memset(a255, 'q', 255);
+    href r[2] = {{1, 0, 1, "node@host"}, {1, 0, 2, a255}};
+    int ks[] = {8, 200};
+    for (int t = 0; t < 2; t++) {
+        cn_rx *rx = cn_rx_new(DFLAG_MANDATORY_25 | HDR_FLAGS, MAXMSG);
+        int k = ks[t];
+        ei_x_buff c, f, wc, wp;
+        cn_dist_msg m;
+        ei_x_new(&c); /* {6, Pid@node, '', R1} with the node and the name as refs */
+        put(&c, "\x68\x04\x61\x06\x58", 5);
+        ref(&c, 0);
+        put(&c, "\0\0\0\5\0\0\0\0\0\0\0\x4d", 12);
+        atom(&c, "");
+        ref(&c, 1);
+        frame_start(&f, 68);
+        put_header(&f, r, 2, 0);
+        put(&f, c.buff, (size_t)c.index);
+        put8(&f, 108);
+        uint8_t n4[4];
+        cn_set32(n4, (uint32_t)k);
+        put(&f, n4, 4);
+        for (int i = 0; i < k; i++)
+            ref(&f, 1);
+        put8(&f, 106);
+        ck_assert_int_eq(rx_all(rx, &f, &m), 1);
+        want_ctl(&wc, "node@host", "", a255);
+        expect_term(m.ctl, m.ctl_len, &wc);
+        ei_x_new(&wp);
+        ei_x_encode_list_header(&wp, k);
+        for (int i = 0; i < k; i++)
+            atom(&wp, a255);
+        ei_x_encode_empty_list(&wp);
+        expect_term(m.payload, m.payload_len, &wp);
+        cn_dist_msg_free(&m);
+        /* a byte after the payload; the payload cut short; a ref the header lacks */
+        put8(&f, 106);
+        ck_assert_int_eq(rx_all(rx, &f, &m), -1);
+        ck_assert_ptr_null(m.storage);
+        ck_assert_int_eq(rx_x(rx, &f, (size_t)f.index - 2, &m), -1);
+        ck_assert_ptr_null(m.storage);
+        f.buff[f.index - 3] = 2;
+        ck_assert_int_eq(rx_x(rx, &f, (size_t)f.index - 1, &m), -1);
+        ck_assert_ptr_null(m.storage);
+        ei_x_free(&c);
+        ei_x_free(&f);
+        ei_x_free(&wc);
+        ei_x_free(&wp);
         cn_rx_free(rx);
     }
 }
@@ -879,6 +938,7 @@ int main(void)
     tcase_add_test(tc, header_no_refs);
     tcase_add_test(tc, cache_new_then_old);
     tcase_add_test(tc, long_atoms);
+    tcase_add_test(tc, refs_both_paths);
     tcase_add_test(tc, bad_refs);
     tcase_add_test(tc, header_truncation);
     tcase_add_test(tc, fragments_in_order);

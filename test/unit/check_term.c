@@ -810,6 +810,54 @@ START_TEST(rewrite_simple)
 }
 END_TEST
 
+/* Scan and rewrite in one pass: the same bytes as cn_term_rewrite, the term's own input
+ * length even with bytes after it, -1 for every truncation, and never more output than the
+ * bound, even for a term that is nothing but refs to the longest atom (each output buffer is
+ * exactly the bound, so a sanitizer build catches an overflow). */
+START_TEST(scan_rewrite)
+{
+    setup_refs();
+    pair b;
+    build(&b);
+    size_t n = (size_t)b.r.index;
+    ei_x_append_buf(&b.r, "\x61\x07", 2); /* a next term: not part of this one */
+    size_t bound = cn_term_scan_rewrite_bound(n + 2, &refs);
+    uint8_t *out = malloc(bound);
+    size_t out_len = 0;
+    ck_assert_int_eq(cn_term_scan_rewrite((uint8_t *)b.r.buff, n + 2, &refs, out, &out_len),
+                     (long)n);
+    ck_assert_uint_eq(out_len, (size_t)b.a.index);
+    ck_assert_mem_eq(out, b.a.buff, out_len);
+    for (size_t k = 0; k < n; k++) {
+        size_t bk = cn_term_scan_rewrite_bound(k, &refs);
+        uint8_t *o = malloc(bk ? bk : 1);
+        ck_assert_int_eq(cn_term_scan_rewrite((uint8_t *)b.r.buff, k, &refs, o, &out_len), -1);
+        free(o);
+    }
+    ck_assert_int_eq(cn_term_scan_rewrite((uint8_t *)b.r.buff, n, NULL, out, &out_len), -1);
+    free(out);
+    ei_x_free(&b.r);
+    ei_x_free(&b.a);
+
+    /* [R, R, ..., R] with R the 300-byte atom: 5 + 2k + 1 bytes in */
+    enum { K = 200 };
+    uint8_t in[5 + 2 * K + 1];
+    in[0] = 108;
+    cn_set32(in + 1, K);
+    for (int i = 0; i < K; i++) {
+        in[5 + 2 * i] = 82;
+        in[6 + 2 * i] = 2;
+    }
+    in[5 + 2 * K] = 106;
+    bound = cn_term_scan_rewrite_bound(sizeof in, &refs);
+    out = malloc(bound);
+    ck_assert_int_eq(cn_term_scan_rewrite(in, sizeof in, &refs, out, &out_len), (long)sizeof in);
+    ck_assert_uint_eq(out_len, 5 + K * 303 + 1);
+    ck_assert_uint_le(out_len, bound);
+    free(out);
+}
+END_TEST
+
 START_TEST(atom_text)
 {
     ck_assert(cn_term_atom_text_ok((const uint8_t *)"", 0));
@@ -838,6 +886,7 @@ int main(void)
     tcase_add_test(tc, rewrite);
     tcase_add_test(tc, rewrite_in_place);
     tcase_add_test(tc, rewrite_simple);
+    tcase_add_test(tc, scan_rewrite);
     tcase_add_test(tc, atom_text);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
