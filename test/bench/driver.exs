@@ -65,8 +65,8 @@ defmodule Bench do
   end
 
   def group(:seq, t, p, secs) do
-    {n, w, c} = timed(p, fn -> loop_until(now_us() + round(secs * 1.0e6), fn -> call(t, :ping) end) end)
-    [seq_call_us: w / n, seq_call_cpu_us: c / n]
+    {n, w, c, d} = timed2(p, fn -> loop_until(now_us() + round(secs * 1.0e6), fn -> call(t, :ping) end) end)
+    [seq_call_us: w / n, seq_call_cpu_us: c / n, seq_call_drv_cpu_us: d / n]
   end
 
   def group(:conc, t, p, secs) do
@@ -152,6 +152,7 @@ defmodule Bench do
       cast_cpu_us: {"target CPU per cast", "us", {:le, 0.35}},
       erpc_cpu_us: {"target CPU per erpc call", "us", nil},
       # the driver's side of the same runs: CPU per operation, and cores busy (CPU / wall)
+      seq_call_drv_cpu_us: {"driver CPU per sequential call", "us", nil},
       conc_call_drv_cpu_us: {"driver CPU per concurrent call", "us", nil},
       cast_drv_cpu_us: {"driver CPU per cast", "us", nil},
       conc_drv_cores: {"driver cores busy, concurrent calls", "cores", nil},
