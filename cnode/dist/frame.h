@@ -31,6 +31,14 @@ void cn_framer_commit(cn_framer *f, size_t n);
  * 0 when more bytes are needed; -1 when the announced length exceeds max_frame (the stream is
  * then unusable). A tick is returned as 1 with *len = 0. */
 int cn_framer_next(cn_framer *f, const uint8_t **frame, size_t *len);
+/* The frame at the front when only its start has arrived: 1 with *body its first *have bytes
+ * (*have < *flen) and *flen its announced length; 0 when there is no such frame (nothing or
+ * only part of a length prefix buffered, or complete frames left: drain cn_framer_next first)
+ * or its length exceeds max_frame (cn_framer_next reports that). Valid until the next call. */
+int cn_framer_partial(const cn_framer *f, const uint8_t **body, size_t *have, size_t *flen);
+/* Drop the partial frame cn_framer_partial returned: the caller has taken its bytes and reads
+ * the rest of its body itself, so the next byte given to the framer starts a new frame. */
+void cn_framer_skip_partial(cn_framer *f);
 /* Switch between 2- and 4-byte length prefixes, keeping buffered bytes. */
 void cn_framer_set_lenbytes(cn_framer *f, int lenbytes);
 /* Change the largest acceptable frame body (the handshake's limit, then the connection's). */
