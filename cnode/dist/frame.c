@@ -123,3 +123,14 @@ void cn_framer_skip_partial(cn_framer *f)
     if (cn_framer_partial(f, &body, &have, &flen) == 1)
         f->in.len = f->pos = 0;
 }
+
+size_t cn_framer_read_limit(const cn_framer *f, size_t peek)
+{
+    if (f->in.len == f->pos)
+        return CN_FRAMER_CHUNK;
+    const uint8_t *body;
+    size_t have, flen;
+    if (cn_framer_partial(f, &body, &have, &flen) == 1 && flen >= CN_FRAMER_CHUNK / 2)
+        return flen - have + peek;
+    return 0;
+}

@@ -39,6 +39,11 @@ int cn_framer_partial(const cn_framer *f, const uint8_t **body, size_t *have, si
 /* Drop the partial frame cn_framer_partial returned: the caller has taken its bytes and reads
  * the rest of its body itself, so the next byte given to the framer starts a new frame. */
 void cn_framer_skip_partial(cn_framer *f);
+/* How much to read next so that a large frame (from CN_FRAMER_CHUNK / 2 bytes on: a fragment)
+ * leaves at most `peek` bytes of the stream after it in the buffer, for its successor to be
+ * taken as a partial frame: one chunk when nothing is buffered, the rest of a large partial
+ * frame plus peek; 0 (no limit) otherwise. */
+size_t cn_framer_read_limit(const cn_framer *f, size_t peek);
 /* Switch between 2- and 4-byte length prefixes, keeping buffered bytes. */
 void cn_framer_set_lenbytes(cn_framer *f, int lenbytes);
 /* Change the largest acceptable frame body (the handshake's limit, then the connection's). */

@@ -412,6 +412,10 @@ START_TEST(partial_taken_every_read_size)
                     k = peek;
                 if (dleft == 0)
                     got++;
+            } else if (run & 1) { /* as conn_read: stop early after a large frame */
+                size_t lim = cn_framer_read_limit(&f, peek);
+                if (lim && k > lim)
+                    k = lim;
             }
             if (k)
                 off += feed(&f, stream + off, k, 0);
@@ -451,6 +455,32 @@ START_TEST(partial_taken_every_read_size)
 }
 END_TEST
 
+START_TEST(read_limit)
+{
+    uint8_t *stream = malloc(200000);
+    size_t n = put_frame(stream, 4, 100, 1);
+    size_t big = n;
+    n += put_frame(stream + n, 4, 70000, 2);
+    n += put_frame(stream + n, 4, 5, 3);
+    cn_framer f;
+    cn_framer_init(&f, 4, MAX_FRAME);
+    /* nothing buffered: one chunk, enough for a large frame's length to be known */
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22), CN_FRAMER_CHUNK);
+    /* a small partial frame: no limit (many small frames per read) */
+    feed(&f, stream, 50, 0);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22), 0);
+    feed(&f, stream + 50, big + 1000 - 50, 0);
+    const uint8_t *fr;
+    size_t len;
+    ck_assert_int_eq(cn_framer_next(&f, &fr, &len), 1);
+    /* a large partial frame: its rest and peek bytes more */
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22), 70000 - 996 + 22);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 0), 70000 - 996);
+    cn_framer_free(&f);
+    free(stream);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("frame");
@@ -467,6 +497,7 @@ int main(void)
     tcase_add_test(tc, commit_clamped);
     tcase_add_test(tc, partial_frame);
     tcase_add_test(tc, partial_taken_every_read_size);
+    tcase_add_test(tc, read_limit);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
