@@ -755,9 +755,12 @@ static void conn_read(cn_conn *c)
          * gets only what fits the next continuation's length and header, so that its body
          * can go the same way. */
         uint8_t *direct = c->rx ? cn_rx_direct_space(c->rx, &left) : NULL;
-        /* Otherwise a read that ends a large frame (a start fragment) stops early in the
-         * next, so that this one's body can go directly too. */
-        size_t limit = c->rx && !direct ? cn_framer_read_limit(&c->fr, 4 + CN_RX_CONT_HDR) : 0;
+        /* Otherwise a read that ends a large frame (a start fragment), or the first one
+         * between two fragments, stops early in the next frame, so that a continuation's
+         * body can go directly too. */
+        size_t limit = c->rx && !direct ? cn_framer_read_limit(&c->fr, 4 + CN_RX_CONT_HDR,
+                                                               cn_rx_pending_seqs(c->rx) > 0)
+                                        : 0;
         if (limit && limit < cap)
             cap = limit;
         struct iovec iov[2] = {{space, cap}};

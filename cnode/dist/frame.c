@@ -124,10 +124,10 @@ void cn_framer_skip_partial(cn_framer *f)
         f->in.len = f->pos = 0;
 }
 
-size_t cn_framer_read_limit(const cn_framer *f, size_t peek)
+size_t cn_framer_read_limit(const cn_framer *f, size_t peek, int between)
 {
     if (f->in.len == f->pos)
-        return CN_FRAMER_CHUNK;
+        return between && peek ? peek : CN_FRAMER_CHUNK;
     const uint8_t *body;
     size_t have, flen;
     if (cn_framer_partial(f, &body, &have, &flen) == 1 && flen >= CN_FRAMER_CHUNK / 2)

@@ -413,7 +413,7 @@ START_TEST(partial_taken_every_read_size)
                 if (dleft == 0)
                     got++;
             } else if (run & 1) { /* as conn_read: stop early after a large frame */
-                size_t lim = cn_framer_read_limit(&f, peek);
+                size_t lim = cn_framer_read_limit(&f, peek, run % 4 == 1);
                 if (lim && k > lim)
                     k = lim;
             }
@@ -465,17 +465,19 @@ START_TEST(read_limit)
     cn_framer f;
     cn_framer_init(&f, 4, MAX_FRAME);
     /* nothing buffered: one chunk, enough for a large frame's length to be known */
-    ck_assert_uint_eq(cn_framer_read_limit(&f, 22), CN_FRAMER_CHUNK);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 0), CN_FRAMER_CHUNK);
+    /* ... or, between fragments, just what a continuation's length and header take */
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 1), 22);
     /* a small partial frame: no limit (many small frames per read) */
     feed(&f, stream, 50, 0);
-    ck_assert_uint_eq(cn_framer_read_limit(&f, 22), 0);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 1), 0);
     feed(&f, stream + 50, big + 1000 - 50, 0);
     const uint8_t *fr;
     size_t len;
     ck_assert_int_eq(cn_framer_next(&f, &fr, &len), 1);
     /* a large partial frame: its rest and peek bytes more */
-    ck_assert_uint_eq(cn_framer_read_limit(&f, 22), 70000 - 996 + 22);
-    ck_assert_uint_eq(cn_framer_read_limit(&f, 0), 70000 - 996);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 1), 70000 - 996 + 22);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 0, 0), 70000 - 996);
     cn_framer_free(&f);
     free(stream);
 }
