@@ -130,7 +130,10 @@ size_t cn_framer_read_limit(const cn_framer *f, size_t peek, int between)
         return between && peek ? peek : CN_FRAMER_CHUNK;
     const uint8_t *body;
     size_t have, flen;
-    if (cn_framer_partial(f, &body, &have, &flen) == 1 && flen >= CN_FRAMER_CHUNK / 2)
-        return flen - have + peek;
+    if (cn_framer_partial(f, &body, &have, &flen) == 1 && flen >= CN_FRAMER_CHUNK / 2) {
+        size_t seen = (size_t)f->lenbytes + have;
+        /* its first peek bytes (the header that tells where the body goes), else the rest */
+        return seen < peek ? peek - seen : flen - have + peek;
+    }
     return 0;
 }

@@ -41,9 +41,11 @@ int cn_framer_partial(const cn_framer *f, const uint8_t **body, size_t *have, si
 void cn_framer_skip_partial(cn_framer *f);
 /* How much to read next so that a large frame (from CN_FRAMER_CHUNK / 2 bytes on: a fragment)
  * leaves at most `peek` bytes of the stream after it in the buffer, for its successor to be
- * taken as a partial frame: the rest of a large partial frame plus peek; when nothing is
- * buffered, peek if `between` (between fragments: what comes is likely a continuation), else
- * one chunk (enough for a large frame's length to be known); 0 (no limit) otherwise. */
+ * taken as a partial frame once its first `peek` bytes (length and header) are there: with a
+ * large partial frame, what completes its first peek bytes, else its rest plus peek; when
+ * nothing is buffered, peek if `between` (between fragments: what comes is likely a
+ * continuation), else one chunk (enough for a large frame's length to be known); 0 (no
+ * limit) otherwise. */
 size_t cn_framer_read_limit(const cn_framer *f, size_t peek, int between);
 /* Switch between 2- and 4-byte length prefixes, keeping buffered bytes. */
 void cn_framer_set_lenbytes(cn_framer *f, int lenbytes);

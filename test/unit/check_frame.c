@@ -478,6 +478,14 @@ START_TEST(read_limit)
     /* a large partial frame: its rest and peek bytes more */
     ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 1), 70000 - 996 + 22);
     ck_assert_uint_eq(cn_framer_read_limit(&f, 0, 0), 70000 - 996);
+    /* ... but first what completes its first peek bytes */
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 2000, 0), 2000 - 4 - 996);
+    cn_framer_free(&f);
+    cn_framer_init(&f, 4, MAX_FRAME);
+    feed(&f, stream + big, 10, 0);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 1), 12);
+    feed(&f, stream + big + 10, 12, 0);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 1), 70000 - 18 + 22);
     cn_framer_free(&f);
     free(stream);
 }
