@@ -95,10 +95,7 @@ static void conn_events(void *ctx, uint32_t events);
  * the I/O thread while it dispatches what it read): its frames then wait for one write. */
 static _Thread_local int more_coming;
 
-void cn_conn_hint_more(int more)
-{
-    more_coming = more;
-}
+void cn_conn_hint_more(int more) { more_coming = more; }
 
 static void oframe_free(cn_oframe *f)
 {
