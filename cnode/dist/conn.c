@@ -728,18 +728,53 @@ static void handle_hs_frame(cn_conn *c, const uint8_t *p, size_t len)
     conn_up(c);
 }
 
+/* Hand one decoded frame's outcome on: d as cn_rx_frame returns it. -1 when the connection
+ * was closed. */
+static int conn_deliver(cn_conn *c, int d, cn_dist_msg *m, char *err, size_t errlen)
+{
+    if (d < 0) {
+        cn_ctrl_flush(); /* what came before the bad frame is delivered, in order */
+        cn_warn("bad frame from %s: %s", c->peer, err);
+        conn_close(c, "protocol error");
+        return -1;
+    }
+    if (d == 1 && cn_ctrl_dispatch(c->node, m, err, errlen) < 0) {
+        cn_warn("bad control message from %s: %s", c->peer, err);
+        conn_close(c, "protocol error");
+        return -1;
+    }
+    return c->fd >= 0 ? 0 : -1;
+}
+
 static void conn_read(cn_conn *c)
 {
     /* Bytes the transport already pulled off the socket bring no readiness event: drain
      * them even past the round limit (a TLS transport buffers at most one read). */
     for (int rounds = 0; c->fd >= 0 && (rounds < 16 || cn_tp_buffered_in(c->tp)); rounds++) {
-        size_t cap;
+        size_t cap, left = 0;
         uint8_t *space = cn_framer_space(&c->fr, &cap);
         if (!space) {
             conn_close(c, "out of memory");
             return;
         }
-        ssize_t n = cn_tp_read(c->tp, space, cap);
+        /* While a continuation fragment's body is read straight into its message, the framer
+         * gets only what fits the next continuation's length and header, so that its body
+         * can go the same way. */
+        uint8_t *direct = c->rx ? cn_rx_direct_space(c->rx, &left) : NULL;
+        /* Otherwise a read that ends a large frame (a start fragment), or the first one
+         * between two fragments, stops early in the next frame, so that a continuation's
+         * body can go directly too. */
+        size_t limit = c->rx && !direct ? cn_framer_read_limit(&c->fr, 4 + CN_RX_CONT_HDR,
+                                                               cn_rx_pending_seqs(c->rx) > 0)
+                                        : 0;
+        if (limit && limit < cap)
+            cap = limit;
+        struct iovec iov[2] = {{space, cap}};
+        if (direct) {
+            iov[0] = (struct iovec){direct, left};
+            iov[1] = (struct iovec){space, cap < 4 + CN_RX_CONT_HDR ? cap : 4 + CN_RX_CONT_HDR};
+        }
+        ssize_t n = cn_tp_readv(c->tp, iov, direct ? 2 : 1);
         if (n == 0) {
             conn_close(c, "closed by peer");
             return;
@@ -755,9 +790,19 @@ static void conn_read(cn_conn *c)
             }
             return;
         }
-        cn_framer_commit(&c->fr, (size_t)n);
         c->bytes_in += (uint64_t)n;
         c->last_read_ms = cn_now_ms();
+        cn_dist_msg m;
+        char err[256] = "";
+        size_t to_framer = (size_t)n;
+        if (direct) {
+            size_t k = to_framer < left ? to_framer : left;
+            to_framer -= k;
+            int d = cn_rx_direct_commit(c->rx, k, &m, err, sizeof err);
+            if (conn_deliver(c, d, &m, err, sizeof err) < 0)
+                return;
+        }
+        cn_framer_commit(&c->fr, to_framer);
         const uint8_t *frame;
         size_t flen;
         int r = 0;
@@ -768,20 +813,9 @@ static void conn_read(cn_conn *c)
             }
             if (flen == 0)
                 continue; /* tick */
-            cn_dist_msg m;
-            char err[256] = "";
             int d = cn_rx_frame(c->rx, frame, flen, &m, err, sizeof err);
-            if (d < 0) {
-                cn_ctrl_flush();
-                cn_warn("bad frame from %s: %s", c->peer, err);
-                conn_close(c, "protocol error");
+            if (conn_deliver(c, d, &m, err, sizeof err) < 0)
                 return;
-            }
-            if (d == 1 && cn_ctrl_dispatch(c->node, &m, err, sizeof err) < 0) {
-                cn_warn("bad control message from %s: %s", c->peer, err);
-                conn_close(c, "protocol error");
-                return;
-            }
         }
         cn_ctrl_flush(); /* deliver this read's messages, a run per process */
         if (c->fd >= 0 && r < 0 && c->state == C_HANDSHAKE) {
@@ -796,7 +830,19 @@ static void conn_read(cn_conn *c)
             conn_close(c, "oversized frame");
             return;
         }
-        if (c->fd < 0 || ((size_t)n < cap && !cn_tp_buffered_in(c->tp)))
+        if (c->fd >= 0 && c->state == C_UP) {
+            const uint8_t *body;
+            size_t have;
+            if (cn_framer_partial(&c->fr, &body, &have, &flen) == 1) {
+                int d = cn_rx_direct_begin(c->rx, body, have, flen, err, sizeof err);
+                if (d == 1)
+                    cn_framer_skip_partial(&c->fr);
+                else if (d < 0 && conn_deliver(c, d, &m, err, sizeof err) < 0)
+                    return;
+            }
+        }
+        size_t asked = direct ? iov[0].iov_len + iov[1].iov_len : cap;
+        if (c->fd < 0 || ((size_t)n < asked && !cn_tp_buffered_in(c->tp)))
             break;
     }
 }

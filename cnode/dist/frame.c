@@ -100,3 +100,40 @@ int cn_framer_next(cn_framer *f, const uint8_t **frame, size_t *len)
     f->pos += lb + flen;
     return 1;
 }
+
+int cn_framer_partial(const cn_framer *f, const uint8_t **body, size_t *have, size_t *flen)
+{
+    size_t len;
+    if (announced(f, &len) < 0 || len > f->max_frame)
+        return 0;
+    size_t got = f->in.len - f->pos - (size_t)f->lenbytes;
+    if (got >= len)
+        return 0;
+    *body = f->in.data + f->pos + f->lenbytes;
+    *have = got;
+    *flen = len;
+    return 1;
+}
+
+void cn_framer_skip_partial(cn_framer *f)
+{
+    const uint8_t *body;
+    size_t have, flen;
+    /* Only a partial frame goes: then every byte after pos belongs to it. */
+    if (cn_framer_partial(f, &body, &have, &flen) == 1)
+        f->in.len = f->pos = 0;
+}
+
+size_t cn_framer_read_limit(const cn_framer *f, size_t peek, int between)
+{
+    if (f->in.len == f->pos)
+        return between && peek ? peek : CN_FRAMER_CHUNK;
+    const uint8_t *body;
+    size_t have, flen;
+    if (cn_framer_partial(f, &body, &have, &flen) == 1 && flen >= CN_FRAMER_CHUNK / 2) {
+        size_t seen = (size_t)f->lenbytes + have;
+        /* its first peek bytes (the header that tells where the body goes), else the rest */
+        return seen < peek ? peek - seen : flen - have + peek;
+    }
+    return 0;
+}

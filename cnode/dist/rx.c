@@ -61,6 +61,10 @@ struct cn_rx {
     uint8_t pend_ref[CN_RX_CACHE_SLOTS];
     int nseq;
     seq seqs[CN_RX_MAX_SEQS];
+    /* The continuation whose data bytes are being read straight into direct->buf after
+     * direct->len (cn_rx_direct_*): direct_got of direct_dn so far. */
+    seq *direct;
+    size_t direct_dn, direct_got;
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -498,25 +502,30 @@ static int frag_finish(cn_rx *rx, seq *s, cn_dist_msg *out, char *err, size_t er
     return 1;
 }
 
-static int frag_cont(cn_rx *rx, const uint8_t *p, size_t n, cn_dist_msg *out, char *err,
-                     size_t errlen)
+/* Check a continuation's header (p[0..16): sequence id, fragment id) and make room for its
+ * dn data bytes at s->buf + s->len. Returns the sequence, or NULL after fail(). */
+static seq *cont_prepare(cn_rx *rx, const uint8_t *p, size_t dn, char *err, size_t errlen)
 {
-    if (n < 16)
-        return fail(err, errlen, "truncated fragment header");
     uint64_t id = cn_get64(p), fid = cn_get64(p + 8);
     seq *s = seq_find(rx, id);
-    if (!s)
-        return fail(err, errlen, "continuation of unknown sequence %llu", (unsigned long long)id);
-    if (fid == 0)
-        return fail(err, errlen, "fragment id 0 in sequence %llu", (unsigned long long)id);
-    if (fid != s->next_fid)
-        return fail(err, errlen, "sequence %llu: fragment %llu, expected %llu",
-                    (unsigned long long)id, (unsigned long long)fid,
-                    (unsigned long long)s->next_fid);
-    size_t dn = n - 16;
+    if (!s) {
+        fail(err, errlen, "continuation of unknown sequence %llu", (unsigned long long)id);
+        return NULL;
+    }
+    if (fid == 0) {
+        fail(err, errlen, "fragment id 0 in sequence %llu", (unsigned long long)id);
+        return NULL;
+    }
+    if (fid != s->next_fid) {
+        fail(err, errlen, "sequence %llu: fragment %llu, expected %llu", (unsigned long long)id,
+             (unsigned long long)fid, (unsigned long long)s->next_fid);
+        return NULL;
+    }
     size_t msg = s->len - HEADROOM; /* message bytes so far */
-    if (dn > rx->max_message - msg)
-        return fail(err, errlen, "fragmented message larger than %zu bytes", rx->max_message);
+    if (dn > rx->max_message - msg) {
+        fail(err, errlen, "fragmented message larger than %zu bytes", rx->max_message);
+        return NULL;
+    }
     if (dn > s->cap - s->len) {
         size_t cap =
             s->cap - HEADROOM > rx->max_message / 2 ? rx->max_message : (s->cap - HEADROOM) * 2;
@@ -524,18 +533,91 @@ static int frag_cont(cn_rx *rx, const uint8_t *p, size_t n, cn_dist_msg *out, ch
             cap = msg + dn;
         cap += HEADROOM;
         uint8_t *t = realloc(s->buf, cap);
-        if (!t)
-            return fail(err, errlen, "out of memory reassembling %zu bytes", cap);
+        if (!t) {
+            fail(err, errlen, "out of memory reassembling %zu bytes", cap);
+            return NULL;
+        }
         s->buf = t;
         s->cap = cap;
     }
-    if (dn)
-        memcpy(s->buf + s->len, p + 16, dn);
+    return s;
+}
+
+/* The dn data bytes of the continuation s->next_fid are in place after s->len. */
+static int cont_done(cn_rx *rx, seq *s, size_t dn, cn_dist_msg *out, char *err, size_t errlen)
+{
     s->len += dn;
-    s->next_fid--;
-    if (fid == 1)
+    if (--s->next_fid == 0)
         return frag_finish(rx, s, out, err, errlen);
     return 0;
+}
+
+static int frag_cont(cn_rx *rx, const uint8_t *p, size_t n, cn_dist_msg *out, char *err,
+                     size_t errlen)
+{
+    if (n < 16)
+        return fail(err, errlen, "truncated fragment header");
+    seq *s = cont_prepare(rx, p, n - 16, err, errlen);
+    if (!s)
+        return -1;
+    if (n > 16)
+        memcpy(s->buf + s->len, p + 16, n - 16);
+    return cont_done(rx, s, n - 16, out, err, errlen);
+}
+
+int cn_rx_direct_begin(cn_rx *rx, const uint8_t *body, size_t have, size_t flen, char *errbuf,
+                       size_t errlen)
+{
+    if (errbuf && errlen)
+        errbuf[0] = 0;
+    if (rx->direct)
+        return fail(errbuf, errlen, "a fragment body is already being read");
+    /* Anything else, a short header included, goes the usual way (and fails there if bad). */
+    if (!rx->hdr_mode || have < CN_RX_CONT_HDR || have >= flen || body[0] != VERSION_MAGIC ||
+        body[1] != HDR_FRAG_CONT)
+        return 0;
+    size_t dn = flen - CN_RX_CONT_HDR;
+    seq *s = cont_prepare(rx, body + 2, dn, errbuf, errlen);
+    if (!s)
+        return -1;
+    size_t got = have - CN_RX_CONT_HDR;
+    if (got)
+        memcpy(s->buf + s->len, body + CN_RX_CONT_HDR, got);
+    rx->direct = s;
+    rx->direct_dn = dn;
+    rx->direct_got = got;
+    return 1;
+}
+
+uint8_t *cn_rx_direct_space(cn_rx *rx, size_t *left)
+{
+    if (!rx->direct) {
+        *left = 0;
+        return NULL;
+    }
+    *left = rx->direct_dn - rx->direct_got;
+    return rx->direct->buf + rx->direct->len + rx->direct_got;
+}
+
+int cn_rx_direct_commit(cn_rx *rx, size_t n, cn_dist_msg *out, char *errbuf, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (errbuf && errlen)
+        errbuf[0] = 0;
+    if (!rx->direct)
+        return n ? fail(errbuf, errlen, "no fragment body is being read") : 0;
+    size_t left = rx->direct_dn - rx->direct_got;
+    rx->direct_got += n < left ? n : left;
+    if (rx->direct_got < rx->direct_dn)
+        return 0;
+    seq *s = rx->direct;
+    rx->direct = NULL;
+    return cont_done(rx, s, rx->direct_dn, out, errbuf, errlen);
+}
+
+int cn_rx_direct_pending(const cn_rx *rx)
+{
+    return rx->direct != NULL;
 }
 
 int cn_rx_frame(cn_rx *rx, const uint8_t *frame, size_t len, cn_dist_msg *out, char *errbuf,
@@ -544,6 +626,8 @@ int cn_rx_frame(cn_rx *rx, const uint8_t *frame, size_t len, cn_dist_msg *out, c
     memset(out, 0, sizeof *out);
     if (errbuf && errlen)
         errbuf[0] = 0;
+    if (rx->direct)
+        return fail(errbuf, errlen, "a frame in the middle of a fragment's body");
     if (len == 0)
         return 0;
     if (!rx->hdr_mode)

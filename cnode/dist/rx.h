@@ -40,6 +40,26 @@ void cn_rx_free(cn_rx *rx);
  * reason is in errbuf. *out is zeroed unless 1 is returned. */
 int cn_rx_frame(cn_rx *rx, const uint8_t *frame, size_t len, cn_dist_msg *out, char *errbuf,
                 size_t errlen);
+/* A continuation fragment's data bytes can be read straight into the message being
+ * reassembled instead of through the framer. body holds the first `have` bytes of a frame
+ * announced as flen bytes (have < flen). If it is a continuation (131,70 and its 16-byte
+ * header complete: have >= CN_RX_CONT_HDR) of a sequence in progress, with the expected
+ * fragment id and within max_message, its have - CN_RX_CONT_HDR data bytes are copied into
+ * place and 1 is returned: the other flen - have bytes of the frame must then go to
+ * cn_rx_direct_space / cn_rx_direct_commit, before any other frame. 0: not such a frame,
+ * give it to cn_rx_frame once complete. -1: protocol error (errbuf), as cn_rx_frame would
+ * report for the whole frame. */
+#define CN_RX_CONT_HDR 18
+int cn_rx_direct_begin(cn_rx *rx, const uint8_t *body, size_t have, size_t flen, char *errbuf,
+                       size_t errlen);
+/* Where the next bytes of that frame go and how many are still expected (*left); NULL with
+ * *left = 0 when no frame is being read directly. */
+uint8_t *cn_rx_direct_space(cn_rx *rx, size_t *left);
+/* n bytes were written at cn_rx_direct_space (n <= *left). When the frame is complete it is
+ * decoded like cn_rx_frame would: 1 with *out, 0 or -1; before that 0. */
+int cn_rx_direct_commit(cn_rx *rx, size_t n, cn_dist_msg *out, char *errbuf, size_t errlen);
+/* A frame is being read directly (cn_rx_frame refuses other frames until it is complete). */
+int cn_rx_direct_pending(const cn_rx *rx);
 /* Number of fragment sequences in progress. */
 int cn_rx_pending_seqs(const cn_rx *rx);
 void cn_dist_msg_free(cn_dist_msg *m);

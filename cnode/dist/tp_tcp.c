@@ -56,6 +56,26 @@ static ssize_t tcp_read(cn_tp *tp, void *buf, size_t cap)
     }
 }
 
+static ssize_t tcp_readv(cn_tp *tp, const struct iovec *iov, int n)
+{
+    if (n == 1 || ((tp_tcp *)tp)->first)
+        return tcp_read(tp, iov[0].iov_base, iov[0].iov_len);
+    tp->r_want = 0;
+    for (;;) {
+        ssize_t k = readv(tp->fd, iov, n);
+        if (k >= 0)
+            return k;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            tp->r_want = CN_TP_WANT_READ;
+            return CN_TP_AGAIN;
+        }
+        snprintf(tp->err, sizeof tp->err, "%s", strerror(errno));
+        return CN_TP_ERROR;
+    }
+}
+
 static ssize_t tcp_writev(cn_tp *tp, const struct iovec *iov, int n)
 {
     tp->w_want = 0;
@@ -111,6 +131,7 @@ static const cn_tp_ops tcp_ops = {
     .hs_lenbytes = 2,
     .handshake = tcp_handshake,
     .read = tcp_read,
+    .readv = tcp_readv,
     .writev = tcp_writev,
     .flush = tcp_flush,
     .buffered_in = tcp_buffered_in,
@@ -142,6 +163,24 @@ int cn_tp_handshake(cn_tp *tp)
 ssize_t cn_tp_read(cn_tp *tp, void *buf, size_t cap)
 {
     return tp->ops->read(tp, buf, cap);
+}
+
+ssize_t cn_tp_readv(cn_tp *tp, const struct iovec *iov, int n)
+{
+    if (tp->ops->readv)
+        return tp->ops->readv(tp, iov, n);
+    ssize_t got = 0;
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len == 0)
+            continue;
+        ssize_t k = tp->ops->read(tp, iov[i].iov_base, iov[i].iov_len);
+        if (k <= 0)
+            return got ? got : k; /* an end or error comes back on the next call */
+        got += k;
+        if ((size_t)k < iov[i].iov_len)
+            break;
+    }
+    return got;
 }
 
 ssize_t cn_tp_writev(cn_tp *tp, const struct iovec *iov, int n)

@@ -21,6 +21,7 @@ typedef struct cn_tp_ops {
     int hs_lenbytes;  /* distribution handshake length prefix on this transport (2 or 4) */
     int (*handshake)(cn_tp *tp);
     ssize_t (*read)(cn_tp *tp, void *buf, size_t cap);
+    ssize_t (*readv)(cn_tp *tp, const struct iovec *iov, int n); /* NULL: read per buffer */
     ssize_t (*writev)(cn_tp *tp, const struct iovec *iov, int n);
     int (*flush)(cn_tp *tp);
     int (*buffered_in)(const cn_tp *tp);
@@ -49,6 +50,9 @@ int cn_tp_handshake(cn_tp *tp);
 /* Read decrypted bytes: > 0 bytes, 0 the peer closed cleanly, CN_TP_AGAIN (see r_want),
  * CN_TP_ERROR (err). Reads as much as is available, up to cap. */
 ssize_t cn_tp_read(cn_tp *tp, void *buf, size_t cap);
+/* cn_tp_read into the buffers in turn, filling each before the next (one system call on
+ * TCP); the same results, counting the bytes of all of them. */
+ssize_t cn_tp_readv(cn_tp *tp, const struct iovec *iov, int n);
 /* Take bytes from iov: how many were taken (possibly fewer than offered), CN_TP_AGAIN (nothing
  * taken; see w_want) or CN_TP_ERROR. Taken bytes are the transport's to deliver. */
 ssize_t cn_tp_writev(cn_tp *tp, const struct iovec *iov, int n);

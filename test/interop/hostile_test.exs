@@ -421,6 +421,90 @@ defmodule Interop.HostileTest do
       assert_serving(c, "a close in the middle of a fragmented message")
     end
 
+    # 64 KiB fragments of payload pl, as BEAM sends them: [start | continuations] frame bodies
+    defp fragments(seq, ctl, pl) do
+      chunks = for <<ch::binary-size(65536) <- pl>>, do: ch
+      rest = binary_part(pl, length(chunks) * 65536, byte_size(pl) - length(chunks) * 65536)
+      chunks = if rest == "", do: chunks, else: chunks ++ [rest]
+      n = length(chunks)
+      [first | more] = chunks
+      start = IO.iodata_to_binary([<<131, 69, seq::64, n::64, 0>>, ctl, first])
+      conts = for {ch, i} <- Enum.with_index(more), do: <<131, 70, seq::64, (n - 1 - i)::64, ch::binary>>
+      [start | conts]
+    end
+
+    # one frame in pieces cut at `cuts` (byte offsets in prefix + body), a pause between them
+    defp send_in_pieces(r, body, cuts) do
+      bin = <<byte_size(body)::32, body::binary>>
+      Enum.reduce(cuts ++ [byte_size(bin)], 0, fn at, from ->
+        :ok = Raw.send_bytes(r, binary_part(bin, from, at - from))
+        Process.sleep(5)
+        at
+      end)
+    end
+
+    test "large fragments arriving in pieces are read straight into the message; bad ones are refused from their header",
+         %{c: c} do
+      r = good!(c)
+      from = Raw.pid(r)
+      ctl = Raw.enc({6, from, :"", :echo})
+      big = :crypto.strong_rand_bytes(300_000)
+      pl = Raw.enc({:"$gen_call", {from, make_ref()}, big})
+      [start | conts] = fragments(90, ctl, pl)
+      :ok = Raw.send_frame(r, start)
+      # cut inside the length, inside the header, right after it, inside the body
+      cuts = [[2], [10], [22], [22, 1000], [3, 21, 40_000], [65_000]]
+      for {f, cut} <- Enum.zip(conts, Stream.cycle(cuts)), do: send_in_pieces(r, f, cut)
+      # the reply is fragmented too: its last 300_000 bytes are the binary
+      {:ok, <<131, 69, seq::64, n::64, _::binary>> = first} = Raw.recv_frame(r, 5_000)
+      rest = for i <- (n - 1)..1//-1, do: (assert {:ok, <<131, 70, ^seq::64, ^i::64, b::binary>>} = Raw.recv_frame(r, 5_000); b)
+      all = IO.iodata_to_binary([first | rest])
+      assert binary_part(all, byte_size(all), -300_000) == big
+
+      # a continuation with the wrong fragment id: closed on its header, its body never sent
+      r = good!(c)
+      mark = log_mark(c)
+      [start, c1 | _] = fragments(91, ctl, pl)
+      :ok = Raw.send_frame(r, start)
+      <<131, 70, 91::64, fid::64, body::binary>> = c1
+      :ok = Raw.send_bytes(r, <<byte_size(c1)::32, 131, 70, 91::64, fid - 1::64>> <> binary_part(body, 0, 100))
+      Raw.assert_closed(r, 3_000, "the cnode to refuse a continuation with the wrong fragment id")
+      wait_log(c, "expected #{fid}", 3_000, after: mark)
+      assert_serving(c, "a large continuation with the wrong fragment id")
+
+      # a continuation of another sequence, same
+      r = good!(c)
+      mark = log_mark(c)
+      :ok = Raw.send_frame(r, start)
+      :ok = Raw.send_bytes(r, <<byte_size(c1)::32, 131, 70, 92::64, fid::64>>)
+      Raw.assert_closed(r, 3_000, "the cnode to refuse a continuation of an unknown sequence")
+      wait_log(c, "unknown sequence", 3_000, after: mark)
+      assert_serving(c, "a large continuation of an unknown sequence")
+
+      # a sequence abandoned halfway through a continuation's body, then the connection closes
+      r = good!(c)
+      :ok = Raw.send_frame(r, start)
+      :ok = Raw.send_bytes(r, binary_part(<<byte_size(c1)::32, c1::binary>>, 0, 30_000))
+      Process.sleep(50)
+      Raw.close(r)
+      assert_serving(c, "a sequence abandoned halfway through a fragment")
+    end
+
+    test "a continuation taking a message past --max-message-size is refused from its header" do
+      c = start_cnode(args: ["--max-message-size", "100000"])
+      r = good!(c)
+      mark = log_mark(c)
+      from = Raw.pid(r)
+      ctl = Raw.enc({6, from, :"", :echo})
+      pl = Raw.enc({:"$gen_call", {from, make_ref()}, :crypto.strong_rand_bytes(200_000)})
+      [start, c1 | _] = fragments(93, ctl, pl)
+      :ok = Raw.send_frame(r, start)
+      :ok = Raw.send_bytes(r, binary_part(<<byte_size(c1)::32, c1::binary>>, 0, 22))
+      Raw.assert_closed(r, 3_000, "the cnode to refuse a continuation past the message size limit")
+      wait_log(c, "larger than 100000", 3_000, after: mark)
+      assert_serving(c, "a continuation past --max-message-size")
+    end
+
     test "a payload nested 100_000 lists deep closes the connection (no crash)", %{c: c} do
       deep = Enum.reduce(1..100_000, [], fn _, acc -> [acc] end)
       r = good!(c)

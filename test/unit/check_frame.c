@@ -319,6 +319,178 @@ START_TEST(commit_clamped)
 }
 END_TEST
 
+START_TEST(partial_frame)
+{
+    uint8_t stream[512];
+    size_t n = put_frame(stream, 4, 10, 1);
+    size_t second = n;
+    n += put_frame(stream + n, 4, 100, 2);
+    size_t third = n;
+    n += put_frame(stream + n, 4, 5, 3);
+    cn_framer f;
+    cn_framer_init(&f, 4, MAX_FRAME);
+    const uint8_t *fr, *body;
+    size_t len, have, flen;
+    /* nothing, or only part of a length prefix: no partial frame */
+    ck_assert_int_eq(cn_framer_partial(&f, &body, &have, &flen), 0);
+    feed(&f, stream, 3, 0);
+    ck_assert_int_eq(cn_framer_partial(&f, &body, &have, &flen), 0);
+    /* a complete frame in front hides the partial one behind it */
+    feed(&f, stream + 3, second + 4 + 30 - 3, 0);
+    ck_assert_int_eq(cn_framer_partial(&f, &body, &have, &flen), 0);
+    cn_framer_skip_partial(&f); /* no partial frame: nothing dropped */
+    ck_assert_int_eq(cn_framer_next(&f, &fr, &len), 1);
+    ck_assert_uint_eq(len, 10);
+    ck_assert(body_ok(fr, len, 1));
+    ck_assert_int_eq(cn_framer_next(&f, &fr, &len), 0);
+    ck_assert_int_eq(cn_framer_partial(&f, &body, &have, &flen), 1);
+    ck_assert_uint_eq(have, 30);
+    ck_assert_uint_eq(flen, 100);
+    ck_assert(body_ok(body, have, 2));
+    /* the caller takes it and reads the other 70 bytes itself: the framer goes on with the
+     * frame after */
+    cn_framer_skip_partial(&f);
+    ck_assert_uint_eq(cn_framer_pending(&f), 0);
+    ck_assert_int_eq(cn_framer_partial(&f, &body, &have, &flen), 0);
+    feed(&f, stream + third, n - third, 0);
+    ck_assert_int_eq(cn_framer_next(&f, &fr, &len), 1);
+    ck_assert_uint_eq(len, 5);
+    ck_assert(body_ok(fr, len, 3));
+    ck_assert_int_eq(cn_framer_next(&f, &fr, &len), 0);
+    /* a bare length prefix is a partial frame with nothing of its body yet */
+    feed(&f, stream + second, 4, 0);
+    ck_assert_int_eq(cn_framer_partial(&f, &body, &have, &flen), 1);
+    ck_assert_uint_eq(have, 0);
+    ck_assert_uint_eq(flen, 100);
+    cn_framer_free(&f);
+    /* an oversized length is not offered as a partial frame (cn_framer_next refuses it) */
+    cn_framer_init(&f, 2, 50);
+    n = put_frame(stream, 2, 60, 0);
+    feed(&f, stream, 10, 0);
+    ck_assert_int_eq(cn_framer_partial(&f, &body, &have, &flen), 0);
+    cn_framer_skip_partial(&f);
+    ck_assert_int_eq(cn_framer_next(&f, &fr, &len), -1);
+    cn_framer_free(&f);
+}
+END_TEST
+
+/* The way conn_read uses the framer with direct reads: frames whose body starts with 'D' are
+ * taken as soon as their start is there, and the rest of their body is read around the framer
+ * (then the framer gets at most `peek` bytes per read). Every frame must come out whole, in
+ * order, whatever the read sizes. */
+START_TEST(partial_taken_every_read_size)
+{
+    static const size_t blens[] = {70000, 0, 5, 300, 65536, 1, 40000, 2, 65536, 0};
+    uint8_t *stream = malloc(400000), *out = malloc(400000);
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof blens / sizeof blens[0]; i++) {
+        size_t at = n;
+        n += put_frame(stream + n, 4, blens[i], (uint8_t)(i * 13));
+        if (blens[i] > 100)
+            stream[at + 4] = 'D';
+    }
+    srand(7);
+    for (int run = 0; run < 300; run++) {
+        size_t maxread = run < 100 ? (size_t)run + 1 : 1 + (size_t)rand() % 100000;
+        size_t peek = run % 3 == 0 ? 22 : 1 + (size_t)rand() % 64;
+        cn_framer f;
+        cn_framer_init(&f, 4, MAX_FRAME);
+        size_t off = 0, nout = 0, got = 0;
+        size_t dleft = 0; /* body bytes of a taken frame still to read around the framer */
+        while (off < n) {
+            size_t k = 1 + (size_t)rand() % maxread;
+            if (k > n - off)
+                k = n - off;
+            if (dleft) { /* one read: the rest of the taken body, then up to peek bytes */
+                size_t d = k < dleft ? k : dleft;
+                memcpy(out + nout, stream + off, d);
+                nout += d;
+                off += d;
+                dleft -= d;
+                k -= d;
+                if (k > peek)
+                    k = peek;
+                if (dleft == 0)
+                    got++;
+            } else if (run & 1) { /* as conn_read: stop early after a large frame */
+                size_t lim = cn_framer_read_limit(&f, peek, run % 4 == 1);
+                if (lim && k > lim)
+                    k = lim;
+            }
+            if (k)
+                off += feed(&f, stream + off, k, 0);
+            const uint8_t *fr, *body;
+            size_t len, have, flen;
+            int r;
+            while ((r = cn_framer_next(&f, &fr, &len)) == 1) {
+                ck_assert_uint_eq(len, blens[got]);
+                memcpy(out + nout, fr, len);
+                nout += len;
+                got++;
+            }
+            ck_assert_int_eq(r, 0);
+            if (cn_framer_partial(&f, &body, &have, &flen) == 1 && have > 0 && body[0] == 'D') {
+                ck_assert_uint_eq(flen, blens[got]);
+                memcpy(out + nout, body, have);
+                nout += have;
+                dleft = flen - have;
+                cn_framer_skip_partial(&f);
+                ck_assert_uint_eq(cn_framer_pending(&f), 0);
+            }
+        }
+        ck_assert_uint_eq(dleft, 0);
+        ck_assert_uint_eq(got, sizeof blens / sizeof blens[0]);
+        /* the bodies, concatenated in order */
+        size_t at = 0, o = 0;
+        for (size_t i = 0; i < sizeof blens / sizeof blens[0]; i++) {
+            ck_assert(memcmp(out + o, stream + at + 4, blens[i]) == 0);
+            o += blens[i];
+            at += 4 + blens[i];
+        }
+        ck_assert_uint_eq(o, nout);
+        cn_framer_free(&f);
+    }
+    free(stream);
+    free(out);
+}
+END_TEST
+
+START_TEST(read_limit)
+{
+    uint8_t *stream = malloc(200000);
+    size_t n = put_frame(stream, 4, 100, 1);
+    size_t big = n;
+    n += put_frame(stream + n, 4, 70000, 2);
+    n += put_frame(stream + n, 4, 5, 3);
+    cn_framer f;
+    cn_framer_init(&f, 4, MAX_FRAME);
+    /* nothing buffered: one chunk, enough for a large frame's length to be known */
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 0), CN_FRAMER_CHUNK);
+    /* ... or, between fragments, just what a continuation's length and header take */
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 1), 22);
+    /* a small partial frame: no limit (many small frames per read) */
+    feed(&f, stream, 50, 0);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 1), 0);
+    feed(&f, stream + 50, big + 1000 - 50, 0);
+    const uint8_t *fr;
+    size_t len;
+    ck_assert_int_eq(cn_framer_next(&f, &fr, &len), 1);
+    /* a large partial frame: its rest and peek bytes more */
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 1), 70000 - 996 + 22);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 0, 0), 70000 - 996);
+    /* ... but first what completes its first peek bytes */
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 2000, 0), 2000 - 4 - 996);
+    cn_framer_free(&f);
+    cn_framer_init(&f, 4, MAX_FRAME);
+    feed(&f, stream + big, 10, 0);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 1), 12);
+    feed(&f, stream + big + 10, 12, 0);
+    ck_assert_uint_eq(cn_framer_read_limit(&f, 22, 1), 70000 - 18 + 22);
+    cn_framer_free(&f);
+    free(stream);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("frame");
@@ -333,6 +505,9 @@ int main(void)
     tcase_add_test(tc, lenbytes_switch_every_split);
     tcase_add_test(tc, large_frame_space);
     tcase_add_test(tc, commit_clamped);
+    tcase_add_test(tc, partial_frame);
+    tcase_add_test(tc, partial_taken_every_read_size);
+    tcase_add_test(tc, read_limit);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

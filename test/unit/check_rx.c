@@ -835,6 +835,284 @@ START_TEST(fragment_errors)
 }
 END_TEST
 
+/* Give frame f to rx the way conn_read does for a continuation: its first `have` bytes to
+ * cn_rx_direct_begin, then (if taken) the rest written in pieces of `piece` bytes at
+ * cn_rx_direct_space; a frame not taken goes to cn_rx_frame. Returns the rx result. */
+static int rx_direct(cn_rx *rx, const ei_x_buff *f, size_t have, size_t piece, cn_dist_msg *m)
+{
+    const uint8_t *b = (const uint8_t *)f->buff;
+    size_t flen = (size_t)f->index;
+    if (have >= flen)
+        have = flen - 1;
+    memset(m, 0, sizeof *m);
+    int rc = cn_rx_direct_begin(rx, b, have, flen, err, sizeof err);
+    if (rc <= 0)
+        return rc < 0 ? rc : cn_rx_frame(rx, b, flen, m, err, sizeof err);
+    ck_assert(cn_rx_direct_pending(rx));
+    size_t at = have;
+    while (at < flen) {
+        size_t left;
+        uint8_t *dst = cn_rx_direct_space(rx, &left);
+        ck_assert_ptr_nonnull(dst);
+        ck_assert_uint_eq(left, flen - at);
+        size_t k = piece && piece < left ? piece : left;
+        memcpy(dst, b + at, k);
+        at += k;
+        rc = cn_rx_direct_commit(rx, k, m, err, sizeof err);
+        if (at < flen)
+            ck_assert_int_eq(rc, 0);
+    }
+    ck_assert(!cn_rx_direct_pending(rx));
+    return rc;
+}
+
+/* send_frags with every continuation read directly (rx_direct). */
+static int send_frags_direct(cn_rx *rx, uint64_t seq, int nfrag, const href *r, int nrefs,
+                             const ei_x_buff *c, const ei_x_buff *p, size_t have, size_t piece,
+                             cn_dist_msg *m)
+{
+    size_t n = (size_t)p->index, at = 0;
+    const uint8_t *pl = (const uint8_t *)p->buff;
+    int rc = -1;
+    for (int i = 0; i < nfrag; i++) {
+        size_t end = n * (size_t)(i + 1) / (size_t)nfrag;
+        ei_x_buff f;
+        if (i == 0) {
+            frag_first(&f, seq, (uint64_t)nfrag, r, nrefs, c, pl, end);
+            rc = rx_all(rx, &f, m);
+        } else {
+            frag_next(&f, seq, (uint64_t)(nfrag - i), pl + at, end - at);
+            rc = rx_direct(rx, &f, have, piece, m);
+        }
+        ei_x_free(&f);
+        if (i < nfrag - 1)
+            ck_assert_int_eq(rc, 0);
+        at = end;
+    }
+    return rc;
+}
+
+START_TEST(direct_reads)
+{
+    href r[4] = {
+        {1, 0, 5, "node@host"}, {1, 3, 200, ""}, {1, 7, 255, "λ_name"}, {1, 0, 6, "hello"}};
+    ei_x_buff c, p, wc, wp;
+    cn_dist_msg m;
+    ref_ctl(&c);
+    ref_payload(&p);
+    plain_ctl(&wc, "node@host", "λ_name");
+    want_payload(&wp, "hello", "λ_name", "node@host");
+    /* every fragment count; the header alone, or more, given first; the rest in pieces of
+     * 1, 3 bytes or at once. Cache refs in the payload are cut across fragments too. */
+    static const size_t haves[] = {CN_RX_CONT_HDR, CN_RX_CONT_HDR + 1, CN_RX_CONT_HDR + 5};
+    for (int nfrag = 2; nfrag <= p.index; nfrag++)
+        for (size_t h = 0; h < sizeof haves / sizeof haves[0]; h++)
+            for (size_t piece = 0; piece <= 3; piece += 1 + (piece == 1)) {
+                cn_rx *rx = cn_rx_new(DFLAG_MANDATORY_25 | HDR_FLAGS, MAXMSG);
+                ck_assert_int_eq(
+                    send_frags_direct(rx, 42, nfrag, r, 4, &c, &p, haves[h], piece, &m), 1);
+                expect_term(m.ctl, m.ctl_len, &wc);
+                expect_term(m.payload, m.payload_len, &wp);
+                cn_dist_msg_free(&m);
+                ck_assert_int_eq(cn_rx_pending_seqs(rx), 0);
+                /* plain frames work as before afterwards */
+                href old[4] = {
+                    {0, 0, 5, NULL}, {0, 3, 200, NULL}, {0, 7, 255, NULL}, {0, 0, 6, NULL}};
+                ck_assert_int_eq(send_frags(rx, 42, 3, old, 4, &c, &p, &m), 1);
+                expect_term(m.payload, m.payload_len, &wp);
+                cn_dist_msg_free(&m);
+                cn_rx_free(rx);
+            }
+    ei_x_free(&c);
+    ei_x_free(&p);
+    ei_x_free(&wc);
+    ei_x_free(&wp);
+}
+END_TEST
+
+START_TEST(direct_not_taken)
+{
+    ei_x_buff c, p, f;
+    cn_dist_msg m;
+    plain_ctl(&c, "a@b", "srv");
+    plain_payload(&p);
+    const uint8_t *pl = (const uint8_t *)p.buff;
+    cn_rx *rx = cn_rx_new(DFLAG_MANDATORY_25 | HDR_FLAGS, MAXMSG);
+    /* a start fragment, a whole message: not continuations */
+    frag_first(&f, 3, 2, NULL, 0, &c, pl, 4);
+    ck_assert_int_eq(cn_rx_direct_begin(rx, (const uint8_t *)f.buff, (size_t)f.index - 1,
+                                        (size_t)f.index, err, sizeof err),
+                     0);
+    ck_assert_int_eq(rx_all(rx, &f, &m), 0);
+    ei_x_free(&f);
+    frame_start(&f, 68);
+    put8(&f, 0);
+    put(&f, c.buff, (size_t)c.index);
+    ck_assert_int_eq(
+        cn_rx_direct_begin(rx, (const uint8_t *)f.buff, 30, (size_t)f.index, err, sizeof err), 0);
+    ei_x_free(&f);
+    /* a continuation whose header is not all there yet, or that is already complete */
+    frag_next(&f, 3, 1, pl + 4, (size_t)p.index - 4);
+    const uint8_t *b = (const uint8_t *)f.buff;
+    for (size_t have = 0; have < CN_RX_CONT_HDR; have++)
+        ck_assert_int_eq(cn_rx_direct_begin(rx, b, have, (size_t)f.index, err, sizeof err), 0);
+    ck_assert_int_eq(cn_rx_direct_begin(rx, b, (size_t)f.index, (size_t)f.index, err, sizeof err),
+                     0);
+    ck_assert(!cn_rx_direct_pending(rx));
+    size_t left = 99;
+    ck_assert_ptr_null(cn_rx_direct_space(rx, &left));
+    ck_assert_uint_eq(left, 0);
+    ck_assert_int_eq(cn_rx_direct_commit(rx, 0, &m, err, sizeof err), 0);
+    ck_assert_int_eq(cn_rx_direct_commit(rx, 1, &m, err, sizeof err), -1);
+    /* none of that changed the sequence: the continuation completes it */
+    ck_assert_int_eq(rx_all(rx, &f, &m), 1);
+    expect_term(m.payload, m.payload_len, &p);
+    cn_dist_msg_free(&m);
+    ei_x_free(&f);
+    cn_rx_free(rx);
+    /* without distribution headers ('p' frames) nothing is taken */
+    rx = cn_rx_new(0, MAXMSG);
+    frag_next(&f, 3, 1, pl, (size_t)p.index);
+    ck_assert_int_eq(cn_rx_direct_begin(rx, (const uint8_t *)f.buff, CN_RX_CONT_HDR,
+                                        (size_t)f.index, err, sizeof err),
+                     0);
+    ei_x_free(&f);
+    cn_rx_free(rx);
+    ei_x_free(&c);
+    ei_x_free(&p);
+}
+END_TEST
+
+START_TEST(direct_errors)
+{
+    ei_x_buff c, f;
+    cn_dist_msg m;
+    plain_ctl(&c, "a@b", "srv");
+    static const uint8_t bytes[256] = {0};
+
+    /* unknown sequence; wrong FragmentIds (skipped, repeated, 0) */
+    cn_rx *rx = rx_with_seq(1, 3, &c, MAXMSG);
+    frag_next(&f, 2, 2, bytes, 40);
+    ck_assert_int_eq(rx_direct(rx, &f, CN_RX_CONT_HDR, 0, &m), -1);
+    ck_assert_msg(strstr(err, "unknown sequence") != NULL, "%s", err);
+    ck_assert(!cn_rx_direct_pending(rx));
+    ei_x_free(&f);
+    cn_rx_free(rx);
+    uint64_t wrong[] = {1, 3, 4, 0};
+    for (int i = 0; i < 4; i++) {
+        rx = rx_with_seq(1, 3, &c, MAXMSG);
+        frag_next(&f, 1, wrong[i], bytes, 40);
+        ck_assert_int_eq(rx_direct(rx, &f, CN_RX_CONT_HDR + 3, 0, &m), -1);
+        ck_assert(err[0] != 0);
+        ei_x_free(&f);
+        cn_rx_free(rx);
+    }
+
+    /* a continuation announced longer than max_message allows is refused from its header,
+     * before any of its body is read; so is one that takes the message past it */
+    rx = rx_with_seq(1, 3, &c, 200);
+    frag_next(&f, 1, 2, bytes, 0);
+    ck_assert_int_eq(cn_rx_direct_begin(rx, (const uint8_t *)f.buff, CN_RX_CONT_HDR,
+                                        CN_RX_CONT_HDR + 1000, err, sizeof err),
+                     -1);
+    ck_assert_msg(strstr(err, "larger than 200") != NULL, "%s", err);
+    ck_assert(!cn_rx_direct_pending(rx));
+    ei_x_free(&f);
+    frag_next(&f, 1, 2, bytes, 100);
+    ck_assert_int_eq(rx_direct(rx, &f, CN_RX_CONT_HDR, 7, &m), 0);
+    ei_x_free(&f);
+    frag_next(&f, 1, 1, bytes, 100);
+    ck_assert_int_eq(rx_direct(rx, &f, CN_RX_CONT_HDR, 7, &m), -1);
+    ck_assert_msg(strstr(err, "larger than 200") != NULL, "%s", err);
+    ei_x_free(&f);
+    cn_rx_free(rx);
+
+    /* while a body is being read: no second one, no other frame; the body still completes */
+    rx = rx_with_seq(1, 3, &c, MAXMSG);
+    ei_x_buff f2;
+    frag_next(&f, 1, 2, bytes, 40);
+    frag_next(&f2, 1, 2, bytes, 40);
+    ck_assert_int_eq(cn_rx_direct_begin(rx, (const uint8_t *)f.buff, CN_RX_CONT_HDR + 2,
+                                        (size_t)f.index, err, sizeof err),
+                     1);
+    ck_assert_int_eq(cn_rx_direct_begin(rx, (const uint8_t *)f2.buff, CN_RX_CONT_HDR,
+                                        (size_t)f2.index, err, sizeof err),
+                     -1);
+    ck_assert_msg(strstr(err, "already") != NULL, "%s", err);
+    ck_assert_int_eq(rx_all(rx, &f2, &m), -1);
+    ck_assert_msg(strstr(err, "middle") != NULL, "%s", err);
+    ck_assert_int_eq(rx_x(rx, &f2, 0, &m), -1); /* not even a tick */
+    size_t left;
+    uint8_t *dst = cn_rx_direct_space(rx, &left);
+    ck_assert_uint_eq(left, (size_t)f.index - CN_RX_CONT_HDR - 2);
+    memcpy(dst, f.buff + CN_RX_CONT_HDR + 2, left);
+    ck_assert_int_eq(cn_rx_direct_commit(rx, left, &m, err, sizeof err), 0);
+    ck_assert_int_eq(cn_rx_pending_seqs(rx), 1);
+    ei_x_free(&f);
+    ei_x_free(&f2);
+    /* the payload does not scan once complete: binary of 16 bytes, 3 there */
+    frag_next(&f, 1, 1, bytes, 3);
+    ck_assert_int_eq(cn_rx_direct_begin(rx, (const uint8_t *)f.buff, CN_RX_CONT_HDR,
+                                        (size_t)f.index, err, sizeof err),
+                     1);
+    dst = cn_rx_direct_space(rx, &left);
+    memcpy(dst, f.buff + CN_RX_CONT_HDR, left);
+    ck_assert_int_eq(cn_rx_direct_commit(rx, left + 5, &m, err, sizeof err), -1);
+    ck_assert(!cn_rx_direct_pending(rx));
+    ei_x_free(&f);
+    cn_rx_free(rx);
+
+    /* abandoned halfway: a body half read when the connection goes (nothing leaks, ASan) */
+    rx = rx_with_seq(1, 3, &c, MAXMSG);
+    frag_next(&f, 1, 2, bytes, 200);
+    ck_assert_int_eq(cn_rx_direct_begin(rx, (const uint8_t *)f.buff, CN_RX_CONT_HDR,
+                                        (size_t)f.index, err, sizeof err),
+                     1);
+    dst = cn_rx_direct_space(rx, &left);
+    memcpy(dst, bytes, 100);
+    ck_assert_int_eq(cn_rx_direct_commit(rx, 100, &m, err, sizeof err), 0);
+    ck_assert(cn_rx_direct_pending(rx));
+    cn_rx_free(rx);
+    ei_x_free(&f);
+    ei_x_free(&c);
+}
+END_TEST
+
+START_TEST(direct_abandoned_sequence)
+{
+    /* A sequence left halfway (its sender gone quiet) does not stop other messages, direct
+     * or not, and goes with the rx. */
+    ei_x_buff c, pa, pb, f;
+    cn_dist_msg m;
+    plain_ctl(&c, "a@b", "srv");
+    ei_x_new(&pa);
+    ei_x_new(&pb);
+    uint8_t blob[3000];
+    for (size_t i = 0; i < sizeof blob; i++)
+        blob[i] = (uint8_t)(i * 7);
+    ei_x_encode_binary(&pa, blob, sizeof blob);
+    ei_x_encode_binary(&pb, blob + 1, sizeof blob - 1);
+    cn_rx *rx = cn_rx_new(DFLAG_MANDATORY_25 | HDR_FLAGS, MAXMSG);
+    const uint8_t *a = (const uint8_t *)pa.buff;
+    frag_first(&f, 10, 5, NULL, 0, &c, a, 100);
+    ck_assert_int_eq(rx_all(rx, &f, &m), 0);
+    ei_x_free(&f);
+    frag_next(&f, 10, 4, a + 100, 1000);
+    ck_assert_int_eq(rx_direct(rx, &f, CN_RX_CONT_HDR, 0, &m), 0);
+    ei_x_free(&f);
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(send_frags_direct(rx, 11, 4, NULL, 0, &c, &pb, CN_RX_CONT_HDR + 1, 0, &m),
+                         1);
+        expect_term(m.payload, m.payload_len, &pb);
+        cn_dist_msg_free(&m);
+    }
+    ck_assert_int_eq(cn_rx_pending_seqs(rx), 1);
+    cn_rx_free(rx);
+    ei_x_free(&c);
+    ei_x_free(&pa);
+    ei_x_free(&pb);
+}
+END_TEST
 START_TEST(max_message)
 {
     ei_x_buff c, p, f;
@@ -946,6 +1224,10 @@ int main(void)
     tcase_add_test(tc, fragments_interleaved);
     tcase_add_test(tc, fragment_single);
     tcase_add_test(tc, fragment_errors);
+    tcase_add_test(tc, direct_reads);
+    tcase_add_test(tc, direct_not_taken);
+    tcase_add_test(tc, direct_errors);
+    tcase_add_test(tc, direct_abandoned_sequence);
     tcase_add_test(tc, max_message);
     tcase_add_test(tc, big_message);
     suite_add_tcase(s, tc);
