@@ -1,17 +1,9 @@
 #include "dist/cdec.h"
 
+#include "dist/ctrl_ops.h"
 #include "proc/ident.h"
 
 #include <string.h>
-
-enum {
-    OP_SEND = 2,
-    OP_REG_SEND = 6,
-    OP_MONITOR_P = 19,
-    OP_DEMONITOR_P = 20,
-    OP_SEND_SENDER = 22,
-    OP_ALIAS_SEND = 33,
-};
 
 typedef struct rd {
     const uint8_t *p;

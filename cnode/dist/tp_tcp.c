@@ -56,19 +56,20 @@ static ssize_t tcp_read(cn_tp *tp, void *buf, size_t cap)
     }
 }
 
-static ssize_t tcp_readv(cn_tp *tp, const struct iovec *iov, int n)
+/* readv or writev until it is not interrupted: bytes, or CN_TP_AGAIN with what it waits for
+ * noted in r_want / w_want, or CN_TP_ERROR. */
+static ssize_t vec_io(cn_tp *tp, const struct iovec *iov, int n, int is_write)
 {
-    if (n == 1 || ((tp_tcp *)tp)->first)
-        return tcp_read(tp, iov[0].iov_base, iov[0].iov_len);
-    tp->r_want = 0;
+    int *want = is_write ? &tp->w_want : &tp->r_want;
+    *want = 0;
     for (;;) {
-        ssize_t k = readv(tp->fd, iov, n);
+        ssize_t k = is_write ? writev(tp->fd, iov, n) : readv(tp->fd, iov, n);
         if (k >= 0)
             return k;
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            tp->r_want = CN_TP_WANT_READ;
+            *want = is_write ? CN_TP_WANT_WRITE : CN_TP_WANT_READ;
             return CN_TP_AGAIN;
         }
         snprintf(tp->err, sizeof tp->err, "%s", strerror(errno));
@@ -76,22 +77,16 @@ static ssize_t tcp_readv(cn_tp *tp, const struct iovec *iov, int n)
     }
 }
 
+static ssize_t tcp_readv(cn_tp *tp, const struct iovec *iov, int n)
+{
+    if (n == 1 || ((tp_tcp *)tp)->first)
+        return tcp_read(tp, iov[0].iov_base, iov[0].iov_len);
+    return vec_io(tp, iov, n, 0);
+}
+
 static ssize_t tcp_writev(cn_tp *tp, const struct iovec *iov, int n)
 {
-    tp->w_want = 0;
-    for (;;) {
-        ssize_t w = writev(tp->fd, iov, n);
-        if (w >= 0)
-            return w;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            tp->w_want = CN_TP_WANT_WRITE;
-            return CN_TP_AGAIN;
-        }
-        snprintf(tp->err, sizeof tp->err, "%s", strerror(errno));
-        return CN_TP_ERROR;
-    }
+    return vec_io(tp, iov, n, 1);
 }
 
 static int tcp_flush(cn_tp *tp)
