@@ -1,7 +1,7 @@
 # A busy worker does not stall the node: while echo sleeps in a call for longer than
-# net_ticktime, the I/O thread keeps ticking (no nodedown, no "connection down"), and the other
-# schedulers keep answering other callers promptly (README "Architecture": one I/O thread,
-# scheduler threads).
+# net_ticktime, the node keeps ticking (no nodedown, no "connection down"), and the other
+# schedulers keep answering other callers promptly (README "Architecture": the poller role;
+# the sleeping worker ran on the poller's loan, which the watchdog ends).
 #
 # The runner's net_ticktime is 60 s: a cnode started with --net-ticktime 4 would drop the
 # runner's connection for lack of ticks. So every call here is made by BEAM peers started with
@@ -15,7 +15,7 @@ defmodule Interop.BusyTest do
   import CnodeTest
 
   @ticktime 4
-  # longer than net_ticktime: without ticks from the I/O thread the peer would drop the cnode
+  # longer than net_ticktime: without ticks from the event loop the peer would drop the cnode
   @sleep_ms 2 * @ticktime * 1_000 + 1_000
 
   setup do
@@ -210,7 +210,7 @@ defmodule Interop.BusyTest do
     refute_log(c, "connection down:", after: mark)
     IO.puts("    20 kv workers spawned and called in #{took} ms while echo slept")
   end
-  test "with every scheduler busy (2 sleeping workers), the I/O thread still keeps the connections up",
+  test "with every scheduler busy (2 sleeping workers), the event loop still keeps the connections up",
        %{c: c, sleeper: sleeper, other: other} do
     n = c.node
     mark = log_mark(c)
