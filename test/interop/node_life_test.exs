@@ -225,30 +225,6 @@ defmodule Interop.NodeLifeTest do
 
   # ---- epmd restart ----------------------------------------------------------------------
 
-  # A second private epmd owned by this test, killed by pid (the runner's epmd is not touched).
-  defp start_epmd(port) do
-    exe = System.find_executable("epmd") || flunk("epmd not found")
-    p = Port.open({:spawn_executable, exe}, [:binary, args: ["-port", "#{port}"]])
-    {:os_pid, os_pid} = Port.info(p, :os_pid)
-    on_exit(fn -> kill9(os_pid) end)
-    eventually(fn -> epmd_names(port) != :error end, 5000, what: "epmd answering on #{port}")
-    os_pid
-  end
-
-  defp epmd_names(port) do
-    case System.cmd("epmd", ["-port", "#{port}", "-names"], stderr_to_stdout: true) do
-      {out, 0} -> out
-      _ -> :error
-    end
-  end
-
-  defp free_port do
-    {:ok, s} = :gen_tcp.listen(0, [])
-    {:ok, p} = :inet.port(s)
-    :gen_tcp.close(s)
-    p
-  end
-
   test "an epmd restart is survived: old links stay, a node started later finds the C node" do
     port = free_port()
     epmd = start_epmd(port)
@@ -261,8 +237,7 @@ defmodule Interop.NodeLifeTest do
     assert peer_call(p1, :erpc, :call, [c.node, :pg, :join, [:pg, :epmd_grp, a]]) == :ok
     eventually(fn -> members_on(p1, :epmd_grp) == [a] end, 10_000, what: "the member before the restart")
 
-    kill9(epmd)
-    eventually(fn -> epmd_names(port) == :error end, 5000, what: "epmd gone")
+    kill_epmd(port, epmd)
     wait_log(c, "re-registering", 5000)
     start_epmd(port)
     wait_log(c, "registered with epmd again", 10_000)

@@ -703,6 +703,44 @@ defmodule CnodeTest do
   end
 
   # ------------------------------------------------------------------------------------------
+  # A second private epmd, owned by the test (the runner's own epmd is never touched)
+
+  @doc """
+  Start `epmd -port port`; returns its OS pid, killed (by pid: `epmd -kill` refuses while names
+  are registered) when the test ends.
+  """
+  def start_epmd(port) do
+    exe = System.find_executable("epmd") || flunk("epmd not found")
+    p = Port.open({:spawn_executable, exe}, [:binary, args: ["-port", "#{port}"]])
+    {:os_pid, os_pid} = Port.info(p, :os_pid)
+    cleanup(fn -> kill9(os_pid) end)
+    eventually(fn -> epmd_names(port) != :error end, 5000, what: "epmd answering on #{port}")
+    os_pid
+  end
+
+  @doc "`epmd -names` of the epmd on port, or :error when none answers."
+  def epmd_names(port) do
+    case System.cmd("epmd", ["-port", "#{port}", "-names"], stderr_to_stdout: true) do
+      {out, 0} -> out
+      _ -> :error
+    end
+  end
+
+  @doc "Kill the epmd started by start_epmd and wait until it no longer answers."
+  def kill_epmd(port, os_pid) do
+    kill9(os_pid)
+    eventually(fn -> epmd_names(port) == :error end, 5000, what: "epmd gone")
+  end
+
+  @doc "A TCP port that was free a moment ago."
+  def free_port do
+    {:ok, s} = :gen_tcp.listen(0, [])
+    {:ok, p} = :inet.port(s)
+    :gen_tcp.close(s)
+    p
+  end
+
+  # ------------------------------------------------------------------------------------------
   # Cleanup and watchdog
 
   # Register an on_exit callback when called from a test / setup process; elsewhere (a plain
