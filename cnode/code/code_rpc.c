@@ -176,49 +176,61 @@ static int load_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
     return CN_RPC_RETURN;
 }
 
-static int purge_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+/* code:purge/soft_purge/delete(Module): decode the module, run op under the load lock and
+ * answer the boolean it returns. */
+static int module_op(cn_proc *self, const char *buf, int *idx, ei_x_buff *out,
+                     int (*op)(cn_proc *self, const char *mod))
 {
-    (void)arity;
     char mod[256];
     if (get_module(buf, idx, mod) < 0)
         return badarg(out);
     lock_loads();
-    long n = cn_code_purge_wait(self, mod);
+    int r = op(self, mod);
     pthread_mutex_unlock(&load_lock);
-    bool_atom(out, n > 0); /* true only if a process had to be killed, as on the BEAM */
+    bool_atom(out, r);
     return CN_RPC_RETURN;
+}
+
+/* true only if a process had to be killed, as on the BEAM */
+static int purge_op(cn_proc *self, const char *mod)
+{
+    return cn_code_purge_wait(self, mod) > 0;
+}
+
+/* false: a process still runs the old code */
+static int soft_purge_op(cn_proc *self, const char *mod)
+{
+    (void)self;
+    cn_pid *none;
+    size_t n;
+    return cn_code_purge(mod, 1, &none, &n) >= 0;
+}
+
+static int delete_op(cn_proc *self, const char *mod)
+{
+    (void)self;
+    int ok = cn_code_delete(mod);
+    if (ok)
+        cn_info("code: %s deleted (its code is old now)", mod);
+    return ok;
+}
+
+static int purge_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)arity;
+    return module_op(self, buf, idx, out, purge_op);
 }
 
 static int soft_purge_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
-    (void)self;
     (void)arity;
-    char mod[256];
-    if (get_module(buf, idx, mod) < 0)
-        return badarg(out);
-    lock_loads();
-    cn_pid *none;
-    size_t n;
-    int r = cn_code_purge(mod, 1, &none, &n);
-    pthread_mutex_unlock(&load_lock);
-    bool_atom(out, r >= 0); /* false: a process still runs the old code */
-    return CN_RPC_RETURN;
+    return module_op(self, buf, idx, out, soft_purge_op);
 }
 
 static int delete_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
-    (void)self;
     (void)arity;
-    char mod[256];
-    if (get_module(buf, idx, mod) < 0)
-        return badarg(out);
-    lock_loads();
-    int ok = cn_code_delete(mod);
-    pthread_mutex_unlock(&load_lock);
-    if (ok)
-        cn_info("code: %s deleted (its code is old now)", mod);
-    bool_atom(out, ok);
-    return CN_RPC_RETURN;
+    return module_op(self, buf, idx, out, delete_op);
 }
 
 static int is_builtin(const char *mod)
