@@ -21,8 +21,7 @@ typedef struct cn_post {
  * triggered and a callback may free what later events of the same batch point to only by
  * posting the free (as conn.c does). */
 static int epfd = -1;
-static int wakefd = -1; /* posts and stop: handled under the lock */
-static int kickfd = -1; /* cn_loop_kick: ends a wait, nothing else */
+static int wakefd = -1; /* posts, stop and kicks: handled under the lock */
 static cn_ev wake_ev;
 static pthread_mutex_t io_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local int in_io;
@@ -32,8 +31,6 @@ static atomic_int stopping;
 static void (*timer_fn)(uint64_t);
 static uint64_t timer_period;
 static _Atomic uint64_t next_timer;
-
-#define KICK_TAG UINT64_MAX
 
 uint64_t cn_now_ms(void)
 {
@@ -65,11 +62,7 @@ int cn_loop_init(void)
 {
     epfd = epoll_create1(EPOLL_CLOEXEC);
     wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epfd < 0 || wakefd < 0 || kickfd < 0)
-        return -1;
-    struct epoll_event e = {.events = EPOLLIN, .data.u64 = KICK_TAG};
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, kickfd, &e) < 0)
+    if (epfd < 0 || wakefd < 0)
         return -1;
     wake_ev.fd = wakefd;
     wake_ev.fn = run_posts;
@@ -129,11 +122,10 @@ int cn_loop_post(void (*fn)(void *), void *arg)
     return 0;
 }
 
+/* The post handler finds nothing to run: the wait just ends. */
 void cn_loop_kick(void)
 {
-    uint64_t one = 1;
-    ssize_t r = write(kickfd, &one, sizeof one);
-    (void)r;
+    wake();
 }
 
 int cn_loop_in_io(void)
@@ -151,18 +143,7 @@ void cn_loop_wait(cn_loop_batch *b, int block)
     int n = epoll_wait(epfd, b->evs, (int)(sizeof b->evs / sizeof b->evs[0]), timeout);
     if (n < 0 && errno != EINTR)
         cn_error("epoll_wait: %s", strerror(errno));
-    b->n = 0;
-    b->kicked = 0;
-    for (int i = 0; i < n; i++) {
-        if (b->evs[i].data.u64 != KICK_TAG) {
-            b->evs[b->n++] = b->evs[i];
-            continue;
-        }
-        uint64_t v;
-        while (read(kickfd, &v, sizeof v) > 0) {
-        }
-        b->kicked = 1;
-    }
+    b->n = n > 0 ? n : 0;
 }
 
 void cn_loop_handle(cn_loop_batch *b)

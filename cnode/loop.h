@@ -27,10 +27,10 @@ void cn_loop_set_timer(void (*on_timer)(uint64_t now_ms), int period_ms);
 
 /* The poller: cn_loop_wait waits (block) or only looks (!block) for events, a due timer or a
  * cn_loop_kick; cn_loop_handle then takes the lock and runs what is due. A kick only ends
- * the wait (b->kicked). */
+ * the wait. */
 typedef struct cn_loop_batch {
     struct epoll_event evs[32];
-    int n, kicked;
+    int n;
 } cn_loop_batch;
 void cn_loop_wait(cn_loop_batch *b, int block);
 void cn_loop_handle(cn_loop_batch *b);
