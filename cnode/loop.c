@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,12 +32,89 @@ static atomic_int stopping;
 static void (*timer_fn)(uint64_t);
 static uint64_t timer_period;
 static _Atomic uint64_t next_timer;
+static int duefd = -1;       /* the timerfd of deferred calls */
+static cn_ev due_ev;
+static cn_ev *due_list;      /* deferred calls, unordered: a few connections at most */
+static uint64_t due_armed;   /* when duefd fires, 0 if disarmed */
 
 uint64_t cn_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t cn_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* duefd fires at the earliest deferred time (I/O lock held). */
+static void due_rearm(void)
+{
+    uint64_t first = 0;
+    for (cn_ev *e = due_list; e; e = e->due_next)
+        if (first == 0 || e->due < first)
+            first = e->due;
+    if (first == due_armed)
+        return;
+    struct itimerspec its = {{0, 0}, {(time_t)(first / 1000000000u), (long)(first % 1000000000u)}};
+    if (timerfd_settime(duefd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        due_armed = first;
+}
+
+int cn_loop_defer(cn_ev *ev, uint64_t due)
+{
+    if (duefd < 0)
+        return -1;
+    if (due == 0)
+        due = 1;
+    if (ev->due == 0) {
+        ev->due_next = due_list;
+        due_list = ev;
+    }
+    ev->due = due;
+    due_rearm();
+    return 0;
+}
+
+void cn_loop_undefer(cn_ev *ev)
+{
+    if (ev->due == 0)
+        return;
+    for (cn_ev **pp = &due_list; *pp; pp = &(*pp)->due_next) {
+        if (*pp == ev) {
+            *pp = ev->due_next;
+            break;
+        }
+    }
+    ev->due = 0;
+    ev->due_next = NULL;
+}
+
+/* One due call at a time, the list searched again after each: a callback may defer, cancel
+ * or delete any of them. */
+static void run_due(void *ctx, uint32_t events)
+{
+    (void)ctx;
+    (void)events;
+    uint64_t n;
+    while (read(duefd, &n, sizeof n) > 0) {
+    }
+    due_armed = 0;
+    for (;;) {
+        uint64_t now = cn_now_ns();
+        cn_ev *e = due_list;
+        while (e && e->due > now)
+            e = e->due_next;
+        if (!e)
+            break;
+        cn_loop_undefer(e);
+        e->fn(e->ctx, CN_EV_DUE);
+    }
+    due_rearm();
 }
 
 static void run_posts(void *ctx, uint32_t events)
@@ -67,7 +145,14 @@ int cn_loop_init(void)
     wake_ev.fd = wakefd;
     wake_ev.fn = run_posts;
     wake_ev.ctx = NULL;
-    return cn_loop_add(&wake_ev, EPOLLIN);
+    if (cn_loop_add(&wake_ev, EPOLLIN) < 0)
+        return -1;
+    duefd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (duefd < 0)
+        return -1;
+    due_ev.fd = duefd;
+    due_ev.fn = run_due;
+    return cn_loop_add(&due_ev, EPOLLIN);
 }
 
 int cn_loop_add(cn_ev *ev, uint32_t events)
@@ -84,6 +169,7 @@ int cn_loop_mod(cn_ev *ev, uint32_t events)
 
 void cn_loop_del(cn_ev *ev)
 {
+    cn_loop_undefer(ev);
     epoll_ctl(epfd, EPOLL_CTL_DEL, ev->fd, NULL);
 }
 

@@ -12,6 +12,8 @@ typedef struct cn_ev {
     int fd;
     cn_ev_fn fn;
     void *ctx;
+    uint64_t due;           /* cn_loop_defer's time, 0 if none */
+    struct cn_ev *due_next; /* (loop only) */
 } cn_ev;
 
 int cn_loop_init(void);
@@ -19,7 +21,12 @@ int cn_loop_init(void);
  * before any thread waits. */
 int cn_loop_add(cn_ev *ev, uint32_t events);
 int cn_loop_mod(cn_ev *ev, uint32_t events);
-void cn_loop_del(cn_ev *ev);
+void cn_loop_del(cn_ev *ev); /* also cancels its deferred call */
+/* Call ev->fn(ev->ctx, CN_EV_DUE) once at `due` (cn_now_ns's clock), sub-millisecond (a
+ * timerfd); deferring it again moves the time. I/O lock held, as for cn_loop_mod. */
+#define CN_EV_DUE (1u << 27) /* not an epoll event bit */
+int cn_loop_defer(cn_ev *ev, uint64_t due);
+void cn_loop_undefer(cn_ev *ev);
 /* Run fn(arg) under the I/O lock soon. Safe from any thread. */
 int cn_loop_post(void (*fn)(void *), void *arg);
 /* on_timer runs under the I/O lock about every period_ms. */
@@ -42,5 +49,6 @@ void cn_loop_stop(void); /* safe from any thread and from signal context */
 void cn_loop_drain(void);
 int cn_loop_stopping(void);
 uint64_t cn_now_ms(void);
+uint64_t cn_now_ns(void); /* CLOCK_MONOTONIC */
 
 #endif

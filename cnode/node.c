@@ -4,6 +4,7 @@
 #include "dist/flags.h"
 #include "dist/tls.h"
 #include "dist/reconnect.h"
+#include "dist/rxmod.h"
 #include "epmd_client/epmd.h"
 #include "loop.h"
 #include "proc/ident.h"
@@ -38,6 +39,7 @@ void cn_config_defaults(cn_config *c)
     c->handshake_timeout_ms = 7000; /* net_setuptime's default */
     c->max_message = (size_t)512 << 20;
     c->reconnect_max_ms = 10000;
+    c->rx_coalesce_us = 150;
 }
 
 const char *cn_node_self_name(void) { return cn_node.name; }
@@ -280,6 +282,7 @@ int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code)
     cn_node.epmd_fd = -1;
     cn_reconnect_set_max(c->reconnect_max_ms > 0 ? (uint32_t)c->reconnect_max_ms : 0);
     cn_reconnect_set_meshed(c->reconnect_meshed);
+    cn_rxmod_set_nap(c->rx_coalesce_us > 0 ? (uint32_t)c->rx_coalesce_us : 0);
 
     /* Signals are taken by the I/O loop through a signalfd; block them before any thread
      * exists so that every thread inherits the mask. */

@@ -34,6 +34,8 @@ static const char usage[] =
     "  --net-ticktime SECS     net_ticktime, as the kernel parameter (default 60)\n"
     "  --handshake-timeout MS  handshake time limit (default 7000, net_setuptime)\n"
     "  --schedulers N          scheduler threads (default: one per core)\n"
+    "  --rx-coalesce-us US     while a peer streams, read its connection every US\n"
+    "                          microseconds, not on every arrival (default 150; 0: off)\n"
     "  --max-message-size N    largest message accepted, in bytes (default 512 MiB)\n"
     "  --log-level LEVEL       error, warn, info (default) or debug\n"
     "  --trust-key FILE        load native modules signed with this public key (repeatable)\n"
@@ -205,6 +207,10 @@ int main(int argc, char **argv)
             if (parse_num(v, 0, 3600000, &n) < 0)
                 return die_usage("bad --reconnect-max-ms '%s'", v);
             c.reconnect_max_ms = (int)n;
+        } else if (!strcmp(a, "--rx-coalesce-us")) {
+            if (parse_num(v, 0, 100000, &n) < 0)
+                return die_usage("bad --rx-coalesce-us '%s'", v);
+            c.rx_coalesce_us = (int)n;
         } else if (!strcmp(a, "--net-ticktime")) {
             if (parse_num(v, 1, 86400, &n) < 0)
                 return die_usage("bad net_ticktime '%s'", v);

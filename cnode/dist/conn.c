@@ -6,6 +6,7 @@
 #include "dist/handshake.h"
 #include "dist/otx.h"
 #include "dist/rx.h"
+#include "dist/rxmod.h"
 #include "dist/tls.h"
 #include "dist/transport.h"
 #include "epmd_client/epmd.h"
@@ -69,9 +70,11 @@ struct cn_conn {
     int direct; /* up on a transport any thread may write (TCP): not TLS, whose SSL object
                    the I/O thread also reads through without this lock */
     uint64_t last_write_ms;
-    int writing; /* EPOLLOUT armed (I/O thread only) */
+    uint32_t armed; /* the epoll events asked for (I/O thread only) */
+    cn_rxmod mod;   /* receive moderation (I/O thread only) */
     uint64_t created_ms, last_read_ms;
     _Atomic uint64_t bytes_in, bytes_out; /* written by the I/O thread, read by introspection */
+    _Atomic uint64_t reads, coalesced;    /* read turns, and those that waited for a nap */
     int io_counted; /* (tlock) its bytes moved to io_closed_in/out when it closed */
     char peer[1024];
     char addr[64];            /* accepted: the peer's address, for logs before its name is known */
@@ -177,11 +180,12 @@ static void arm(cn_conn *c)
 {
     if (c->fd < 0)
         return;
-    int want = cn_tp_wants_out(c->tp, has_output(c));
-    if (want == c->writing)
+    uint32_t want = (c->mod.napping ? 0 : EPOLLIN) |
+                    (cn_tp_wants_out(c->tp, has_output(c)) ? EPOLLOUT : 0);
+    if (want == c->armed)
         return;
-    c->writing = want;
-    cn_loop_mod(&c->ev, EPOLLIN | (want ? EPOLLOUT : 0));
+    c->armed = want;
+    cn_loop_mod(&c->ev, want);
 }
 
 /* ---- the table ---------------------------------------------------------------------- */
@@ -241,6 +245,8 @@ size_t cn_conn_stats(cn_conn_stat *out, size_t cap)
                                   .flags = c->flags,
                                   .bytes_in = atomic_load(&c->bytes_in),
                                   .bytes_out = atomic_load(&c->bytes_out),
+                                  .reads = atomic_load(&c->reads),
+                                  .coalesced_reads = atomic_load(&c->coalesced),
                                   .outgoing = c->role == CN_HS_INITIATOR};
     }
     pthread_mutex_unlock(&tlock);
@@ -575,7 +581,7 @@ static void conn_start_io(cn_conn *c, cn_tp *tp)
     c->all_next = all;
     all = c;
     c->in_all = 1;
-    c->writing = 0;
+    c->armed = EPOLLIN;
     cn_loop_add(&c->ev, EPOLLIN);
 }
 
@@ -746,8 +752,11 @@ static int conn_deliver(cn_conn *c, int d, cn_dist_msg *m, char *err, size_t err
     return c->fd >= 0 ? 0 : -1;
 }
 
-static void conn_read(cn_conn *c)
+/* Returns the number of messages handed on: frames with a payload (receive moderation
+ * counts them). */
+static unsigned conn_read(cn_conn *c)
 {
+    unsigned msgs = 0;
     /* Bytes the transport already pulled off the socket bring no readiness event: drain
      * them even past the round limit (a TLS transport buffers at most one read). */
     for (int rounds = 0; c->fd >= 0 && (rounds < 16 || cn_tp_buffered_in(c->tp)); rounds++) {
@@ -755,7 +764,7 @@ static void conn_read(cn_conn *c)
         uint8_t *space = cn_framer_space(&c->fr, &cap);
         if (!space) {
             conn_close(c, "out of memory");
-            return;
+            return msgs;
         }
         /* While a continuation fragment's body is read straight into its message, the framer
          * gets only what fits the next continuation's length and header, so that its body
@@ -777,7 +786,7 @@ static void conn_read(cn_conn *c)
         ssize_t n = cn_tp_readv(c->tp, iov, direct ? 2 : 1);
         if (n == 0) {
             conn_close(c, "closed by peer");
-            return;
+            return msgs;
         }
         if (n < 0) {
             if (n != CN_TP_AGAIN) {
@@ -788,7 +797,7 @@ static void conn_read(cn_conn *c)
                             c->peer[0] ? c->peer : c->addr, why);
                 conn_close(c, why);
             }
-            return;
+            return msgs;
         }
         c->bytes_in += (uint64_t)n;
         c->last_read_ms = cn_now_ms();
@@ -799,8 +808,9 @@ static void conn_read(cn_conn *c)
             size_t k = to_framer < left ? to_framer : left;
             to_framer -= k;
             int d = cn_rx_direct_commit(c->rx, k, &m, err, sizeof err);
+            msgs += d == 1 && m.payload != NULL;
             if (conn_deliver(c, d, &m, err, sizeof err) < 0)
-                return;
+                return msgs;
         }
         cn_framer_commit(&c->fr, to_framer);
         const uint8_t *frame;
@@ -814,21 +824,22 @@ static void conn_read(cn_conn *c)
             if (flen == 0)
                 continue; /* tick */
             int d = cn_rx_frame(c->rx, frame, flen, &m, err, sizeof err);
+            msgs += d == 1 && m.payload != NULL;
             if (conn_deliver(c, d, &m, err, sizeof err) < 0)
-                return;
+                return msgs;
         }
         cn_ctrl_flush(); /* deliver this read's messages, a run per process */
         if (c->fd >= 0 && r < 0 && c->state == C_HANDSHAKE) {
             cn_warn("handshake message from %s larger than %d bytes",
                     c->peer[0] ? c->peer : c->addr, HS_FRAME_MAX);
             conn_close(c, "oversized handshake message");
-            return;
+            return msgs;
         }
         if (c->fd >= 0 && r < 0) {
             cn_warn("frame from %s larger than the limit (%zu bytes)", c->peer,
                     cn_node.max_message);
             conn_close(c, "oversized frame");
-            return;
+            return msgs;
         }
         if (c->fd >= 0 && c->state == C_UP) {
             const uint8_t *body;
@@ -838,13 +849,14 @@ static void conn_read(cn_conn *c)
                 if (d == 1)
                     cn_framer_skip_partial(&c->fr);
                 else if (d < 0 && conn_deliver(c, d, &m, err, sizeof err) < 0)
-                    return;
+                    return msgs;
             }
         }
         size_t asked = direct ? iov[0].iov_len + iov[1].iov_len : cap;
         if (c->fd < 0 || ((size_t)n < asked && !cn_tp_buffered_in(c->tp)))
             break;
     }
+    return msgs;
 }
 
 /* The transport's own handshake (TLS) runs before the distribution handshake; a refusal is
@@ -869,6 +881,20 @@ static int transport_step(cn_conn *c)
     return r;
 }
 
+/* After a read: while the peer streams, the next read waits for a nap (rxmod.h); the
+ * socket's EPOLLIN is off meanwhile (arm) and the loop calls back with CN_EV_DUE. */
+static void moderate(cn_conn *c, unsigned msgs, int due)
+{
+    atomic_fetch_add_explicit(&c->reads, 1, memory_order_relaxed);
+    if (due)
+        atomic_fetch_add_explicit(&c->coalesced, 1, memory_order_relaxed);
+    uint64_t nap = c->state == C_UP ? cn_rxmod_after(&c->mod, msgs) : 0;
+    if (nap && cn_loop_defer(&c->ev, cn_now_ns() + nap) < 0)
+        c->mod.napping = 0;
+    else if (!nap)
+        cn_loop_undefer(&c->ev);
+}
+
 static void conn_events(void *ctx, uint32_t events)
 {
     cn_conn *c = ctx;
@@ -886,14 +912,18 @@ static void conn_events(void *ctx, uint32_t events)
     }
     /* A read that stopped to write (TLS post-handshake messages) goes on when writable. Frames
      * the messages read now answer (spawn replies, ...) are written together afterwards. */
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || (c->tp->r_want & CN_TP_WANT_WRITE)) {
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR | CN_EV_DUE)) ||
+        (c->tp->r_want & CN_TP_WANT_WRITE)) {
         more_coming = 1;
-        conn_read(c);
+        unsigned msgs = conn_read(c);
         more_coming = 0;
+        if (c->fd < 0)
+            return;
+        moderate(c, msgs, (events & CN_EV_DUE) != 0);
     }
     if (c->fd < 0)
         return;
-    write_queued(c);
+    write_queued(c); /* arms the socket for what moderate chose */
 }
 
 /* ---- accepting ---------------------------------------------------------------------- */

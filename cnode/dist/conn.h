@@ -63,6 +63,7 @@ typedef struct cn_conn_stat {
     uint32_t node;
     uint64_t flags; /* negotiated */
     uint64_t bytes_in, bytes_out;
+    uint64_t reads, coalesced_reads; /* read turns; those after a nap (receive moderation) */
     int outgoing;
 } cn_conn_stat;
 /* The up connections, at most cap; returns how many were written. */

@@ -314,6 +314,9 @@ typedef struct cn_config {
     int reconnect_max_ms;
     int reconnect_meshed; /* also redial the peers :global meshes us with */
     int tls_check_client_host; /* require a connecting node's certificate to name its host */
+    /* Receive moderation: while a peer streams messages, read its connection every this many
+     * microseconds instead of on every arrival (default 150; 0: always on arrival). */
+    int rx_coalesce_us;
 } cn_config;
 
 void cn_config_defaults(cn_config *c);
