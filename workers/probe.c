@@ -5,6 +5,7 @@
  *   {:monitor, Pid} -> Ref     {:demonitor, Ref} -> :ok    {:link, Pid} / {:unlink, Pid} -> :ok
  *   {:trap_exit, Bool} -> :ok  {:exit, Pid, Reason} -> :ok {:send, Pid, Msg} -> :ok
  *   {:send, Name, Node, Msg} -> :ok                        {:stop, Reason} -> stops
+ *   {:flood, Pid, Count, Size} -> :ok (Count messages {:flood, I, <<Size bytes>>} to Pid)
  *   {:call, Name, Node, Req, Timeout} -> {:ok, Reply} | {:error, :timeout | {:down, R}}
  *   {:timeout, Ms} -> :ok (then, unless a message comes first, the info `:timeout`)
  *   {:monitor_node, Node, Bool} -> :ok (then {:nodedown, Node} when it goes)
@@ -53,6 +54,27 @@ static int span(const char *buf, int *idx, const char **s, int *n)
         return -1;
     *s = buf + start;
     *n = *idx - start;
+    return 0;
+}
+
+/* {:flood, Pid, Count, Size}: Count messages {:flood, I, <<Size bytes>>} to Pid, sent one
+ * after the other from this call (a sender faster than the receiving node). */
+static int flood(cn_proc *self, const cn_pid *to, long count, long size)
+{
+    char *body = calloc(1, (size_t)size + 1);
+    if (!body)
+        return -1;
+    for (long i = 1; i <= count; i++) {
+        ei_x_buff m;
+        ei_x_new(&m);
+        ei_x_encode_tuple_header(&m, 3);
+        ei_x_encode_atom(&m, "flood");
+        ei_x_encode_long(&m, i);
+        ei_x_encode_binary(&m, body, size);
+        cn_send(self, to, m.buff, m.index);
+        ei_x_free(&m);
+    }
+    free(body);
     return 0;
 }
 
@@ -152,6 +174,14 @@ static int probe_call(cn_proc *self, void *state, const char *buf, int *idx, con
     } else if (!strcmp(op, "send") && arity == 3 && cn_decode_pid(buf, idx, &pid) == 0 &&
                span(buf, idx, &t, &n) == 0) {
         cn_send(self, &pid, t, n);
+        ei_x_encode_atom(reply, "ok");
+    } else if (!strcmp(op, "flood") && arity == 4 && cn_decode_pid(buf, idx, &pid) == 0) {
+        long count, size;
+        if (ei_decode_long(buf, idx, &count) < 0 || ei_decode_long(buf, idx, &size) < 0 ||
+            count < 0 || size < 0 || size > (64L << 20))
+            goto badarg;
+        if (flood(self, &pid, count, size) < 0)
+            goto badarg;
         ei_x_encode_atom(reply, "ok");
     } else if (!strcmp(op, "send") && arity == 4 && ei_decode_atom(buf, idx, name) == 0 &&
                ei_decode_atom(buf, idx, node) == 0 && span(buf, idx, &t, &n) == 0) {

@@ -33,6 +33,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* C_NOKWAIT: our attempt got `nok`; the peer's own attempt is about to arrive and take over
@@ -75,6 +76,12 @@ struct cn_conn {
     uint64_t created_ms, last_read_ms;
     _Atomic uint64_t bytes_in, bytes_out; /* written by the I/O thread, read by introspection */
     _Atomic uint64_t reads, coalesced;    /* read turns, and those that waited for a nap */
+    /* Back-pressure: bytes queued and not yet written (the frames' acct); senders waiting
+     * for it to drain sleep on `unbusy` (blk), counted in nwait; `gone` once closed. */
+    _Atomic size_t queued;
+    atomic_int nwait, gone;
+    pthread_mutex_t blk;
+    pthread_cond_t unbusy;
     int io_counted; /* (tlock) its bytes moved to io_closed_in/out when it closed */
     char peer[1024];
     char addr[64];            /* accepted: the peer's address, for logs before its name is known */
@@ -118,6 +125,27 @@ static void frames_free(cn_oframe *f)
     }
 }
 
+static _Thread_local uint32_t busy_node; /* cn_conn_take_busy */
+
+static void wake_senders(cn_conn *c)
+{
+    pthread_mutex_lock(&c->blk);
+    pthread_cond_broadcast(&c->unbusy);
+    pthread_mutex_unlock(&c->blk);
+}
+
+/* Frames worth n bytes left the queue (written, or moved to another connection). The
+ * waiters' count is read after the queue (both sequentially consistent), and they count
+ * themselves before reading it: one side always sees the other. */
+static void unqueue(cn_conn *c, size_t n)
+{
+    if (n == 0)
+        return;
+    size_t q = atomic_fetch_sub(&c->queued, n) - n;
+    if (q < CN_CONN_BUSY / 2 && atomic_load(&c->nwait) > 0)
+        wake_senders(c);
+}
+
 static void conn_ref(cn_conn *c)
 {
     atomic_fetch_add(&c->refs, 1);
@@ -136,6 +164,8 @@ static void conn_release(cn_conn *c)
     frames_free(c->whead);
     pthread_mutex_destroy(&c->olock);
     pthread_mutex_destroy(&c->wlock);
+    pthread_mutex_destroy(&c->blk);
+    pthread_cond_destroy(&c->unbusy);
     free(c);
 }
 
@@ -155,6 +185,8 @@ static cn_conn *conn_new(int role)
     atomic_init(&c->refs, 1);
     pthread_mutex_init(&c->olock, NULL);
     pthread_mutex_init(&c->wlock, NULL);
+    pthread_mutex_init(&c->blk, NULL);
+    pthread_cond_init(&c->unbusy, NULL);
     cn_buf_init(&c->hsout, 1 << 16);
     cn_framer_init(&c->fr, 2, cn_node.max_message + 64);
     c->created_ms = c->last_read_ms = c->last_write_ms = cn_now_ms();
@@ -357,6 +389,7 @@ static int conn_write(cn_conn *c)
             c->whead = f->next;
             if (!c->whead)
                 c->wtail = NULL;
+            unqueue(c, f->acct);
             oframe_free(f);
         }
         c->woff = done;
@@ -445,15 +478,19 @@ int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial_ok)
 
     int post = 0, dropped = 0;
     f->next = NULL;
+    size_t len = f->ctl_len + f->pl_len; /* f may be written and freed once queued */
+    f->acct = len;
     pthread_mutex_lock(&c->olock);
     if (c->state == C_CLOSED) {
         dropped = 1;
+        busy_node = 0;
     } else {
         if (c->otail)
             c->otail->next = f;
         else
             c->ohead = f;
         c->otail = f;
+        busy_node = atomic_fetch_add(&c->queued, len) + len > CN_CONN_BUSY ? node : 0;
         if (c->state == C_UP && !c->flush_posted) {
             c->flush_posted = 1;
             post = 1;
@@ -473,6 +510,43 @@ int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial_ok)
     else
         conn_release(c);
     return dropped ? -1 : 0;
+}
+
+uint32_t cn_conn_take_busy(void)
+{
+    uint32_t n = busy_node;
+    busy_node = 0;
+    return n;
+}
+
+void cn_conn_wait_unbusy(uint32_t node)
+{
+    if (node == 0 || node >= CN_MAX_NODES)
+        return;
+    pthread_mutex_lock(&tlock);
+    cn_conn *c = table[node];
+    if (c)
+        conn_ref(c);
+    pthread_mutex_unlock(&tlock);
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->blk);
+    atomic_fetch_add(&c->nwait, 1);
+    while (!atomic_load(&c->gone) && atomic_load(&c->queued) >= CN_CONN_BUSY / 2 &&
+           !cn_loop_stopping()) {
+        /* woken by unqueue or the close; the timeout only bounds a shutdown's wait */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&c->unbusy, &c->blk, &ts);
+    }
+    atomic_fetch_sub(&c->nwait, 1);
+    pthread_mutex_unlock(&c->blk);
+    conn_release(c);
 }
 
 /* ---- connection life ---------------------------------------------------------------- */
@@ -535,6 +609,8 @@ static void conn_close(cn_conn *c, const char *why)
     c->ohead = c->otail = NULL;
     pthread_mutex_unlock(&c->olock);
     frames_free(drop);
+    atomic_store(&c->gone, 1);
+    wake_senders(c); /* what they sent is dropped: nothing left to wait for */
     if (was == C_UP)
         cn_info("connection down: %s (%s)", c->peer, why);
     else if (c->peer[0])
@@ -594,12 +670,17 @@ static void take_frames(cn_conn *c, cn_conn *from)
     pthread_mutex_unlock(&from->olock);
     if (!q)
         return;
+    size_t moved = 0;
+    for (cn_oframe *f = q; f; f = f->next)
+        moved += f->acct;
     pthread_mutex_lock(&c->olock);
     qt->next = c->ohead;
     c->ohead = q;
     if (!c->otail)
         c->otail = qt;
+    atomic_fetch_add(&c->queued, moved);
     pthread_mutex_unlock(&c->olock);
+    unqueue(from, moved);
 }
 
 /* Acceptor: choose the status for a peer (PROTOCOL.md §2.5). */

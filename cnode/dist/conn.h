@@ -27,11 +27,21 @@ typedef struct cn_oframe {
     uint8_t pre[8]; /* length + format prefix, filled by the writer */
     uint8_t mid;    /* 131 before the payload in 'p' frames */
     int npre;
+    size_t acct; /* bytes it counts in its connection's queue (cn_conn_enqueue) */
 } cn_oframe;
 
 /* Queue a frame for a node; if no connection exists, dial it (dial=1) or drop the frame.
  * Takes ownership of f. Returns 0, or -1 when the frame was dropped. */
 int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial);
+
+/* Back-pressure, as the BEAM's busy distribution port: a connection with more than
+ * CN_CONN_BUSY bytes queued (not yet taken by the socket) is busy until it is back under
+ * half of that. cn_conn_take_busy returns the node of a busy connection this thread queued
+ * a frame on since the last call (0 if none) and forgets it; cn_conn_wait_unbusy blocks
+ * until that connection is no longer busy or is gone. */
+#define CN_CONN_BUSY ((size_t)1 << 20)
+uint32_t cn_conn_take_busy(void);
+void cn_conn_wait_unbusy(uint32_t node);
 /* From the calling thread on: more = 1 says more work is queued behind what it does now, so
  * frames it queues are left to the I/O thread, which gathers many into one write; 0 (the
  * default) lets it write a frame itself when the connection is idle. */

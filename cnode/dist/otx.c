@@ -362,6 +362,9 @@ static cn_oframe *fragments(cn_otx *t, cn_oframe *f, uint64_t seq, cn_oframe **l
         g->pl_head = 0;
         g->next = i + 1 < n ? fs[i + 1] : NULL;
     }
+    size_t acct = f->acct; /* out of the queue when the last fragment is written */
+    f->acct = 0;
+    fs[n - 1]->acct = acct;
     *last = fs[n - 1];
     free(fs);
     return f;

@@ -3,6 +3,7 @@
 #include "dist/ctrl.h"
 #include "dist/flags.h"
 #include "dist/out.h"
+#include "loop.h"
 #include "proc/ident.h"
 #include "proc/nodemon.h"
 #include "proc/proc.h"
@@ -16,6 +17,21 @@
 #include <string.h>
 
 cn_pid cn_self(const cn_proc *self) { return self->pid; }
+
+/* A send that left its connection busy (over CN_CONN_BUSY bytes queued) makes the sending
+ * process wait until the connection drains or goes, as the BEAM suspends a process on a
+ * busy distribution port: a process streaming to a slow node cannot queue without bound.
+ * Never on the event loop, which must write the queue out. Returns r. */
+static int throttled(const cn_proc *self, int r)
+{
+    uint32_t node = cn_conn_take_busy();
+    if (node && self && !cn_loop_in_io()) {
+        cn_sched_block_begin();
+        cn_conn_wait_unbusy(node);
+        cn_sched_block_end();
+    }
+    return r;
+}
 
 static cn_msg *local_msg(const cn_proc *self, const char *msg, int len)
 {
@@ -34,7 +50,7 @@ static cn_msg *local_msg(const cn_proc *self, const char *msg, int len)
 int cn_send(cn_proc *self, const cn_pid *to, const char *msg, int len)
 {
     if (to->node != 0)
-        return cn_out_send(self ? &self->pid : NULL, to, msg, len);
+        return throttled(self, cn_out_send(self ? &self->pid : NULL, to, msg, len));
     cn_msg *m = local_msg(self, msg, len);
     if (!m)
         return -1;
@@ -50,7 +66,7 @@ int cn_send_name(cn_proc *self, const char *name, const char *node, const char *
     if (n != 0) {
         if (!self)
             return -1; /* REG_SEND needs a sender pid */
-        return cn_out_reg_send(&self->pid, (uint32_t)n, name, msg, len);
+        return throttled(self, cn_out_reg_send(&self->pid, (uint32_t)n, name, msg, len));
     }
     cn_pid to;
     if (cn_whereis(name, &to) < 0)
@@ -84,9 +100,9 @@ int cn_reply(cn_proc *self, const cn_from *from, const char *reply, int len)
     else if (from->pid.node != 0)
         r = cn_out_send_take(self ? &self->pid : NULL, &from->pid, &x);
     else
-        r = cn_send(self, &from->pid, x.buff, x.index);
+        r = cn_send(self, &from->pid, x.buff, x.index); /* a local caller */
     ei_x_free(&x);
-    return r;
+    return from->pid.node != 0 ? throttled(self, r) : r;
 }
 
 int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply)
@@ -99,8 +115,10 @@ int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply)
     head[1] = 2;
     memcpy(head + 2, from->tag, (size_t)from->tag_len);
     if (alias_of(from, &alias) && alias.node == from->pid.node)
-        return cn_out_alias_send_head_take(&self->pid, &alias, head, 2 + from->tag_len, reply);
-    return cn_out_send_head_take(&self->pid, &from->pid, head, 2 + from->tag_len, reply);
+        return throttled(self, cn_out_alias_send_head_take(&self->pid, &alias, head,
+                                                           2 + from->tag_len, reply));
+    return throttled(self, cn_out_send_head_take(&self->pid, &from->pid, head, 2 + from->tag_len,
+                                                 reply));
 }
 
 int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int len)
@@ -123,10 +141,11 @@ int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int le
     void *owner = m->storage;
     m->storage = NULL; /* the frame frees it now */
     if (to_alias)
-        return cn_out_alias_send_head_slice(&self->pid, &alias, head, 2 + from->tag_len,
-                                            (char *)reply, (size_t)len, owner);
-    return cn_out_send_head_slice(&self->pid, &to, head, 2 + from->tag_len, (char *)reply,
-                                  (size_t)len, owner);
+        return throttled(self, cn_out_alias_send_head_slice(&self->pid, &alias, head,
+                                                            2 + from->tag_len, (char *)reply,
+                                                            (size_t)len, owner));
+    return throttled(self, cn_out_send_head_slice(&self->pid, &to, head, 2 + from->tag_len,
+                                                  (char *)reply, (size_t)len, owner));
 }
 
 cn_from *cn_from_dup(const cn_from *from)
