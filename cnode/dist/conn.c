@@ -519,34 +519,38 @@ uint32_t cn_conn_take_busy(void)
     return n;
 }
 
-void cn_conn_wait_unbusy(uint32_t node)
+int cn_conn_wait_unbusy(uint32_t node, int timeout_ms)
 {
     if (node == 0 || node >= CN_MAX_NODES)
-        return;
+        return 0;
     pthread_mutex_lock(&tlock);
     cn_conn *c = table[node];
     if (c)
         conn_ref(c);
     pthread_mutex_unlock(&tlock);
     if (!c)
-        return;
+        return 0;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    int busy;
     pthread_mutex_lock(&c->blk);
     atomic_fetch_add(&c->nwait, 1);
-    while (!atomic_load(&c->gone) && atomic_load(&c->queued) >= CN_CONN_BUSY / 2 &&
-           !cn_loop_stopping()) {
-        /* woken by unqueue or the close; the timeout only bounds a shutdown's wait */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&c->unbusy, &c->blk, &ts);
+    /* woken by unqueue or the close */
+    while ((busy = !atomic_load(&c->gone) && atomic_load(&c->queued) >= CN_CONN_BUSY / 2 &&
+                   !cn_loop_stopping()) &&
+           pthread_cond_timedwait(&c->unbusy, &c->blk, &until) == 0) {
     }
+    busy = busy && !atomic_load(&c->gone) && atomic_load(&c->queued) >= CN_CONN_BUSY / 2;
     atomic_fetch_sub(&c->nwait, 1);
     pthread_mutex_unlock(&c->blk);
     conn_release(c);
+    return busy;
 }
 
 /* ---- connection life ---------------------------------------------------------------- */

@@ -38,10 +38,11 @@ int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial);
  * CN_CONN_BUSY bytes queued (not yet taken by the socket) is busy until it is back under
  * half of that. cn_conn_take_busy returns the node of a busy connection this thread queued
  * a frame on since the last call (0 if none) and forgets it; cn_conn_wait_unbusy blocks
- * until that connection is no longer busy or is gone. */
+ * until that connection is no longer busy or is gone (returns 0), or for at most
+ * timeout_ms (returns 1: still busy). */
 #define CN_CONN_BUSY ((size_t)1 << 20)
 uint32_t cn_conn_take_busy(void);
-void cn_conn_wait_unbusy(uint32_t node);
+int cn_conn_wait_unbusy(uint32_t node, int timeout_ms);
 /* From the calling thread on: more = 1 says more work is queued behind what it does now, so
  * frames it queues are left to the I/O thread, which gathers many into one write; 0 (the
  * default) lets it write a frame itself when the connection is idle. */

@@ -21,16 +21,28 @@ cn_pid cn_self(const cn_proc *self) { return self->pid; }
 /* A send that left its connection busy (over CN_CONN_BUSY bytes queued) makes the sending
  * process wait until the connection drains or goes, as the BEAM suspends a process on a
  * busy distribution port: a process streaming to a slow node cannot queue without bound.
- * Never on the event loop, which must write the queue out. Returns r. */
-static int throttled(const cn_proc *self, int r)
+ * Never on the event loop, which must write the queue out. A process killed meanwhile
+ * stops waiting (it exits once its callback returns) and its remote sends until then are
+ * dropped (doomed), as they would never have happened on the BEAM. Returns r. */
+static int throttled(cn_proc *self, int r)
 {
     uint32_t node = cn_conn_take_busy();
-    if (node && self && !cn_loop_in_io()) {
-        cn_sched_block_begin();
-        cn_conn_wait_unbusy(node);
-        cn_sched_block_end();
+    if (!node || !self || cn_loop_in_io())
+        return r;
+    cn_sched_block_begin();
+    while (cn_conn_wait_unbusy(node, 100)) {
+        if (cn_proc_being_killed(self)) {
+            self->doomed = 1;
+            break;
+        }
     }
+    cn_sched_block_end();
     return r;
+}
+
+static int doomed(const cn_proc *self)
+{
+    return self && self->doomed;
 }
 
 static cn_msg *local_msg(const cn_proc *self, const char *msg, int len)
@@ -50,7 +62,7 @@ static cn_msg *local_msg(const cn_proc *self, const char *msg, int len)
 int cn_send(cn_proc *self, const cn_pid *to, const char *msg, int len)
 {
     if (to->node != 0)
-        return throttled(self, cn_out_send(self ? &self->pid : NULL, to, msg, len));
+        return doomed(self) ? -1 : throttled(self, cn_out_send(self ? &self->pid : NULL, to, msg, len));
     cn_msg *m = local_msg(self, msg, len);
     if (!m)
         return -1;
@@ -64,7 +76,7 @@ int cn_send_name(cn_proc *self, const char *name, const char *node, const char *
     if (node && (n = cn_node_intern(node, strlen(node))) < 0)
         return -1;
     if (n != 0) {
-        if (!self)
+        if (!self || self->doomed)
             return -1; /* REG_SEND needs a sender pid */
         return throttled(self, cn_out_reg_send(&self->pid, (uint32_t)n, name, msg, len));
     }
@@ -88,6 +100,8 @@ static int alias_of(const cn_from *from, cn_ref *alias)
 
 int cn_reply(cn_proc *self, const cn_from *from, const char *reply, int len)
 {
+    if (from->pid.node != 0 && doomed(self))
+        return -1;
     ei_x_buff x;
     ei_x_new(&x);
     ei_x_encode_tuple_header(&x, 2);
@@ -107,6 +121,8 @@ int cn_reply(cn_proc *self, const cn_from *from, const char *reply, int len)
 
 int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply)
 {
+    if (from->pid.node != 0 && doomed(self))
+        return -1;
     cn_ref alias;
     if (from->pid.node == 0 || !self || from->tag_len <= 0 || from->tag_len > 1024)
         return cn_reply(self, from, reply->buff, reply->index);
@@ -123,6 +139,8 @@ int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply)
 
 int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int len)
 {
+    if (from->pid.node != 0 && doomed(self))
+        return -1;
     cn_msg *m = cn_proc_current(self);
     /* A record kept in its message's storage (small messages) cannot give the storage away:
      * small replies are copied. */

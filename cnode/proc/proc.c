@@ -443,6 +443,16 @@ int cn_proc_fatal_signal(const cn_proc *p, const cn_msg *m)
     return m->kind == CN_SIG_SHUTDOWN;
 }
 
+int cn_proc_being_killed(cn_proc *p)
+{
+    int r = p->doomed;
+    pthread_mutex_lock(&p->lock);
+    for (cn_msg *m = p->mq_head; m && !r; m = m->next)
+        r = cn_proc_fatal_signal(p, m);
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
 /* ---- signals in --------------------------------------------------------------------- */
 
 cn_linkent **cn_proc_find_link(cn_proc *p, const cn_pid *pid)

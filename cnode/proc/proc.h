@@ -187,6 +187,8 @@ void cn_sig_send_unlink_ack(const cn_pid *from, const cn_pid *to, uint64_t id);
 int cn_reason_is(const char *reason, size_t len, const char *atom);
 /* Would this mailbox entry end p (an exit signal it does not trap)? */
 int cn_proc_fatal_signal(const cn_proc *p, const cn_msg *m);
+/* p (the caller's own process) is doomed, or a fatal exit signal waits in its mailbox. */
+int cn_proc_being_killed(cn_proc *p);
 
 /* Tell every process with links/monitors across node's connection that it is gone. */
 void cn_proc_nodedown(uint32_t node);

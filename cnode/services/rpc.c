@@ -194,17 +194,6 @@ static void rex_answer(cn_proc *p, rpc *r, const char *res, int len)
     ei_x_free(&x);
 }
 
-/* Is an exit signal ending p? Then it must die of it, not report a result. */
-static int being_killed(cn_proc *p)
-{
-    int r = p->doomed;
-    pthread_mutex_lock(&p->lock);
-    for (cn_msg *m = p->mq_head; m && !r; m = m->next)
-        r = cn_proc_fatal_signal(p, m);
-    pthread_mutex_unlock(&p->lock);
-    return r;
-}
-
 /* The caller may have given up (erpc timeout: DEMONITOR) while the function ran: then it
  * gets no exit report. */
 static void drop_demonitored(cn_proc *p)
@@ -251,7 +240,7 @@ static int rpc_start(cn_proc *p)
         cn_set_stop_reason(p, BADARG, sizeof BADARG);
         return CN_STOP;
     }
-    if (being_killed(p)) {
+    if (cn_proc_being_killed(p)) { /* it must die of the signal, not report a result */
         outcome_free(&o);
         return 0; /* the queued exit signal ends the process, with its own reason */
     }

@@ -76,6 +76,34 @@ defmodule Interop.BackpressureTest do
     end
   end
 
+  test "a sender waiting on a busy connection can still be killed", %{c: c, p: p} do
+    sink = start_sink(p)
+    probe = Node.spawn(c.node, :probe, :start, [self()])
+    assert GenServer.call(probe, {:send, sink, {:count, self()}}) == :ok
+    assert_receive {:count, 0, 0}, 5_000
+    ref = Process.monitor(probe)
+
+    System.cmd("kill", ["-STOP", "#{p.os_pid}"])
+
+    try do
+      spawn(fn -> catch_exit(GenServer.call(probe, {:flood, sink, @count, @size}, 60_000)) end)
+      Process.sleep(1_000)
+      refute_received {:DOWN, ^ref, _, _, _}
+      # the peer still reads nothing: the kill must not wait for it
+      Process.exit(probe, :kill)
+      assert_receive {:DOWN, ^ref, :process, ^probe, :killed}, 5_000
+      assert GenServer.call({:echo, c.node}, :ping, 5_000) == :ping
+    after
+      System.cmd("kill", ["-CONT", "#{p.os_pid}"])
+    end
+
+    # what it sent before the kill arrives, in order, and nothing after a gap
+    eventually(fn ->
+      {n, _} = sink_count(p, sink)
+      n > 0 and n < @count
+    end, 30_000, what: "the messages sent before the kill to arrive")
+  end
+
   test "a sender waiting on a node that goes away is released", %{c: c, p: p} do
     sink = start_sink(p)
     probe = Node.spawn(c.node, :probe, :start, [self()])
