@@ -40,17 +40,23 @@ defmodule Interop.BackpressureTest do
     """)
   end
 
+  # A sink on the peer and a probe on the cnode, the probe already connected to the peer
+  # (before the peer is stopped).
+  defp sink_and_probe(c, p) do
+    sink = start_sink(p)
+    probe = Node.spawn(c.node, :probe, :start, [self()])
+    assert GenServer.call(probe, {:send, sink, {:count, self()}}) == :ok
+    assert_receive {:count, 0, 0}, 5_000
+    {sink, probe}
+  end
+
   defp sink_count(p, sink) do
     peer_eval(p, "Sink ! {count, self()}, receive {count, N, B} -> {N, B} after 5000 -> timeout end.",
       10_000, [{:Sink, sink}])
   end
 
   test "a C process flooding a stopped node waits; the cnode's memory stays bounded", %{c: c, p: p} do
-    sink = start_sink(p)
-    probe = Node.spawn(c.node, :probe, :start, [self()])
-    # the connection from the cnode to the peer: set up before the peer stops
-    assert GenServer.call(probe, {:send, sink, {:count, self()}}) == :ok
-    assert_receive {:count, 0, 0}, 5_000
+    {sink, probe} = sink_and_probe(c, p)
 
     rss0 = rss_kb(c)
     System.cmd("kill", ["-STOP", "#{p.os_pid}"])
@@ -77,10 +83,7 @@ defmodule Interop.BackpressureTest do
   end
 
   test "a sender waiting on a busy connection can still be killed", %{c: c, p: p} do
-    sink = start_sink(p)
-    probe = Node.spawn(c.node, :probe, :start, [self()])
-    assert GenServer.call(probe, {:send, sink, {:count, self()}}) == :ok
-    assert_receive {:count, 0, 0}, 5_000
+    {sink, probe} = sink_and_probe(c, p)
     ref = Process.monitor(probe)
 
     System.cmd("kill", ["-STOP", "#{p.os_pid}"])
@@ -105,10 +108,7 @@ defmodule Interop.BackpressureTest do
   end
 
   test "a sender waiting on a node that goes away is released", %{c: c, p: p} do
-    sink = start_sink(p)
-    probe = Node.spawn(c.node, :probe, :start, [self()])
-    assert GenServer.call(probe, {:send, sink, {:count, self()}}) == :ok
-    assert_receive {:count, 0, 0}, 5_000
+    {sink, probe} = sink_and_probe(c, p)
 
     System.cmd("kill", ["-STOP", "#{p.os_pid}"])
     flood = Task.async(fn -> GenServer.call(probe, {:flood, sink, @count, @size}, 60_000) end)
