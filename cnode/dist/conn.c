@@ -1,4 +1,4 @@
-#include "dist/conn.h"
+#include "dist/conn_int.h"
 
 #include "dist/ctrl.h"
 #include "dist/flags.h"
@@ -9,7 +9,6 @@
 #include "dist/rxmod.h"
 #include "dist/tls.h"
 #include "dist/transport.h"
-#include "epmd_client/epmd.h"
 #include "loop.h"
 #include "node.h"
 #include "proc/ident.h"
@@ -18,10 +17,7 @@
 #include "util/buf.h"
 #include "util/log.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -36,70 +32,14 @@
 #include <time.h>
 #include <unistd.h>
 
-/* C_NOKWAIT: our attempt got `nok`; the peer's own attempt is about to arrive and take over
- * this entry's queued frames (PROTOCOL.md §2.5), so the entry stays in the table a while. */
-enum { C_DIALING, C_HANDSHAKE, C_NOKWAIT, C_UP, C_CLOSED };
-
 /* Largest distribution handshake message accepted (what 2-byte TCP framing allows). */
 #define HS_FRAME_MAX 65535
-
-struct cn_conn {
-    cn_ev ev;
-    int fd;    /* the socket, owned by tp; -1 once closed */
-    cn_tp *tp; /* TCP or TLS: nothing above read/write/close knows which */
-    int state;
-    int role;
-    uint32_t node;
-    int has_node;
-    atomic_int refs;
-    cn_hs hs;
-    cn_framer fr;
-    cn_rx *rx;
-    cn_otx *otx; /* send side: atom cache, fragments (I/O thread) */
-    uint64_t flags;
-    cn_buf hsout;
-    /* Frames queued by any thread; moved to the write queue by the I/O thread. */
-    pthread_mutex_t olock;
-    cn_oframe *ohead, *otail;
-    int flush_posted;
-    /* The write side (wlock): the write queue, the send-side state in otx, the socket's
-     * writes and last_write_ms. The I/O thread holds it to write; a thread that queues a
-     * frame while the write queue is empty takes it to write the frame itself (direct). */
-    pthread_mutex_t wlock;
-    cn_oframe *whead, *wtail;
-    size_t woff;
-    int direct; /* up on a transport any thread may write (TCP): not TLS, whose SSL object
-                   the I/O thread also reads through without this lock */
-    uint64_t last_write_ms;
-    uint32_t armed; /* the epoll events asked for (I/O thread only) */
-    cn_rxmod mod;   /* receive moderation (I/O thread only) */
-    uint64_t created_ms, last_read_ms;
-    _Atomic uint64_t bytes_in, bytes_out; /* written by the I/O thread, read by introspection */
-    _Atomic uint64_t reads, coalesced;    /* read turns, and those that waited for a nap */
-    /* Back-pressure: bytes queued and not yet written (the frames' acct); senders waiting
-     * for it to drain sleep on `unbusy` (blk), counted in nwait; `gone` once closed. */
-    _Atomic size_t queued;
-    atomic_int nwait, gone;
-    pthread_mutex_t blk;
-    pthread_cond_t unbusy;
-    int io_counted; /* (tlock) its bytes moved to io_closed_in/out when it closed */
-    char peer[1024];
-    char addr[64];            /* accepted: the peer's address, for logs before its name is known */
-    struct cn_conn *all_next; /* list of connections the I/O thread watches */
-    int in_all;
-    int name_pending; /* accepted: the peer's name is interned once the handshake is done */
-};
 
 /* The table maps a node index to its current connection (pending or up). */
 static cn_conn *table[CN_MAX_NODES];
 static pthread_mutex_t tlock = PTHREAD_MUTEX_INITIALIZER;
 static cn_conn *all;                         /* I/O thread only */
 static uint64_t io_closed_in, io_closed_out; /* (tlock) bytes of closed connections */
-static int listen_fd = -1;
-static cn_ev listen_ev;
-
-static void conn_close(cn_conn *c, const char *why);
-static void conn_events(void *ctx, uint32_t events);
 
 /* Set while this thread has more work queued behind what it does now (cn_conn_hint_more, and
  * the I/O thread while it dispatches what it read): its frames then wait for one write. */
@@ -151,7 +91,7 @@ static void conn_ref(cn_conn *c)
     atomic_fetch_add(&c->refs, 1);
 }
 
-static void conn_release(cn_conn *c)
+void conn_release(cn_conn *c)
 {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
@@ -174,7 +114,7 @@ static void release_post(void *arg)
     conn_release(arg);
 }
 
-static cn_conn *conn_new(int role)
+cn_conn *conn_new(int role)
 {
     cn_conn *c = calloc(1, sizeof *c);
     if (!c)
@@ -195,7 +135,7 @@ static cn_conn *conn_new(int role)
     return c;
 }
 
-static void set_nonblock(int fd)
+void conn_set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -444,8 +384,6 @@ static int write_direct(cn_conn *c)
     return done;
 }
 
-static void dial_post(void *arg);
-
 int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial_ok)
 {
     if (node == 0 || node >= CN_MAX_NODES) {
@@ -501,7 +439,7 @@ int cn_conn_enqueue(uint32_t node, cn_oframe *f, int dial_ok)
         oframe_free(f);
     if (dial) {
         conn_ref(c);
-        cn_loop_post(dial_post, c);
+        cn_loop_post(conn_dial_post, c);
     }
     if (post && !more_coming && write_direct(c))
         post = 0;
@@ -556,7 +494,7 @@ int cn_conn_wait_unbusy(uint32_t node, int timeout_ms)
 /* ---- connection life ---------------------------------------------------------------- */
 
 /* Other threads read the state under olock (cn_conn_enqueue): change it under olock too. */
-static void set_state(cn_conn *c, int state)
+void conn_set_state(cn_conn *c, int state)
 {
     pthread_mutex_lock(&c->olock);
     c->state = state;
@@ -565,7 +503,7 @@ static void set_state(cn_conn *c, int state)
 
 static void conn_up(cn_conn *c)
 {
-    set_state(c, C_UP);
+    conn_set_state(c, C_UP);
     c->flags = c->hs.flags;
     cn_framer_set_lenbytes(&c->fr, 4);
     cn_framer_set_max(&c->fr, cn_node.max_message + 64);
@@ -597,7 +535,7 @@ static void close_socket(cn_conn *c)
     pthread_mutex_unlock(&c->wlock);
 }
 
-static void conn_close(cn_conn *c, const char *why)
+void conn_close(cn_conn *c, const char *why)
 {
     if (c->state == C_CLOSED)
         return;
@@ -648,7 +586,20 @@ static void conn_close(cn_conn *c, const char *why)
     }
 }
 
-static void conn_start_io(cn_conn *c, cn_tp *tp)
+/* The transport for a new connection's socket (which it then owns). */
+cn_tp *conn_transport_open(int fd, int role, const char *peer_node)
+{
+    if (cn_node.tls) {
+        const char *at = peer_node ? strchr(peer_node, '@') : NULL;
+        return cn_tp_tls_new(cn_node.tls, fd, role, at ? at + 1 : NULL);
+    }
+    cn_tp *tp = cn_tp_tcp_new(fd, role);
+    if (!tp)
+        close(fd);
+    return tp;
+}
+
+void conn_start_io(cn_conn *c, cn_tp *tp)
 {
     c->tp = tp;
     c->fd = tp->fd;
@@ -688,7 +639,7 @@ static void take_frames(cn_conn *c, cn_conn *from)
 }
 
 /* Acceptor: choose the status for a peer (PROTOCOL.md §2.5). */
-static const char *decide(void *ctx, const char *peer_name, uint64_t peer_flags)
+const char *conn_decide(void *ctx, const char *peer_name, uint64_t peer_flags)
 {
     (void)peer_flags;
     cn_conn *c = ctx;
@@ -802,7 +753,7 @@ static void handle_hs_frame(cn_conn *c, const uint8_t *p, size_t len)
         if (c->role == CN_HS_INITIATOR && strcmp(c->hs.status, "nok") == 0) {
             cn_debug("%s answered nok: its own connection attempt wins", c->peer);
             close_socket(c);
-            set_state(c, C_NOKWAIT);
+            conn_set_state(c, C_NOKWAIT);
             c->created_ms = cn_now_ms();
             return;
         }
@@ -980,7 +931,7 @@ static void moderate(cn_conn *c, unsigned msgs, int due)
         cn_loop_undefer(&c->ev);
 }
 
-static void conn_events(void *ctx, uint32_t events)
+void conn_events(void *ctx, uint32_t events)
 {
     cn_conn *c = ctx;
     if (c->state == C_CLOSED || c->fd < 0)
@@ -1011,232 +962,7 @@ static void conn_events(void *ctx, uint32_t events)
     write_queued(c); /* arms the socket for what moderate chose */
 }
 
-/* ---- accepting ---------------------------------------------------------------------- */
-
-/* The transport for a new connection's socket (which it then owns). */
-static cn_tp *transport_open(int fd, int role, const char *peer_node)
-{
-    if (cn_node.tls) {
-        const char *at = peer_node ? strchr(peer_node, '@') : NULL;
-        return cn_tp_tls_new(cn_node.tls, fd, role, at ? at + 1 : NULL);
-    }
-    cn_tp *tp = cn_tp_tcp_new(fd, role);
-    if (!tp)
-        close(fd);
-    return tp;
-}
-
-static void format_addr(const struct sockaddr_storage *sa, char *out, size_t cap)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (sa->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-        port = ntohs(a->sin_port);
-    } else if (sa->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-        port = ntohs(a->sin6_port);
-    }
-    snprintf(out, cap, "%s:%u", ip, port);
-}
-
-static void on_accept(void *ctx, uint32_t events)
-{
-    (void)ctx;
-    (void)events;
-    for (;;) {
-        struct sockaddr_storage sa = {0};
-        socklen_t sl = sizeof sa;
-        int fd = accept4(listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
-        set_nonblock(fd);
-        cn_conn *c = conn_new(CN_HS_ACCEPTOR);
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        cn_tp *tp = transport_open(fd, CN_TP_SERVER, NULL);
-        if (!tp) {
-            conn_release(c);
-            continue;
-        }
-        format_addr(&sa, c->addr, sizeof c->addr);
-        conn_start_io(c, tp);
-        cn_hs_init(&c->hs, CN_HS_ACCEPTOR, tp->ops->hs_lenbytes, cn_node.name, cn_node.creation,
-                   cn_node.flags, cn_node.cookie);
-        c->hs.decide = decide;
-        c->hs.ctx = c;
-        conn_events(c, 0); /* a transport handshake may start at once */
-        conn_release(c);   /* only the I/O reference remains until the table takes one */
-    }
-}
-
-int cn_conn_listen(uint16_t port, uint16_t *bound_port, char *err, size_t errlen)
-{
-    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listen_fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_ANY);
-    if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(listen_fd, 128) < 0) {
-        snprintf(err, errlen, "cannot listen on port %u: %s", port, strerror(errno));
-        close(listen_fd);
-        listen_fd = -1;
-        return -1;
-    }
-    socklen_t al = sizeof a;
-    getsockname(listen_fd, (struct sockaddr *)&a, &al);
-    *bound_port = ntohs(a.sin_port);
-    listen_ev.fd = listen_fd;
-    listen_ev.fn = on_accept;
-    listen_ev.ctx = NULL;
-    return cn_loop_add(&listen_ev, EPOLLIN);
-}
-
-/* ---- dialling ----------------------------------------------------------------------- */
-
-typedef struct dial_job {
-    cn_conn *c;
-    int fd;
-    char err[256];
-} dial_job;
-
-static int connect_host(const char *host, uint16_t port, int timeout_ms, char *err, size_t el)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-    char ps[8];
-    snprintf(ps, sizeof ps, "%u", port);
-    int gr = getaddrinfo(host, ps, &hints, &res);
-    if (gr != 0) {
-        snprintf(err, el, "cannot resolve %.200s: %s", host, gai_strerror(gr));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        if (errno == EINPROGRESS) {
-            struct pollfd pf = {.fd = fd, .events = POLLOUT};
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (poll(&pf, 1, timeout_ms) == 1 &&
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-                break;
-            snprintf(err, el, "cannot connect to %.200s:%u: %s", host, port,
-                     soerr ? strerror(soerr) : "timeout");
-        } else {
-            snprintf(err, el, "cannot connect to %.200s:%u: %s", host, port, strerror(errno));
-        }
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
-static void dial_done(void *arg)
-{
-    dial_job *j = arg;
-    cn_conn *c = j->c;
-    if (c->state == C_CLOSED || cn_loop_stopping()) {
-        if (j->fd >= 0)
-            close(j->fd);
-    } else if (j->fd < 0) {
-        conn_close(c, j->err);
-    } else {
-        set_nonblock(j->fd);
-        set_state(c, C_HANDSHAKE);
-        c->created_ms = cn_now_ms();
-        cn_tp *tp = transport_open(j->fd, CN_TP_CLIENT, c->peer);
-        if (!tp) {
-            conn_close(c, "out of memory");
-        } else {
-            conn_start_io(c, tp);
-            cn_hs_init(&c->hs, CN_HS_INITIATOR, tp->ops->hs_lenbytes, cn_node.name,
-                       cn_node.creation, cn_node.flags, cn_node.cookie);
-            cn_hs_set_expect(&c->hs, c->peer);
-            if (cn_hs_start(&c->hs, &c->hsout) == CN_HS_FAIL)
-                conn_close(c, c->hs.err);
-            else
-                conn_events(c, 0); /* the transport handshake, then send_name */
-        }
-    }
-    conn_release(c);
-    free(j);
-}
-
-/* Our own host name may not resolve (a container or chroot without an /etc/hosts entry);
- * the BEAM then still reaches nodes on its own host, so do the same through loopback. */
-static void local_host_fallback(char *host, size_t cap)
-{
-    const char *mine = strchr(cn_node.name, '@');
-    if (!mine || strcmp(mine + 1, host) != 0)
-        return;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-    if (getaddrinfo(host, NULL, &hints, &res) == 0) {
-        freeaddrinfo(res);
-        return;
-    }
-    snprintf(host, cap, "127.0.0.1");
-}
-
-static void *dial_thread(void *arg)
-{
-    dial_job *j = arg;
-    cn_conn *c = j->c;
-    j->fd = -1;
-    char alive[256], host[768];
-    const char *at = strchr(c->peer, '@');
-    if (!at || at == c->peer || !at[1] || (size_t)(at - c->peer) >= sizeof alive ||
-        strlen(at + 1) >= sizeof host) {
-        snprintf(j->err, sizeof j->err, "not a node name");
-    } else {
-        memcpy(alive, c->peer, (size_t)(at - c->peer));
-        alive[at - c->peer] = '\0';
-        strcpy(host, at + 1);
-        local_host_fallback(host, sizeof host);
-        cn_epmd_port_info info;
-        int r = cn_epmd_port_please(host, cn_node.epmd_port, alive, &info,
-                                    cn_node.handshake_timeout_ms, j->err, sizeof j->err);
-        if (r >= 0)
-            j->fd =
-                connect_host(host, info.port, cn_node.handshake_timeout_ms, j->err, sizeof j->err);
-    }
-    cn_loop_post(dial_done, j);
-    return NULL;
-}
-
-static void dial_post(void *arg)
-{
-    cn_conn *c = arg;
-    dial_job *j = calloc(1, sizeof *j);
-    pthread_t t;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    if (!j || c->state == C_CLOSED) {
-        free(j);
-        conn_release(c);
-    } else {
-        j->c = c; /* the job carries our reference */
-        if (pthread_create(&t, &at, dial_thread, j) != 0) {
-            conn_close(c, "cannot start a dialler thread");
-            conn_release(c);
-            free(j);
-        }
-    }
-    pthread_attr_destroy(&at);
-}
+/* ---- on request: dialling, disconnecting (any thread) ------------------------------- */
 
 static void disconnect_post(void *arg)
 {
@@ -1282,8 +1008,8 @@ void cn_conn_dial(uint32_t node)
     pthread_mutex_unlock(&tlock);
     conn_ref(c);
     if (cn_loop_in_io())
-        dial_post(c);
-    else if (cn_loop_post(dial_post, c) < 0) /* a process (cn_monitor_node) */
+        conn_dial_post(c);
+    else if (cn_loop_post(conn_dial_post, c) < 0) /* a process (cn_monitor_node) */
         conn_release(c);
 }
 
@@ -1371,9 +1097,5 @@ void cn_conn_close_all(void)
     }
     while (all)
         conn_close(all, "node shutting down");
-    if (listen_fd >= 0) {
-        cn_loop_del(&listen_ev);
-        close(listen_fd);
-        listen_fd = -1;
-    }
+    conn_listen_close();
 }

@@ -1,0 +1,88 @@
+/* conn_int: what the conn*.c files share (the connection struct, its states, the helpers
+ * the dialler and the acceptor call); private to dist/conn*.c, included by nothing else. */
+#ifndef CN_CONN_INT_H
+#define CN_CONN_INT_H
+
+#include "dist/conn.h"
+#include "dist/frame.h"
+#include "dist/handshake.h"
+#include "dist/otx.h"
+#include "dist/rx.h"
+#include "dist/rxmod.h"
+#include "dist/transport.h"
+#include "loop.h"
+#include "util/buf.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* C_NOKWAIT: our attempt got `nok`; the peer's own attempt is about to arrive and take over
+ * this entry's queued frames (PROTOCOL.md §2.5), so the entry stays in the table a while. */
+enum { C_DIALING, C_HANDSHAKE, C_NOKWAIT, C_UP, C_CLOSED };
+
+struct cn_conn {
+    cn_ev ev;
+    int fd;    /* the socket, owned by tp; -1 once closed */
+    cn_tp *tp; /* TCP or TLS: nothing above read/write/close knows which */
+    int state;
+    int role;
+    uint32_t node;
+    int has_node;
+    atomic_int refs;
+    cn_hs hs;
+    cn_framer fr;
+    cn_rx *rx;
+    cn_otx *otx; /* send side: atom cache, fragments (I/O thread) */
+    uint64_t flags;
+    cn_buf hsout;
+    /* Frames queued by any thread; moved to the write queue by the I/O thread. */
+    pthread_mutex_t olock;
+    cn_oframe *ohead, *otail;
+    int flush_posted;
+    /* The write side (wlock): the write queue, the send-side state in otx, the socket's
+     * writes and last_write_ms. The I/O thread holds it to write; a thread that queues a
+     * frame while the write queue is empty takes it to write the frame itself (direct). */
+    pthread_mutex_t wlock;
+    cn_oframe *whead, *wtail;
+    size_t woff;
+    int direct; /* up on a transport any thread may write (TCP): not TLS, whose SSL object
+                   the I/O thread also reads through without this lock */
+    uint64_t last_write_ms;
+    uint32_t armed; /* the epoll events asked for (I/O thread only) */
+    cn_rxmod mod;   /* receive moderation (I/O thread only) */
+    uint64_t created_ms, last_read_ms;
+    _Atomic uint64_t bytes_in, bytes_out; /* written by the I/O thread, read by introspection */
+    _Atomic uint64_t reads, coalesced;    /* read turns, and those that waited for a nap */
+    /* Back-pressure: bytes queued and not yet written (the frames' acct); senders waiting
+     * for it to drain sleep on `unbusy` (blk), counted in nwait; `gone` once closed. */
+    _Atomic size_t queued;
+    atomic_int nwait, gone;
+    pthread_mutex_t blk;
+    pthread_cond_t unbusy;
+    int io_counted; /* (tlock) its bytes moved to io_closed_in/out when it closed */
+    char peer[1024];
+    char addr[64];            /* accepted: the peer's address, for logs before its name is known */
+    struct cn_conn *all_next; /* list of connections the I/O thread watches */
+    int in_all;
+    int name_pending; /* accepted: the peer's name is interned once the handshake is done */
+};
+
+/* conn.c: a connection's life, shared with the dialler and the acceptor. */
+cn_conn *conn_new(int role); /* one reference, the caller's */
+void conn_release(cn_conn *c);
+void conn_set_state(cn_conn *c, int state); /* under olock */
+void conn_set_nonblock(int fd);
+cn_tp *conn_transport_open(int fd, int role, const char *peer_node); /* NULL: fd closed */
+void conn_start_io(cn_conn *c, cn_tp *tp); /* the I/O thread watches c (its own reference) */
+void conn_close(cn_conn *c, const char *why);
+void conn_events(void *ctx, uint32_t events);
+/* The acceptor's handshake callback (cn_hs.decide; ctx is the connection). */
+const char *conn_decide(void *ctx, const char *peer_name, uint64_t peer_flags);
+
+/* conn_dial.c: dial c's peer on a dialler thread (I/O thread; takes the caller's reference). */
+void conn_dial_post(void *arg);
+/* conn_accept.c: stop listening (at shutdown). */
+void conn_listen_close(void);
+
+#endif
