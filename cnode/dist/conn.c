@@ -503,8 +503,8 @@ void conn_set_state(cn_conn *c, int state)
 
 static void conn_up(cn_conn *c)
 {
+    c->flags = c->hs.flags; /* before the state: readers of C_UP then see the flags */
     conn_set_state(c, C_UP);
-    c->flags = c->hs.flags;
     cn_framer_set_lenbytes(&c->fr, 4);
     cn_framer_set_max(&c->fr, cn_node.max_message + 64);
     c->rx = cn_rx_new(c->flags, cn_node.max_message);
