@@ -25,7 +25,7 @@ struct cn_conn {
     cn_ev ev;
     int fd;    /* the socket, owned by tp; -1 once closed */
     cn_tp *tp; /* TCP or TLS: nothing above read/write/close knows which */
-    atomic_int state; /* written under olock; read anywhere (cn_conn_flags: flags are set before C_UP) */
+    atomic_int state; /* written under olock, read anywhere; flags are set before C_UP */
     int role;
     uint32_t node;
     int has_node;

@@ -62,7 +62,8 @@ static cn_msg *local_msg(const cn_proc *self, const char *msg, int len)
 int cn_send(cn_proc *self, const cn_pid *to, const char *msg, int len)
 {
     if (to->node != 0)
-        return doomed(self) ? -1 : throttled(self, cn_out_send(self ? &self->pid : NULL, to, msg, len));
+        return doomed(self) ? -1
+                            : throttled(self, cn_out_send(self ? &self->pid : NULL, to, msg, len));
     cn_msg *m = local_msg(self, msg, len);
     if (!m)
         return -1;
