@@ -19,6 +19,7 @@
 #include "cnode.h"
 #include "loop.h"
 #include "services/restart.h"
+#include "services/sup_spec.h"
 #include "services/timer.h"
 #include "util/log.h"
 
@@ -29,28 +30,11 @@
 #define SUP_NAME "cnode_sup"
 #define TAG "$cnode_sup" /* our own timer and retry messages: {TAG, Op, Key} */
 
-enum { R_PERMANENT, R_TRANSIENT, R_TEMPORARY };
-#define SHUTDOWN_BRUTAL (-1L)   /* brutal_kill */
-#define SHUTDOWN_INFINITY (-2L) /* infinity */
-#define DEFAULT_SHUTDOWN 5000L
-
 static const char A_SHUTDOWN[] = "\x77\x08shutdown";
 static const char A_KILL[] = "\x77\x04kill";
 #define ATOM_LEN(a) ((int)sizeof(a) - 1)
 
 /* ---- state -------------------------------------------------------------------------- */
-
-/* How to start a child: its module, argument list and what which_children reports. */
-typedef struct spec {
-    const cn_worker *w;
-    char *args; /* the argument list, a proper list, encoded without version byte */
-    int args_len;
-    char *modules; /* [Module, ...] or dynamic, encoded */
-    int modules_len;
-    int restart;
-    long shutdown;  /* ms, or SHUTDOWN_BRUTAL / SHUTDOWN_INFINITY */
-    int supervisor; /* type: 1 supervisor, 0 worker */
-} spec;
 
 typedef struct child {
     struct child *prev, *next; /* all children, in start order */
@@ -61,7 +45,7 @@ typedef struct child {
     int terminating;  /* an exit was sent; the child no longer counts as ours */
     cn_from *waiter;  /* the terminate_child caller, answered when the child is gone */
     const char *name; /* static children: the registered name (not owned) */
-    spec sp;
+    sup_spec sp;
 } child;
 
 typedef struct sup {
@@ -79,33 +63,6 @@ typedef struct sup {
 } sup;
 
 /* ---- small helpers ------------------------------------------------------------------ */
-
-static int get_atom(const char *buf, int *idx, char *a)
-{
-    int i = *idx;
-    if (ei_decode_atom(buf, &i, a) < 0)
-        return -1;
-    *idx = i;
-    return 0;
-}
-
-/* The span of the term at *idx; advances past it. */
-static int span(const char *buf, int *idx, int *start, int *len)
-{
-    *start = *idx;
-    if (ei_skip_term(buf, idx) < 0)
-        return -1;
-    *len = *idx - *start;
-    return 0;
-}
-
-static char *dup_bytes(const char *p, int n)
-{
-    char *d = malloc(n > 0 ? (size_t)n : 1);
-    if (d && n > 0)
-        memcpy(d, p, (size_t)n);
-    return d;
-}
 
 /* A term for a log line (truncated), malloc'd; "?" when it does not print. */
 static char *fmt_term(const char *buf, int len)
@@ -146,14 +103,6 @@ static void encode_error(ei_x_buff *reply, const char *atom)
     ei_x_encode_atom(reply, atom);
 }
 
-/* {Tag, Reason} where Reason is the term at buf[start, start+len). */
-static void encode_tagged(ei_x_buff *x, const char *tag, const char *buf, int start, int len)
-{
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, tag);
-    ei_x_append_buf(x, buf + start, len);
-}
-
 /* Our own message {TAG, Op, Key} to self, now or after ms. */
 static void send_self(cn_proc *self, const char *op, uint64_t key, long ms)
 {
@@ -169,233 +118,6 @@ static void send_self(cn_proc *self, const char *op, uint64_t key, long ms)
     if (r < 0)
         cn_error("cnode_sup: cannot send itself %s (out of memory?)", op);
     ei_x_free(&x);
-}
-
-/* ---- spec parsing ------------------------------------------------------------------- */
-
-static void spec_free(spec *sp)
-{
-    free(sp->args);
-    free(sp->modules);
-    sp->args = sp->modules = NULL;
-}
-
-/* Copy the list at *idx as a proper list (a string of bytes becomes a list of integers). */
-static int copy_list(const char *buf, int *idx, char **out, int *out_len)
-{
-    int type, size, start = *idx;
-    if (ei_get_type(buf, idx, &type, &size) < 0)
-        return -1;
-    if (type == ERL_NIL_EXT || type == ERL_LIST_EXT) {
-        int n, i = *idx;
-        if (ei_decode_list_header(buf, &i, &n) < 0)
-            return -1;
-        for (int k = 0; k < n; k++)
-            if (ei_skip_term(buf, &i) < 0)
-                return -1;
-        if (n > 0) { /* the tail must be [] */
-            int t, ts;
-            if (ei_get_type(buf, &i, &t, &ts) < 0 || t != ERL_NIL_EXT)
-                return -1;
-            ei_skip_term(buf, &i);
-        }
-        *idx = i;
-        *out = dup_bytes(buf + start, i - start);
-        *out_len = i - start;
-        return *out ? 0 : -1;
-    }
-    if (type != ERL_STRING_EXT)
-        return -1;
-    char *s = malloc((size_t)size + 1);
-    ei_x_buff x;
-    if (!s || ei_decode_string(buf, idx, s) < 0) {
-        free(s);
-        return -1;
-    }
-    ei_x_new(&x);
-    ei_x_encode_list_header(&x, size);
-    for (int k = 0; k < size; k++)
-        ei_x_encode_long(&x, (unsigned char)s[k]);
-    ei_x_encode_empty_list(&x);
-    free(s);
-    *out = dup_bytes(x.buff, x.index);
-    *out_len = x.index;
-    ei_x_free(&x);
-    return *out ? 0 : -1;
-}
-
-/* Where the parts of a child spec are in buf (-1: not given, use the default). */
-typedef struct parts {
-    int mfa, restart, shutdown, type, modules;
-} parts;
-
-/* Build sp from the parts; on error append the reason to err and return -1. */
-static int spec_from_parts(const char *buf, const parts *pt, spec *sp, ei_x_buff *err)
-{
-    char mod[MAXATOMLEN_UTF8], fun[MAXATOMLEN_UTF8], a[MAXATOMLEN_UTF8];
-    int idx = pt->mfa, arity, s0, n;
-    const char *bad_tag = "invalid_mfa";
-    int bad_at = pt->mfa;
-    memset(sp, 0, sizeof *sp);
-    if (idx < 0 || ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
-        get_atom(buf, &idx, mod) < 0 || get_atom(buf, &idx, fun) < 0 ||
-        copy_list(buf, &idx, &sp->args, &sp->args_len) < 0)
-        goto bad;
-
-    sp->restart = R_PERMANENT;
-    if ((idx = pt->restart) >= 0) {
-        if (get_atom(buf, &idx, a) < 0)
-            a[0] = 0;
-        if (!strcmp(a, "permanent"))
-            sp->restart = R_PERMANENT;
-        else if (!strcmp(a, "transient"))
-            sp->restart = R_TRANSIENT;
-        else if (!strcmp(a, "temporary"))
-            sp->restart = R_TEMPORARY;
-        else {
-            bad_tag = "invalid_restart_type";
-            bad_at = pt->restart;
-            goto bad;
-        }
-    }
-    sp->supervisor = 0;
-    if ((idx = pt->type) >= 0) {
-        if (get_atom(buf, &idx, a) < 0)
-            a[0] = 0;
-        if (!strcmp(a, "supervisor"))
-            sp->supervisor = 1;
-        else if (strcmp(a, "worker") != 0) {
-            bad_tag = "invalid_child_type";
-            bad_at = pt->type;
-            goto bad;
-        }
-    }
-    sp->shutdown = sp->supervisor ? SHUTDOWN_INFINITY : DEFAULT_SHUTDOWN;
-    if ((idx = pt->shutdown) >= 0) {
-        long ms;
-        int is_atom = get_atom(buf, &idx, a) == 0;
-        if (is_atom && !strcmp(a, "brutal_kill"))
-            sp->shutdown = SHUTDOWN_BRUTAL;
-        else if (is_atom && !strcmp(a, "infinity"))
-            sp->shutdown = SHUTDOWN_INFINITY;
-        else if (!is_atom && ei_decode_long(buf, &idx, &ms) == 0 && ms >= 0 && ms <= 0xffffffffL)
-            sp->shutdown = ms;
-        else {
-            bad_tag = "invalid_shutdown";
-            bad_at = pt->shutdown;
-            goto bad;
-        }
-    }
-    if ((idx = pt->modules) >= 0) {
-        int ok = get_atom(buf, &idx, a) == 0 && !strcmp(a, "dynamic");
-        if (!ok) {
-            int type, size, i = idx;
-            ok = ei_get_type(buf, &i, &type, &size) == 0 &&
-                 (type == ERL_NIL_EXT || type == ERL_LIST_EXT) &&
-                 ei_decode_list_header(buf, &i, &n) == 0;
-            for (int k = 0; ok && k < n; k++)
-                ok = get_atom(buf, &i, a) == 0;
-            if (ok && n > 0)
-                ok = ei_decode_list_header(buf, &i, &n) == 0 && n == 0; /* the [] tail */
-        }
-        bad_tag = "invalid_modules";
-        bad_at = pt->modules;
-        idx = pt->modules;
-        if (!ok || span(buf, &idx, &s0, &n) < 0)
-            goto bad;
-        sp->modules = dup_bytes(buf + s0, n);
-        sp->modules_len = n;
-    } else { /* [Module] */
-        ei_x_buff x;
-        ei_x_new(&x);
-        ei_x_encode_list_header(&x, 1);
-        ei_x_encode_atom(&x, mod);
-        ei_x_encode_empty_list(&x);
-        sp->modules = dup_bytes(x.buff, x.index);
-        sp->modules_len = x.index;
-        ei_x_free(&x);
-    }
-    if (!sp->args || !sp->modules) {
-        spec_free(sp);
-        ei_x_encode_atom(err, "enomem");
-        return -1;
-    }
-
-    sp->w = cn_worker_lookup(mod);
-    if (!sp->w) { /* as apply/3 of a module that does not exist: {undef, [{M, F, A, []}]} */
-        ei_x_encode_tuple_header(err, 2);
-        ei_x_encode_atom(err, "undef");
-        ei_x_encode_list_header(err, 1);
-        ei_x_encode_tuple_header(err, 4);
-        ei_x_encode_atom(err, mod);
-        ei_x_encode_atom(err, fun);
-        ei_x_append_buf(err, sp->args, sp->args_len);
-        ei_x_encode_empty_list(err);
-        ei_x_encode_empty_list(err);
-        spec_free(sp);
-        return -1;
-    }
-    return 0;
-
-bad: /* {bad_tag, TheTermGiven}, as supervisor:check_childspecs names them */
-    spec_free(sp);
-    idx = bad_at;
-    if (idx >= 0 && span(buf, &idx, &s0, &n) == 0)
-        encode_tagged(err, bad_tag, buf, s0, n);
-    else
-        ei_x_encode_atom(err, bad_tag);
-    return -1;
-}
-
-/* The spec of a start_child call: {MFA, Restart, Shutdown, Type, Modules} (what
- * DynamicSupervisor.start_child sends, Elixir 1.14 and 1.18 alike), the classic
- * {Id, MFA, Restart, Shutdown, Type, Modules}, or a child spec map (as Supervisor.start_child
- * sends it: %{id:, start:, restart:, shutdown:, type:, modules:}, missing keys default). */
-static int parse_spec(const char *buf, int *idx, spec *sp, ei_x_buff *err)
-{
-    parts pt = {-1, -1, -1, -1, -1};
-    int i = *idx, arity, s0, n;
-    if (ei_decode_tuple_header(buf, &i, &arity) == 0 && (arity == 5 || arity == 6)) {
-        if (arity == 6 && ei_skip_term(buf, &i) < 0) /* the id: not used */
-            goto bad;
-        int *at[] = {&pt.mfa, &pt.restart, &pt.shutdown, &pt.type, &pt.modules};
-        for (int k = 0; k < 5; k++) {
-            *at[k] = i;
-            if (ei_skip_term(buf, &i) < 0)
-                goto bad;
-        }
-    } else if (i = *idx, ei_decode_map_header(buf, &i, &arity) == 0) {
-        for (int k = 0; k < arity; k++) {
-            char key[MAXATOMLEN_UTF8];
-            int is_atom = get_atom(buf, &i, key) == 0;
-            if (!is_atom && ei_skip_term(buf, &i) < 0)
-                goto bad;
-            int *at = !is_atom                   ? NULL
-                      : !strcmp(key, "start")    ? &pt.mfa
-                      : !strcmp(key, "restart")  ? &pt.restart
-                      : !strcmp(key, "shutdown") ? &pt.shutdown
-                      : !strcmp(key, "type")     ? &pt.type
-                      : !strcmp(key, "modules")  ? &pt.modules
-                                                 : NULL; /* id, significant, ... */
-            if (at)
-                *at = i;
-            if (ei_skip_term(buf, &i) < 0)
-                goto bad;
-        }
-    } else {
-        goto bad;
-    }
-    if (spec_from_parts(buf, &pt, sp, err) < 0)
-        return -1;
-    *idx = i;
-    return 0;
-bad:
-    i = *idx;
-    if (span(buf, &i, &s0, &n) == 0)
-        encode_tagged(err, "invalid_child_spec", buf, s0, n);
-    else
-        ei_x_encode_atom(err, "invalid_child_spec");
-    return -1;
 }
 
 /* ---- children ----------------------------------------------------------------------- */
@@ -498,7 +220,7 @@ static void child_remove(cn_proc *self, sup *s, child *c)
         ei_x_free(&x);
         cn_from_free(c->waiter);
     }
-    spec_free(&c->sp);
+    sup_spec_free(&c->sp);
     free(c);
 }
 
@@ -544,7 +266,7 @@ static void start_error(const child *c, const char *err, int err_len, ei_x_buff 
     }
 }
 
-static child *child_new(sup *s, spec *sp, const char *name)
+static child *child_new(sup *s, sup_spec *sp, const char *name)
 {
     child *c = calloc(1, sizeof *c);
     if (!c)
@@ -595,10 +317,10 @@ static int begin_shutdown(cn_proc *self, sup *s, const char *reason, int len)
 {
     if (!s->stopping) {
         s->stopping = 1;
-        s->stop_reason = dup_bytes(reason, len);
+        s->stop_reason = sup_dup_bytes(reason, len);
         s->stop_reason_len = s->stop_reason ? len : 0;
         if (!s->stop_reason) { /* out of memory: the reason is at least shutdown */
-            s->stop_reason = dup_bytes(A_SHUTDOWN, ATOM_LEN(A_SHUTDOWN));
+            s->stop_reason = sup_dup_bytes(A_SHUTDOWN, ATOM_LEN(A_SHUTDOWN));
             s->stop_reason_len = s->stop_reason ? ATOM_LEN(A_SHUTDOWN) : 0;
         }
     }
@@ -692,23 +414,23 @@ static void reply_error_term(ei_x_buff *reply, const char *err, int len)
 
 static int do_start_child(cn_proc *self, sup *s, const char *buf, int *idx, ei_x_buff *reply)
 {
-    spec sp;
+    sup_spec sp;
     ei_x_buff err;
     ei_x_new(&err);
-    if (parse_spec(buf, idx, &sp, &err) < 0) {
+    if (sup_spec_parse(buf, idx, &sp, &err) < 0) {
         reply_error_term(reply, err.buff, err.index);
         ei_x_free(&err);
         return CN_REPLY;
     }
     ei_x_free(&err);
     if (s->max_children >= 0 && s->nchildren - s->nterminating >= s->max_children) {
-        spec_free(&sp);
+        sup_spec_free(&sp);
         encode_error(reply, "max_children");
         return CN_REPLY;
     }
     child *c = child_new(s, &sp, NULL);
     if (!c) {
-        spec_free(&sp);
+        sup_spec_free(&sp);
         encode_error(reply, "enomem");
         return CN_REPLY;
     }
@@ -719,7 +441,7 @@ static int do_start_child(cn_proc *self, sup *s, const char *buf, int *idx, ei_x
         ei_x_encode_atom(reply, "error");
         start_error(c, ie, ie_len, reply);
         free(ie);
-        spec_free(&c->sp);
+        sup_spec_free(&c->sp);
         free(c);
         return CN_REPLY;
     }
@@ -805,7 +527,7 @@ static int sup_call(cn_proc *self, void *state, const char *buf, int *idx, const
     int i = *idx, arity;
     if (s->stopping) /* a supervisor in its terminate answers nothing: callers see it exit */
         return CN_NOREPLY;
-    if (get_atom(buf, &i, a) == 0) {
+    if (sup_get_atom(buf, &i, a) == 0) {
         if (!strcmp(a, "which_children")) {
             encode_which_children(s, reply);
             return CN_REPLY;
@@ -815,7 +537,7 @@ static int sup_call(cn_proc *self, void *state, const char *buf, int *idx, const
             return CN_REPLY;
         }
     } else if (ei_decode_tuple_header(buf, &i, &arity) == 0 && arity == 2 &&
-               get_atom(buf, &i, a) == 0) {
+               sup_get_atom(buf, &i, a) == 0) {
         if (!strcmp(a, "start_child"))
             return do_start_child(self, s, buf, &i, reply);
         if (!strcmp(a, "terminate_child"))
@@ -833,17 +555,17 @@ static int sup_info(cn_proc *self, void *state, const char *buf, int *idx)
     sup *s = state;
     char a[MAXATOMLEN_UTF8];
     int arity, i = *idx;
-    if (ei_decode_tuple_header(buf, &i, &arity) < 0 || get_atom(buf, &i, a) < 0)
+    if (ei_decode_tuple_header(buf, &i, &arity) < 0 || sup_get_atom(buf, &i, a) < 0)
         return CN_NOREPLY;
     if (arity == 3 && !strcmp(a, "EXIT")) {
         cn_pid from;
         int r0, rlen;
-        if (cn_decode_pid(buf, &i, &from) < 0 || span(buf, &i, &r0, &rlen) < 0)
+        if (cn_decode_pid(buf, &i, &from) < 0 || sup_span(buf, &i, &r0, &rlen) < 0)
             return CN_NOREPLY;
         return on_exit_msg(self, s, &from, buf + r0, rlen);
     }
     unsigned long long key;
-    if (arity == 3 && !strcmp(a, TAG) && get_atom(buf, &i, a) == 0 &&
+    if (arity == 3 && !strcmp(a, TAG) && sup_get_atom(buf, &i, a) == 0 &&
         ei_decode_ulonglong(buf, &i, &key) == 0) {
         child *c = find_key(s, key);
         if (!c)
@@ -873,7 +595,7 @@ static void sup_free(cn_proc *self, sup *s)
         }
         s->head = c->next;
         cn_from_free(c->waiter); /* the caller sees us exit instead */
-        spec_free(&c->sp);
+        sup_spec_free(&c->sp);
         free(c);
     }
     free(s->tab);
@@ -959,17 +681,17 @@ static void start_statics(cn_proc *self, sup *s)
         ei_x_encode_list_header(&mods, 1);
         ei_x_encode_atom(&mods, w->module);
         ei_x_encode_empty_list(&mods);
-        spec sp = {.w = w,
-                   .args = dup_bytes(nil, 1),
-                   .args_len = 1,
-                   .modules = dup_bytes(mods.buff, mods.index),
-                   .modules_len = mods.index,
-                   .restart = R_PERMANENT,
-                   .shutdown = DEFAULT_SHUTDOWN};
+        sup_spec sp = {.w = w,
+                       .args = sup_dup_bytes(nil, 1),
+                       .args_len = 1,
+                       .modules = sup_dup_bytes(mods.buff, mods.index),
+                       .modules_len = mods.index,
+                       .restart = R_PERMANENT,
+                       .shutdown = DEFAULT_SHUTDOWN};
         ei_x_free(&mods);
         child *c = sp.args && sp.modules ? child_new(s, &sp, statics[k].name) : NULL;
         if (!c) {
-            spec_free(&sp);
+            sup_spec_free(&sp);
             cn_error("cnode_sup: --child %s: out of memory", statics[k].module);
             continue;
         }
@@ -985,7 +707,7 @@ static void start_statics(cn_proc *self, sup *s)
             free(why);
             ei_x_free(&x);
             free(ie);
-            spec_free(&c->sp);
+            sup_spec_free(&c->sp);
             free(c);
             continue;
         }
@@ -1017,8 +739,8 @@ static int bad_option(cn_proc *self, const char *tag, const char *buf, int at)
     ei_x_new(&x);
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "supervisor_data");
-    if (at >= 0 && span(buf, &i, &s0, &n) == 0)
-        encode_tagged(&x, tag, buf, s0, n);
+    if (at >= 0 && sup_span(buf, &i, &s0, &n) == 0)
+        sup_encode_tagged(&x, tag, buf, s0, n);
     else
         ei_x_encode_atom(&x, tag);
     cn_set_stop_reason(self, x.buff, x.index);
@@ -1049,10 +771,11 @@ static int nested_init(cn_proc *self, const char *buf, int *idx, void **state)
         char key[MAXATOMLEN_UTF8], a[MAXATOMLEN_UTF8];
         int arity, at;
         long v;
-        if (ei_decode_tuple_header(buf, &i, &arity) < 0 || arity != 2 || get_atom(buf, &i, key) < 0)
+        if (ei_decode_tuple_header(buf, &i, &arity) < 0 || arity != 2 ||
+            sup_get_atom(buf, &i, key) < 0)
             return bad_option(self, "invalid_options", buf, *idx);
         at = i;
-        int is_atom = get_atom(buf, &i, a) == 0;
+        int is_atom = sup_get_atom(buf, &i, a) == 0;
         int is_int = !is_atom && ei_decode_long(buf, &i, &v) == 0;
         if (!is_atom && !is_int && ei_skip_term(buf, &i) < 0)
             return -1;
@@ -1185,13 +908,14 @@ static int keeper_info(cn_proc *self, void *state, const char *buf, int *idx)
     keeper *k = state;
     char a[MAXATOMLEN_UTF8], p[48];
     int arity, i = *idx;
-    if (ei_decode_tuple_header(buf, &i, &arity) < 0 || get_atom(buf, &i, a) < 0)
+    if (ei_decode_tuple_header(buf, &i, &arity) < 0 || sup_get_atom(buf, &i, a) < 0)
         return CN_NOREPLY;
     if (arity == 5 && !strcmp(a, "DOWN")) {
         cn_ref ref;
         int r0, rlen;
         if (cn_decode_ref(buf, &i, &ref) < 0 || !k->running || !cn_ref_eq(&ref, &k->ref) ||
-            ei_skip_term(buf, &i) < 0 || ei_skip_term(buf, &i) < 0 || span(buf, &i, &r0, &rlen) < 0)
+            ei_skip_term(buf, &i) < 0 || ei_skip_term(buf, &i) < 0 ||
+            sup_span(buf, &i, &r0, &rlen) < 0)
             return CN_NOREPLY;
         k->running = 0;
         if (cn_loop_stopping())
@@ -1201,8 +925,8 @@ static int keeper_info(cn_proc *self, void *state, const char *buf, int *idx)
                  why ? why : "?");
         free(why);
         keeper_restart(self, k);
-    } else if (arity == 2 && !strcmp(a, TAG) && get_atom(buf, &i, a) == 0 && !strcmp(a, "start") &&
-               !k->running) {
+    } else if (arity == 2 && !strcmp(a, TAG) && sup_get_atom(buf, &i, a) == 0 &&
+               !strcmp(a, "start") && !k->running) {
         keeper_restart(self, k);
     }
     return CN_NOREPLY;
