@@ -1,5 +1,5 @@
-/* global: the node's :global participant (PROTOCOL.md §7.2): global_name_server (global.c),
- * its locker, clash resolution (global_resolve.c), the C API and rpc exports (global_api.c). */
+/* global: the node's :global participant (PROTOCOL.md §7.2): global_name_server (global.c,
+ * _sync.c, _down.c), its locker, clash resolution (_resolve.c), C API and rpc (_api.c). */
 #ifndef CN_GLOBAL_H
 #define CN_GLOBAL_H
 
