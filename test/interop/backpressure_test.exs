@@ -59,7 +59,7 @@ defmodule Interop.BackpressureTest do
     {sink, probe} = sink_and_probe(c, p)
 
     rss0 = rss_kb(c)
-    System.cmd("kill", ["-STOP", "#{p.os_pid}"])
+    assert sigstop(p) == :ok
 
     try do
       flood = Task.async(fn -> GenServer.call(probe, {:flood, sink, @count, @size}, 60_000) end)
@@ -73,12 +73,12 @@ defmodule Interop.BackpressureTest do
       # the node is not stalled: other processes answer
       assert GenServer.call({:echo, c.node}, {:still, :here}, 5_000) == {:still, :here}
 
-      System.cmd("kill", ["-CONT", "#{p.os_pid}"])
+      assert sigcont(p) == :ok
       assert Task.await(flood, 60_000) == :ok
       eventually(fn -> sink_count(p, sink) == {@count, @count * @size} end, 30_000,
         what: "all #{@count} messages to arrive at the peer")
     after
-      System.cmd("kill", ["-CONT", "#{p.os_pid}"])
+      sigcont(p)
     end
   end
 
@@ -86,7 +86,7 @@ defmodule Interop.BackpressureTest do
     {sink, probe} = sink_and_probe(c, p)
     ref = Process.monitor(probe)
 
-    System.cmd("kill", ["-STOP", "#{p.os_pid}"])
+    assert sigstop(p) == :ok
 
     try do
       spawn(fn -> catch_exit(GenServer.call(probe, {:flood, sink, @count, @size}, 60_000)) end)
@@ -97,7 +97,7 @@ defmodule Interop.BackpressureTest do
       assert_receive {:DOWN, ^ref, :process, ^probe, :killed}, 5_000
       assert GenServer.call({:echo, c.node}, :ping, 5_000) == :ping
     after
-      System.cmd("kill", ["-CONT", "#{p.os_pid}"])
+      sigcont(p)
     end
 
     # what it sent before the kill arrives, in order, and nothing after a gap
@@ -110,12 +110,12 @@ defmodule Interop.BackpressureTest do
   test "a sender waiting on a node that goes away is released", %{c: c, p: p} do
     {sink, probe} = sink_and_probe(c, p)
 
-    System.cmd("kill", ["-STOP", "#{p.os_pid}"])
+    assert sigstop(p) == :ok
     flood = Task.async(fn -> GenServer.call(probe, {:flood, sink, @count, @size}, 60_000) end)
     Process.sleep(1_000)
     assert Task.yield(flood, 0) == nil
     # the peer dies: its connection closes, what was queued is dropped, the sender goes on
-    System.cmd("kill", ["-KILL", "#{p.os_pid}"])
+    assert kill9(p) == :ok
     assert Task.await(flood, 30_000) == :ok
     assert GenServer.call(probe, {:send, self(), :after}) == :ok
     assert_receive :after, 5_000
