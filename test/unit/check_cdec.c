@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
+
 static uint32_t peer;
 static cn_pid P, Q;
 static cn_ref R;
@@ -303,9 +305,5 @@ int main(void)
     tcase_add_test(tc, hostile_lengths);
     tcase_add_test(tc, mutations);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return cn_check_run(s);
 }

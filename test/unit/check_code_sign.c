@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
+
 static uint8_t pk[32], sk[64];
 
 /* A stand-in ELF shared object for this machine: a header and some bytes. */
@@ -320,9 +322,5 @@ int main(void)
     tcase_add_test(tc, elf_headers_must_fit);
     tcase_add_test(tc, key_files);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return cn_check_run(s);
 }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
+
 static int unloaded[8]; /* unload calls per fake handle */
 
 static void fake_unload(void *h)
@@ -251,9 +253,5 @@ int main(void)
     tcase_add_test(tc, bad_descriptors_and_builtin_names);
     tcase_add_test(tc, direct_worker_pointer_holds_its_version);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return cn_check_run(s);
 }

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "check_main.h"
+
 #define WAIT_MS 2000
 #define CREATION 1234u
 
@@ -1159,9 +1161,5 @@ int main(void)
     tcase_add_test(tc, spawn_reply_in);
     tcase_add_test(tc, spawn_request_malformed);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(s);
 }

@@ -17,6 +17,8 @@
 #include "epmd_client/epmd.h"
 #include "util/log.h"
 
+#include "check_main.h"
+
 /* ---------- helpers ---------- */
 
 static int64_t now_ms(void)
@@ -700,9 +702,5 @@ static Suite *epmd_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(epmd_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(epmd_suite());
 }

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "check_main.h"
+
 #define MAX_FRAME (4u << 20)
 
 /* Append a frame with the given prefix size and body bytes (value = seed + index). */
@@ -509,9 +511,5 @@ int main(void)
     tcase_add_test(tc, partial_taken_every_read_size);
     tcase_add_test(tc, read_limit);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(s);
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
+
 static void setup(void)
 {
     cn_ident_init("me@host", 1);
@@ -365,9 +367,5 @@ int main(void)
     tcase_add_test(tc, lock_ids);
     tcase_add_test(tc, resolved_and_new_nodes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(s);
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
+
 /* An encoded term (no version byte), in a static buffer per slot. */
 static char enc[8][256];
 static int enc_len[8];
@@ -188,9 +190,5 @@ int main(void)
     tcase_add_test(tc, names_insert_find_remove);
     tcase_add_test(tc, pid_order_is_erlangs);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(s);
 }

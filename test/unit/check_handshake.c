@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
+
 #define COOKIE "secret"
 #define INAME "a@host"
 #define ANAME "b@host"
@@ -1266,9 +1268,5 @@ static Suite *handshake_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(handshake_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(handshake_suite());
 }

@@ -7,6 +7,8 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_main.h"
+
 static int noop_message(cn_proc *p, const cn_msg *m)
 {
     (void)p;
@@ -62,9 +64,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(suite());
 }

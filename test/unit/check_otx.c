@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
+
 #define CACHE (DFLAG_DIST_HDR_ATOM_CACHE | DFLAG_FRAGMENTS)
 
 static char err[256];
@@ -475,9 +477,5 @@ static Suite *suite(void)
 int main(void)
 {
     ei_init();
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return cn_check_run(suite());
 }

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "check_main.h"
+
 #define WAIT_MS 2000
 #define CREATION 1234u
 
@@ -1253,9 +1255,5 @@ int main(void)
     tcase_add_test(tc, nodedown);
     tcase_add_test(tc, shutdown_all);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(s);
 }

@@ -7,6 +7,8 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_main.h"
+
 START_TEST(schedule_doubles_to_the_max)
 {
     uint32_t d = 0, seen[16];
@@ -89,9 +91,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(suite());
 }

@@ -5,6 +5,8 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_main.h"
+
 START_TEST(bad_parameters)
 {
     cn_restarts r;
@@ -154,9 +156,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(suite());
 }

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "check_main.h"
+
 #define HDR_FLAGS (DFLAG_DIST_HDR_ATOM_CACHE | DFLAG_FRAGMENTS)
 #define MAXMSG ((size_t)1 << 20)
 
@@ -571,28 +573,16 @@ static void frag_next(ei_x_buff *f, uint64_t seq, uint64_t fid, const uint8_t *p
         put(f, pl, n);
 }
 
+static int send_frags_direct(cn_rx *rx, uint64_t seq, int nfrag, const href *r, int nrefs,
+                             const ei_x_buff *c, const ei_x_buff *p, size_t have, size_t piece,
+                             cn_dist_msg *m);
+
 /* Send payload p of sequence seq in nfrag fragments (cut points spread evenly), returns
  * the rx result of the last one. */
 static int send_frags(cn_rx *rx, uint64_t seq, int nfrag, const href *r, int nrefs,
                       const ei_x_buff *c, const ei_x_buff *p, cn_dist_msg *m)
 {
-    size_t n = (size_t)p->index, at = 0;
-    const uint8_t *pl = (const uint8_t *)p->buff;
-    int rc = -1;
-    for (int i = 0; i < nfrag; i++) {
-        size_t end = n * (size_t)(i + 1) / (size_t)nfrag;
-        ei_x_buff f;
-        if (i == 0)
-            frag_first(&f, seq, (uint64_t)nfrag, r, nrefs, c, pl, end);
-        else
-            frag_next(&f, seq, (uint64_t)(nfrag - i), pl + at, end - at);
-        rc = rx_all(rx, &f, m);
-        ei_x_free(&f);
-        if (i < nfrag - 1)
-            ck_assert_int_eq(rc, 0);
-        at = end;
-    }
-    return rc;
+    return send_frags_direct(rx, seq, nfrag, r, nrefs, c, p, 0, 0, m);
 }
 
 START_TEST(fragments_in_order)
@@ -866,7 +856,8 @@ static int rx_direct(cn_rx *rx, const ei_x_buff *f, size_t have, size_t piece, c
     return rc;
 }
 
-/* send_frags with every continuation read directly (rx_direct). */
+/* send_frags with every continuation read directly (rx_direct: have bytes with the header,
+ * the rest in pieces), or through the framer like the start fragment when have is 0. */
 static int send_frags_direct(cn_rx *rx, uint64_t seq, int nfrag, const href *r, int nrefs,
                              const ei_x_buff *c, const ei_x_buff *p, size_t have, size_t piece,
                              cn_dist_msg *m)
@@ -877,13 +868,11 @@ static int send_frags_direct(cn_rx *rx, uint64_t seq, int nfrag, const href *r, 
     for (int i = 0; i < nfrag; i++) {
         size_t end = n * (size_t)(i + 1) / (size_t)nfrag;
         ei_x_buff f;
-        if (i == 0) {
+        if (i == 0)
             frag_first(&f, seq, (uint64_t)nfrag, r, nrefs, c, pl, end);
-            rc = rx_all(rx, &f, m);
-        } else {
+        else
             frag_next(&f, seq, (uint64_t)(nfrag - i), pl + at, end - at);
-            rc = rx_direct(rx, &f, have, piece, m);
-        }
+        rc = i == 0 || have == 0 ? rx_all(rx, &f, m) : rx_direct(rx, &f, have, piece, m);
         ei_x_free(&f);
         if (i < nfrag - 1)
             ck_assert_int_eq(rc, 0);
@@ -1231,9 +1220,5 @@ int main(void)
     tcase_add_test(tc, max_message);
     tcase_add_test(tc, big_message);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(s);
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "check_main.h"
+
 /* Produced by term_to_binary(T, [{minor_version, 2}]) on OTP 25 (leading 131 removed):
  * closure = fun(X) -> X + Y end, export = fun lists:map/2, pid, port, ref, big = 1 bsl 100,
  * negbig = -(1 bsl 70), hugebig = 1 bsl 3000, float = 3.14, map = #{a => 1, <<"b">> =>
@@ -889,9 +891,5 @@ int main(void)
     tcase_add_test(tc, scan_rewrite);
     tcase_add_test(tc, atom_text);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cn_check_run(s);
 }
