@@ -455,12 +455,8 @@ long cn_term_scan(const uint8_t *p, size_t n, const cn_atom_refs *refs, size_t *
 
 size_t cn_term_rewrite(const uint8_t *p, size_t n, const cn_atom_refs *refs, uint8_t *out)
 {
-    walker w;
-    walker_init(&w, p, n, refs, out);
-    if (n == 0 || walk(&w) < 0)
-        return 0;
-    flush(&w);
-    return w.opos;
+    size_t len;
+    return cn_term_scan_rewrite(p, n, refs, out, &len) < 0 ? 0 : len;
 }
 
 long cn_term_scan_rewrite(const uint8_t *p, size_t n, const cn_atom_refs *refs, uint8_t *out,
