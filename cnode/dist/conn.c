@@ -457,6 +457,12 @@ uint32_t cn_conn_take_busy(void)
     return n;
 }
 
+/* Over half the busy limit and not closed (conn_close wakes the waiters after C_CLOSED). */
+static int still_busy(cn_conn *c)
+{
+    return c->state != C_CLOSED && atomic_load(&c->queued) >= CN_CONN_BUSY / 2;
+}
+
 int cn_conn_wait_unbusy(uint32_t node, int timeout_ms)
 {
     if (node == 0 || node >= CN_MAX_NODES)
@@ -480,11 +486,10 @@ int cn_conn_wait_unbusy(uint32_t node, int timeout_ms)
     pthread_mutex_lock(&c->blk);
     atomic_fetch_add(&c->nwait, 1);
     /* woken by unqueue or the close */
-    while ((busy = !atomic_load(&c->gone) && atomic_load(&c->queued) >= CN_CONN_BUSY / 2 &&
-                   !cn_loop_stopping()) &&
+    while ((busy = still_busy(c) && !cn_loop_stopping()) &&
            pthread_cond_timedwait(&c->unbusy, &c->blk, &until) == 0) {
     }
-    busy = busy && !atomic_load(&c->gone) && atomic_load(&c->queued) >= CN_CONN_BUSY / 2;
+    busy = busy && still_busy(c);
     atomic_fetch_sub(&c->nwait, 1);
     pthread_mutex_unlock(&c->blk);
     conn_release(c);
@@ -551,7 +556,6 @@ void conn_close(cn_conn *c, const char *why)
     c->ohead = c->otail = NULL;
     pthread_mutex_unlock(&c->olock);
     frames_free(drop);
-    atomic_store(&c->gone, 1);
     wake_senders(c); /* what they sent is dropped: nothing left to wait for */
     if (was == C_UP)
         cn_info("connection down: %s (%s)", c->peer, why);

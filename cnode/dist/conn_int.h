@@ -55,9 +55,9 @@ struct cn_conn {
     _Atomic uint64_t bytes_in, bytes_out; /* written by the I/O thread, read by introspection */
     _Atomic uint64_t reads, coalesced;    /* read turns, and those that waited for a nap */
     /* Back-pressure: bytes queued and not yet written (the frames' acct); senders waiting
-     * for it to drain sleep on `unbusy` (blk), counted in nwait; `gone` once closed. */
+     * for it to drain sleep on `unbusy` (blk), counted in nwait. */
     _Atomic size_t queued;
-    atomic_int nwait, gone;
+    atomic_int nwait;
     pthread_mutex_t blk;
     pthread_cond_t unbusy;
     int io_counted; /* (tlock) its bytes moved to io_closed_in/out when it closed */
