@@ -928,8 +928,9 @@ static void moderate(cn_conn *c, unsigned msgs, int due)
     atomic_fetch_add_explicit(&c->reads, 1, memory_order_relaxed);
     if (due)
         atomic_fetch_add_explicit(&c->coalesced, 1, memory_order_relaxed);
-    uint64_t nap = c->state == C_UP ? cn_rxmod_after(&c->mod, msgs) : 0;
-    if (nap && cn_loop_defer(&c->ev, cn_now_ns() + nap) < 0)
+    uint64_t now = cn_now_ns();
+    uint64_t nap = c->state == C_UP ? cn_rxmod_after(&c->mod, msgs, now) : 0;
+    if (nap && cn_loop_defer(&c->ev, now + nap) < 0)
         c->mod.napping = 0;
     else if (!nap)
         cn_loop_undefer(&c->ev);

@@ -17,19 +17,78 @@ uint32_t cn_rxmod_nap(void)
     return atomic_load(&nap_us);
 }
 
-uint64_t cn_rxmod_after(cn_rxmod *m, unsigned msgs)
+/* Stop napping; the next try waits for the back-off, which doubles. */
+static uint64_t leave(cn_rxmod *m, uint64_t now)
+{
+    if (m->backoff < CN_RXMOD_BACKOFF_MIN_NS)
+        m->backoff = CN_RXMOD_BACKOFF_MIN_NS;
+    m->next_try = now + m->backoff;
+    m->backoff =
+        m->backoff * 2 > CN_RXMOD_BACKOFF_MAX_NS ? CN_RXMOD_BACKOFF_MAX_NS : m->backoff * 2;
+    m->napping = 0;
+    m->streak = 0;
+    return 0;
+}
+
+/* Naps pay when they keep the peer's pace: msgs / dt >= pct % of free_n / free_dt
+ * (products: counts and times are those of 100 ms at most). */
+static int keeps_pace(const cn_rxmod *m, uint64_t msgs, uint64_t dt, unsigned pct)
+{
+    return msgs * m->free_dt * 100u >= (uint64_t)pct * m->free_n * dt;
+}
+
+uint64_t cn_rxmod_after(cn_rxmod *m, unsigned msgs, uint64_t now)
 {
     uint64_t nap = (uint64_t)cn_rxmod_nap() * 1000u;
-    if (nap == 0 || (m->napping && msgs < CN_RXMOD_STAY)) {
+    uint64_t dt = m->last && now > m->last ? now - m->last : 0;
+    m->last = now;
+    if (nap == 0) {
         m->napping = 0;
         m->streak = 0;
         return 0;
     }
-    if (m->napping)
+    if (m->napping) {
+        if (msgs < CN_RXMOD_STAY)
+            return leave(m, now);
+        /* The pace is judged over several naps: the first ones after reading on readiness
+         * bring fewer messages while the peer settles into the new rhythm. */
+        m->nap_n += msgs;
+        m->nap_dt += dt;
+        m->naps++;
+        if (m->naps == CN_RXMOD_EARLY && !m->judged &&
+            !keeps_pace(m, m->nap_n, m->nap_dt, CN_RXMOD_EARLY_PCT))
+            return leave(m, now);
+        if (m->naps < CN_RXMOD_JUDGE)
+            return nap;
+        if (!keeps_pace(m, m->nap_n, m->nap_dt, CN_RXMOD_KEEP_PCT))
+            return leave(m, now);
+        m->judged = 1;
+        m->naps = 0;
+        m->nap_n = m->nap_dt = 0;
+        m->backoff = CN_RXMOD_BACKOFF_MIN_NS;
         return nap;
-    m->streak = msgs >= 2 ? m->streak + 1 : 0;
-    if (m->streak < CN_RXMOD_ENTER)
+    }
+    /* The first read of a streak only starts it: the time before it may be an idle gap. A
+     * read more than a nap after the one before starts a new streak: the peer does not
+     * send faster than the nap, and waiting cannot gather its messages. The pace is
+     * measured afresh every CN_RXMOD_BACKOFF_MAX_NS. */
+    if (m->streak == 0 || dt == 0 || dt > nap || now - m->since > CN_RXMOD_BACKOFF_MAX_NS) {
+        m->streak = 1;
+        m->since = now;
+        m->msgs = 0;
         return 0;
+    }
+    m->streak++;
+    if (m->msgs == 0 && msgs == 0)
+        m->since = now; /* the pace is measured from the read before the first message */
+    m->msgs += msgs;
+    if (m->streak <= CN_RXMOD_ENTER || m->msgs < CN_RXMOD_ENTER || now < m->next_try)
+        return 0;
+    m->free_dt = now - m->since;
+    m->free_n = m->msgs;
+    m->naps = 0;
+    m->nap_n = m->nap_dt = 0;
+    m->judged = 0;
     m->napping = 1;
     return nap;
 }

@@ -1,6 +1,7 @@
 /* check_rxmod: unit tests for receive moderation (dist/rxmod) and the event loop's deferred
- * calls it runs on (loop.c): when a connection starts and stops napping, that a caller making
- * one call at a time never waits, and that a deferred call fires once, moves, and is
+ * calls it runs on (loop.c): when a connection starts and stops napping, that a nap which
+ * slows the peer down ends and is tried ever more rarely (a caller making one call at a time
+ * almost never waits), and that a deferred call fires once, moves, and is
  * cancelled by cn_loop_undefer and cn_loop_del. */
 #include "dist/rxmod.h"
 #include "loop.h"
@@ -14,52 +15,115 @@
 #define US 1000u
 #define NAP_NS (150u * US)
 
-/* n reads of `msgs` messages each: the last answer. */
-static uint64_t feed(cn_rxmod *m, int n, unsigned msgs)
+/* A connection's reads on a made-up clock: n reads of `msgs` messages each, `gap_us` apart
+ * (after a nap, the nap is the gap: what the read brings decides). Returns the last answer. */
+static uint64_t clock_ns = 1000000000u;
+
+static uint64_t feed(cn_rxmod *m, int n, unsigned msgs, unsigned gap_us)
 {
     uint64_t r = 0;
-    for (int i = 0; i < n; i++)
-        r = cn_rxmod_after(m, msgs);
+    for (int i = 0; i < n; i++) {
+        clock_ns += gap_us * US;
+        r = cn_rxmod_after(m, msgs, clock_ns);
+    }
     return r;
 }
 
-START_TEST(a_stream_enters_and_leaves)
+/* 64 callers: a request every 20 us while read on arrival, and 12 in a nap (the same rate). */
+START_TEST(many_callers_nap_and_stop_when_the_stream_ends)
 {
     cn_rxmod_set_nap(150);
     cn_rxmod m = {0};
-    /* a few casts per read: the fourth such read in a row starts the nap */
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER - 1, 3), 0);
+    /* the first read only starts the streak; the next CN_RXMOD_ENTER measure the pace */
+    ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER, 1, 20), 0);
     ck_assert(!m.napping);
-    ck_assert_uint_eq(feed(&m, 1, 2), NAP_NS);
+    ck_assert_uint_eq(feed(&m, 1, 1, 20), NAP_NS);
     ck_assert(m.napping);
-    /* while each read after a nap brings enough, it naps again */
-    ck_assert_uint_eq(feed(&m, 10, 40), NAP_NS);
-    ck_assert_uint_eq(feed(&m, 1, CN_RXMOD_STAY), NAP_NS);
-    /* a read after a nap with fewer: the stream is over, read on arrival again */
-    ck_assert_uint_eq(feed(&m, 1, CN_RXMOD_STAY - 1), 0);
+    /* while each read after a nap brings enough at that pace, it naps again */
+    ck_assert_uint_eq(feed(&m, 100, 8, 150), NAP_NS);
+    ck_assert_uint_eq(feed(&m, 1, 40, 150), NAP_NS);
+    /* fewer than CN_RXMOD_STAY: the stream is over, read on arrival again */
+    ck_assert_uint_eq(feed(&m, 1, CN_RXMOD_STAY - 1, 150), 0);
     ck_assert(!m.napping);
     ck_assert_uint_eq(m.streak, 0);
-    /* and it takes a full streak again to come back */
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER - 1, 50), 0);
-    ck_assert_uint_eq(feed(&m, 1, 50), NAP_NS);
+    /* and it takes a streak, and the back-off (1 ms), to come back */
+    int reads = 0;
+    while (feed(&m, 1, 1, 20) == 0)
+        reads++;
+    ck_assert_int_ge(reads, 1000 / 20 - 1);
+    ck_assert_int_le(reads, 1000 / 20 + 1);
 }
 END_TEST
 
-START_TEST(one_call_at_a_time_never_waits)
+/* A stream of casts: reads with many messages nap as before. */
+START_TEST(a_stream_of_casts_naps)
 {
     cn_rxmod_set_nap(150);
     cn_rxmod m = {0};
-    /* each read brings one request at most (monitors and demonitors carry no payload) */
-    for (int i = 0; i < 10000; i++) {
-        ck_assert_uint_eq(cn_rxmod_after(&m, 1), 0);
-        ck_assert_uint_eq(cn_rxmod_after(&m, 0), 0);
+    ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER, 3, 10), 0);
+    ck_assert_uint_eq(feed(&m, 1, 3, 10), NAP_NS);
+    ck_assert_uint_eq(feed(&m, 1000, 60, 150), NAP_NS); /* 400 k/s, as fast as before */
+}
+END_TEST
+
+/* Four callers back to back: a request every 20 us on arrival, but at most four in a nap,
+ * 27 k/s instead of 50 k/s: the nap ends, and is tried again ever more rarely. */
+START_TEST(a_nap_that_slows_the_peer_ends_and_backs_off)
+{
+    cn_rxmod_set_nap(150);
+    cn_rxmod m = {0};
+    int naps = 0;
+    uint64_t t0 = clock_ns;
+    for (int i = 0; i < 200000; i++) { /* 4 s */
+        if (feed(&m, 1, m.napping ? 4 : 1, m.napping ? 150 : 20)) {
+            naps++;
+            ck_assert(m.napping);
+            ck_assert_uint_eq(feed(&m, 1, 4, 150), 0); /* 4 in 150 us: too slow */
+        }
     }
-    /* busy reads now and then do not add up across quiet ones */
-    for (int i = 0; i < 1000; i++) {
-        ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER - 1, 5), 0);
-        ck_assert_uint_eq(feed(&m, 1, 1), 0);
+    uint64_t elapsed_ms = (clock_ns - t0) / 1000000u;
+    ck_assert_int_ge(naps, 5);
+    /* 1 + 2 + ... + 64 ms, then one every 100 ms */
+    ck_assert_int_le(naps, 8 + (int)(elapsed_ms / (CN_RXMOD_BACKOFF_MAX_NS / 1000000u)) + 1);
+    /* a nap that pays resets the back-off */
+    feed(&m, CN_RXMOD_ENTER + 1, 1, 20);
+    while (!m.napping)
+        feed(&m, 1, 1, 20);
+    ck_assert_uint_eq(feed(&m, 1, 12, 150), NAP_NS);
+    ck_assert_uint_eq(m.backoff, CN_RXMOD_BACKOFF_MIN_NS);
+}
+END_TEST
+
+START_TEST(one_call_at_a_time_rarely_waits)
+{
+    cn_rxmod_set_nap(150);
+    cn_rxmod m = {0};
+    /* each read brings one request at most (monitors and demonitors carry no payload): a
+     * nap brings one too, so it ends at once */
+    int naps = 0;
+    for (int i = 0; i < 40000; i++) { /* 60 us per call: 2.4 s */
+        if (feed(&m, 1, 1, 30) == 0 && feed(&m, 1, 0, 30) == 0)
+            continue;
+        naps++;
+        ck_assert_uint_eq(feed(&m, 1, 1, 150), 0);
     }
+    ck_assert_int_le(naps, 8 + 24 + 1);
     ck_assert(!m.napping);
+    /* callers that start after a quiet second are measured at their own pace */
+    cn_rxmod q = {0};
+    feed(&q, 2, 1, 1000000);
+    ck_assert_uint_eq(feed(&q, CN_RXMOD_ENTER, 1, 20), NAP_NS);
+    ck_assert_uint_eq(q.free_dt, CN_RXMOD_ENTER * 20 * US);
+    ck_assert_uint_eq(feed(&q, 1, 4, 150), 0);
+    /* nor after a long run of reads without messages (monitors only) */
+    cn_rxmod r = {0};
+    ck_assert_uint_eq(feed(&r, 300000, 0, 100), 0);
+    ck_assert_uint_eq(feed(&r, CN_RXMOD_ENTER, 1, 20), NAP_NS);
+    ck_assert_uint_eq(r.free_dt, CN_RXMOD_ENTER * 20 * US);
+    ck_assert_uint_eq(feed(&r, 1, 4, 150), 0);
+    /* a peer sending slower than one message a nap never gets one */
+    for (int i = 0; i < 1000; i++)
+        ck_assert_uint_eq(feed(&q, 1, 1, 200), 0);
 }
 END_TEST
 
@@ -67,10 +131,10 @@ START_TEST(nap_zero_turns_it_off)
 {
     cn_rxmod_set_nap(150);
     cn_rxmod m = {0};
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER, 50), NAP_NS);
+    ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER + 1, 50, 10), NAP_NS);
     cn_rxmod_set_nap(0);
     ck_assert_uint_eq(cn_rxmod_nap(), 0);
-    ck_assert_uint_eq(feed(&m, 100, 50), 0); /* also ends a nap under way */
+    ck_assert_uint_eq(feed(&m, 100, 50, 10), 0); /* also ends a nap under way */
     ck_assert(!m.napping);
     cn_rxmod_set_nap(150);
 }
@@ -159,8 +223,10 @@ static Suite *suite(void)
 {
     Suite *s = suite_create("rxmod");
     TCase *tc = tcase_create("moderation");
-    tcase_add_test(tc, a_stream_enters_and_leaves);
-    tcase_add_test(tc, one_call_at_a_time_never_waits);
+    tcase_add_test(tc, many_callers_nap_and_stop_when_the_stream_ends);
+    tcase_add_test(tc, a_stream_of_casts_naps);
+    tcase_add_test(tc, a_nap_that_slows_the_peer_ends_and_backs_off);
+    tcase_add_test(tc, one_call_at_a_time_rarely_waits);
     tcase_add_test(tc, nap_zero_turns_it_off);
     suite_add_tcase(s, tc);
     TCase *tl = tcase_create("loop");
