@@ -78,7 +78,9 @@ START_TEST(a_nap_that_slows_the_peer_ends_and_backs_off)
         if (feed(&m, 1, m.napping ? 4 : 1, m.napping ? 150 : 20)) {
             naps++;
             ck_assert(m.napping);
-            ck_assert_uint_eq(feed(&m, 1, 4, 150), 0); /* 4 in 150 us: too slow */
+            /* 4 in 150 us: too slow, judged after CN_RXMOD_EARLY naps */
+            ck_assert_uint_eq(feed(&m, CN_RXMOD_EARLY - 1, 4, 150), NAP_NS);
+            ck_assert_uint_eq(feed(&m, 1, 4, 150), 0);
         }
     }
     uint64_t elapsed_ms = (clock_ns - t0) / 1000000u;
@@ -89,8 +91,28 @@ START_TEST(a_nap_that_slows_the_peer_ends_and_backs_off)
     feed(&m, CN_RXMOD_ENTER + 1, 1, 20);
     while (!m.napping)
         feed(&m, 1, 1, 20);
-    ck_assert_uint_eq(feed(&m, 1, 12, 150), NAP_NS);
+    ck_assert_uint_eq(m.backoff, CN_RXMOD_BACKOFF_MAX_NS);
+    ck_assert_uint_eq(feed(&m, CN_RXMOD_JUDGE, 12, 150), NAP_NS);
     ck_assert_uint_eq(m.backoff, CN_RXMOD_BACKOFF_MIN_NS);
+}
+END_TEST
+
+/* The first naps after reading on readiness bring fewer messages while the peer settles:
+ * 64 callers at 50 k/s bring 5 in the first naps and 10 later (60 k/s). */
+START_TEST(the_pace_is_judged_over_several_naps)
+{
+    cn_rxmod_set_nap(150);
+    cn_rxmod m = {0};
+    ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER + 1, 1, 20), NAP_NS);
+    ck_assert_uint_eq(feed(&m, CN_RXMOD_EARLY, 5, 150), NAP_NS); /* 33 k/s: 67% */
+    ck_assert_uint_eq(feed(&m, CN_RXMOD_JUDGE - CN_RXMOD_EARLY, 10, 150), NAP_NS);
+    ck_assert_uint_eq(feed(&m, 10 * CN_RXMOD_JUDGE, 10, 150), NAP_NS);
+    /* the peer slows down to 7 a nap (47 k/s, 93%): still paying */
+    ck_assert_uint_eq(feed(&m, 10 * CN_RXMOD_JUDGE, 7, 150), NAP_NS);
+    /* to 6 (40 k/s, 80%): the next judgement ends it, the early one applies only once */
+    ck_assert_uint_eq(feed(&m, CN_RXMOD_JUDGE - 1, 6, 150), NAP_NS);
+    ck_assert_uint_eq(feed(&m, 1, 6, 150), 0);
+    ck_assert(!m.napping);
 }
 END_TEST
 
@@ -114,12 +136,14 @@ START_TEST(one_call_at_a_time_rarely_waits)
     feed(&q, 2, 1, 1000000);
     ck_assert_uint_eq(feed(&q, CN_RXMOD_ENTER, 1, 20), NAP_NS);
     ck_assert_uint_eq(q.free_dt, CN_RXMOD_ENTER * 20 * US);
+    ck_assert_uint_eq(feed(&q, CN_RXMOD_EARLY - 1, 4, 150), NAP_NS);
     ck_assert_uint_eq(feed(&q, 1, 4, 150), 0);
     /* nor after a long run of reads without messages (monitors only) */
     cn_rxmod r = {0};
     ck_assert_uint_eq(feed(&r, 300000, 0, 100), 0);
     ck_assert_uint_eq(feed(&r, CN_RXMOD_ENTER, 1, 20), NAP_NS);
     ck_assert_uint_eq(r.free_dt, CN_RXMOD_ENTER * 20 * US);
+    ck_assert_uint_eq(feed(&r, CN_RXMOD_EARLY - 1, 4, 150), NAP_NS);
     ck_assert_uint_eq(feed(&r, 1, 4, 150), 0);
     /* a peer sending slower than one message a nap never gets one */
     for (int i = 0; i < 1000; i++)
@@ -226,6 +250,7 @@ static Suite *suite(void)
     tcase_add_test(tc, many_callers_nap_and_stop_when_the_stream_ends);
     tcase_add_test(tc, a_stream_of_casts_naps);
     tcase_add_test(tc, a_nap_that_slows_the_peer_ends_and_backs_off);
+    tcase_add_test(tc, the_pace_is_judged_over_several_naps);
     tcase_add_test(tc, one_call_at_a_time_rarely_waits);
     tcase_add_test(tc, nap_zero_turns_it_off);
     suite_add_tcase(s, tc);
