@@ -32,10 +32,10 @@ static atomic_int stopping;
 static void (*timer_fn)(uint64_t);
 static uint64_t timer_period;
 static _Atomic uint64_t next_timer;
-static int duefd = -1;       /* the timerfd of deferred calls */
+static int duefd = -1; /* the timerfd of deferred calls */
 static cn_ev due_ev;
-static cn_ev *due_list;      /* deferred calls, unordered: a few connections at most */
-static uint64_t due_armed;   /* when duefd fires, 0 if disarmed */
+static cn_ev *due_list;    /* deferred calls, unordered: a few connections at most */
+static uint64_t due_armed; /* when duefd fires, 0 if disarmed */
 
 uint64_t cn_now_ms(void)
 {

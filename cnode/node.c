@@ -2,9 +2,9 @@
 
 #include "dist/conn.h"
 #include "dist/flags.h"
-#include "dist/tls.h"
 #include "dist/reconnect.h"
 #include "dist/rxmod.h"
+#include "dist/tls.h"
 #include "epmd_client/epmd.h"
 #include "loop.h"
 #include "proc/ident.h"
@@ -14,16 +14,16 @@
 #include "util/log.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <sodium.h>
-#include <sys/epoll.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,7 +42,10 @@ void cn_config_defaults(cn_config *c)
     c->rx_coalesce_us = 150;
 }
 
-const char *cn_node_self_name(void) { return cn_node.name; }
+const char *cn_node_self_name(void)
+{
+    return cn_node.name;
+}
 
 /* Short names use the host name up to the first dot; long names the full name (as erl). */
 static int host_part(int longnames, char *out, size_t cap)
@@ -148,8 +151,8 @@ static void *reregister(void *arg)
         sleep(2);
         char err[256];
         uint32_t creation;
-        int fd = cn_epmd_register(NULL, cn_node.epmd_port, alive, cn_node.listen_port,
-                                  &creation, 2000, err, sizeof err);
+        int fd = cn_epmd_register(NULL, cn_node.epmd_port, alive, cn_node.listen_port, &creation,
+                                  2000, err, sizeof err);
         if (fd >= 0) {
             if (cn_loop_post(epmd_back, (void *)(intptr_t)fd) < 0)
                 close(fd);
@@ -214,8 +217,8 @@ static int start_dist(const cn_config *c, const char *alive, char *err, size_t e
         fd = do_register(alive, err, errlen);
     }
     if (fd == CN_EPMD_ERR_TAKEN) {
-        snprintf(err, errlen, "the name %s is already in use on this host (epmd port %u)",
-                 alive, cn_node.epmd_port);
+        snprintf(err, errlen, "the name %s is already in use on this host (epmd port %u)", alive,
+                 cn_node.epmd_port);
         *code = 1;
         return -1;
     }
@@ -308,9 +311,9 @@ int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code)
         snprintf(err, errlen, "cannot start schedulers or services");
         return -1;
     }
-    cn_info("node %s started, listening on port %u, creation %u, %s, %d schedulers",
-            cn_node.name, cn_node.listen_port, cn_node.creation,
-            c->hidden ? "hidden" : "visible", cn_sched_count());
+    cn_info("node %s started, listening on port %u, creation %u, %s, %d schedulers", cn_node.name,
+            cn_node.listen_port, cn_node.creation, c->hidden ? "hidden" : "visible",
+            cn_sched_count());
     for (int i = 0; i < c->nconnect; i++) {
         long n = cn_node_intern(c->connect[i], strlen(c->connect[i]));
         if (n > 0)
@@ -351,4 +354,7 @@ int cn_node_run(void)
     return 0;
 }
 
-void cn_node_stop(void) { cn_loop_stop(); }
+void cn_node_stop(void)
+{
+    cn_loop_stop();
+}

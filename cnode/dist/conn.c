@@ -45,7 +45,10 @@ static uint64_t io_closed_in, io_closed_out; /* (tlock) bytes of closed connecti
  * the I/O thread while it dispatches what it read): its frames then wait for one write. */
 static _Thread_local int more_coming;
 
-void cn_conn_hint_more(int more) { more_coming = more; }
+void cn_conn_hint_more(int more)
+{
+    more_coming = more;
+}
 
 static void oframe_free(cn_oframe *f)
 {
@@ -152,8 +155,8 @@ static void arm(cn_conn *c)
 {
     if (c->fd < 0)
         return;
-    uint32_t want = (c->mod.napping ? 0 : EPOLLIN) |
-                    (cn_tp_wants_out(c->tp, has_output(c)) ? EPOLLOUT : 0);
+    uint32_t want =
+        (c->mod.napping ? 0 : EPOLLIN) | (cn_tp_wants_out(c->tp, has_output(c)) ? EPOLLOUT : 0);
     if (want == c->armed)
         return;
     c->armed = want;

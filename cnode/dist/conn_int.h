@@ -23,8 +23,8 @@ enum { C_DIALING, C_HANDSHAKE, C_NOKWAIT, C_UP, C_CLOSED };
 
 struct cn_conn {
     cn_ev ev;
-    int fd;    /* the socket, owned by tp; -1 once closed */
-    cn_tp *tp; /* TCP or TLS: nothing above read/write/close knows which */
+    int fd;           /* the socket, owned by tp; -1 once closed */
+    cn_tp *tp;        /* TCP or TLS: nothing above read/write/close knows which */
     atomic_int state; /* written under olock, read anywhere; flags are set before C_UP */
     int role;
     uint32_t node;

@@ -29,11 +29,20 @@ static int bad(ctl *c, const char *what)
 }
 
 /* A pid in a control message must belong to the peer (for senders) or to us (targets). */
-static int get_pid(ctl *c, cn_pid *p) { return cn_decode_pid(c->buf, &c->idx, p); }
+static int get_pid(ctl *c, cn_pid *p)
+{
+    return cn_decode_pid(c->buf, &c->idx, p);
+}
 
-static int get_long(ctl *c, unsigned long long *v) { return ei_decode_ulonglong(c->buf, &c->idx, v); }
+static int get_long(ctl *c, unsigned long long *v)
+{
+    return ei_decode_ulonglong(c->buf, &c->idx, v);
+}
 
-static int skip(ctl *c) { return ei_skip_term(c->buf, &c->idx); }
+static int skip(ctl *c)
+{
+    return ei_skip_term(c->buf, &c->idx);
+}
 
 /* The rest of the control term, from idx, copied as a reason (without version byte). */
 static int get_term_span(ctl *c, const char **start, int *len)
@@ -69,16 +78,25 @@ static cn_msg *payload_reason(cn_dist_msg *m, int kind)
     return msg;
 }
 
-static int is_local(const cn_pid *p) { return p->node == 0; }
+static int is_local(const cn_pid *p)
+{
+    return p->node == 0;
+}
 
 /* What one read's control messages deliver, run by run (cn_ctrl_flush): a stream of casts
  * or calls to one process takes its mailbox lock and wakes it once per run, not per message.
  * Per thread: a connection's frames are dispatched on the thread that read them. */
 static _Thread_local cn_batch batch;
 
-static void deliver(const cn_pid *to, cn_msg *m) { cn_batch_add(&batch, to, m); }
+static void deliver(const cn_pid *to, cn_msg *m)
+{
+    cn_batch_add(&batch, to, m);
+}
 
-void cn_ctrl_flush(void) { cn_batch_flush(&batch); }
+void cn_ctrl_flush(void)
+{
+    cn_batch_flush(&batch);
+}
 
 /* The name the current run was resolved from: the next message or monitor for that name in
  * the same run goes to the same process without a registry lookup (the run is delivered as
@@ -386,8 +404,8 @@ static int do_spawn(ctl *c, cn_dist_msg *m)
     char mod[MAXATOMLEN_UTF8], fun[MAXATOMLEN_UTF8];
     long arity;
     int n, link = 0, monitor = 0;
-    if (cn_decode_ref(c->buf, &c->idx, &req) < 0 || get_pid(c, &from) < 0 ||
-        get_pid(c, &gl) < 0 || ei_decode_tuple_header(c->buf, &c->idx, &n) < 0 || n != 3 ||
+    if (cn_decode_ref(c->buf, &c->idx, &req) < 0 || get_pid(c, &from) < 0 || get_pid(c, &gl) < 0 ||
+        ei_decode_tuple_header(c->buf, &c->idx, &n) < 0 || n != 3 ||
         ei_decode_atom(c->buf, &c->idx, mod) < 0 || ei_decode_atom(c->buf, &c->idx, fun) < 0 ||
         ei_decode_long(c->buf, &c->idx, &arity) < 0 ||
         ei_decode_list_header(c->buf, &c->idx, &n) < 0)
@@ -408,9 +426,8 @@ static int do_spawn(ctl *c, cn_dist_msg *m)
     if (hook) { /* e.g. erpc: rpc and erpc calls (PROTOCOL.md §6.4), served by services/ */
         cn_pid pid;
         const char *why = "badarg";
-        if (hook(fun, (const char *)m->payload + 1, (int)m->payload_len - 1,
-                         link ? &from : NULL, monitor ? &from : NULL, &req, &gl, &pid,
-                         &why) < 0) {
+        if (hook(fun, (const char *)m->payload + 1, (int)m->payload_len - 1, link ? &from : NULL,
+                 monitor ? &from : NULL, &req, &gl, &pid, &why) < 0) {
             cn_out_spawn_reply(&req, &from, 0, NULL, why);
             return 0;
         }
@@ -541,21 +558,35 @@ static int do_spawn_reply(ctl *c)
 static int arity_ok(long op, int arity)
 {
     static const signed char want[] = {
-        [OP_LINK] = 3,          [OP_SEND] = 3,
-        [OP_EXIT] = 4,          [OP_UNLINK] = 3,
-        [OP_REG_SEND] = 4,      [OP_GROUP_LEADER] = 3,
-        [OP_EXIT2] = 4,         [OP_SEND_TT] = 4,
-        [OP_EXIT_TT] = 5,       [OP_REG_SEND_TT] = 5,
-        [OP_EXIT2_TT] = 5,      [OP_MONITOR_P] = 4,
-        [OP_DEMONITOR_P] = 4,   [OP_MONITOR_P_EXIT] = 5,
-        [OP_SEND_SENDER] = 3,   [OP_SEND_SENDER_TT] = 4,
-        [OP_PAYLOAD_EXIT] = 3,  [OP_PAYLOAD_EXIT_TT] = 4,
-        [OP_PAYLOAD_EXIT2] = 3, [OP_PAYLOAD_EXIT2_TT] = 4,
+        [OP_LINK] = 3,
+        [OP_SEND] = 3,
+        [OP_EXIT] = 4,
+        [OP_UNLINK] = 3,
+        [OP_REG_SEND] = 4,
+        [OP_GROUP_LEADER] = 3,
+        [OP_EXIT2] = 4,
+        [OP_SEND_TT] = 4,
+        [OP_EXIT_TT] = 5,
+        [OP_REG_SEND_TT] = 5,
+        [OP_EXIT2_TT] = 5,
+        [OP_MONITOR_P] = 4,
+        [OP_DEMONITOR_P] = 4,
+        [OP_MONITOR_P_EXIT] = 5,
+        [OP_SEND_SENDER] = 3,
+        [OP_SEND_SENDER_TT] = 4,
+        [OP_PAYLOAD_EXIT] = 3,
+        [OP_PAYLOAD_EXIT_TT] = 4,
+        [OP_PAYLOAD_EXIT2] = 3,
+        [OP_PAYLOAD_EXIT2_TT] = 4,
         [OP_PAYLOAD_MONITOR_P_EXIT] = 4,
-        [OP_SPAWN_REQUEST] = 6, [OP_SPAWN_REQUEST_TT] = 7,
-        [OP_SPAWN_REPLY] = 5,   [OP_SPAWN_REPLY_TT] = 6,
-        [OP_ALIAS_SEND] = 3,    [OP_ALIAS_SEND_TT] = 4,
-        [OP_UNLINK_ID] = 4,     [OP_UNLINK_ID_ACK] = 4,
+        [OP_SPAWN_REQUEST] = 6,
+        [OP_SPAWN_REQUEST_TT] = 7,
+        [OP_SPAWN_REPLY] = 5,
+        [OP_SPAWN_REPLY_TT] = 6,
+        [OP_ALIAS_SEND] = 3,
+        [OP_ALIAS_SEND_TT] = 4,
+        [OP_UNLINK_ID] = 4,
+        [OP_UNLINK_ID_ACK] = 4,
     };
     if (op < 0 || op >= (long)sizeof want || want[op] == 0)
         return 1; /* unknown: dropped later, nothing is decoded */

@@ -18,10 +18,9 @@ void cn_ctrl_flush(void);
 
 /* A service that runs the spawn requests of a module itself (erpc). Same contract as
  * cn_rpc_spawn: start the process held, return 0 and its pid, or -1 with an error atom. */
-typedef int (*cn_spawn_hook)(const char *fun, const char *args, int args_len,
-                             const cn_pid *link, const cn_pid *monitor_by,
-                             const cn_ref *monitor_ref, const cn_pid *group_leader,
-                             cn_pid *pid_out, const char **why);
+typedef int (*cn_spawn_hook)(const char *fun, const char *args, int args_len, const cn_pid *link,
+                             const cn_pid *monitor_by, const cn_ref *monitor_ref,
+                             const cn_pid *group_leader, cn_pid *pid_out, const char **why);
 int cn_spawn_hook_register(const char *mod, cn_spawn_hook fn);
 cn_spawn_hook cn_spawn_hook_lookup(const char *mod);
 

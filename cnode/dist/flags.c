@@ -7,8 +7,8 @@ uint64_t cn_flags_ours(int hidden)
 {
     uint64_t f = DFLAG_MANDATORY | DFLAG_MANDATORY_25_DIGEST | DFLAG_DIST_MONITOR |
                  DFLAG_DIST_MONITOR_NAME | DFLAG_SEND_SENDER | DFLAG_EXIT_PAYLOAD |
-                 DFLAG_DIST_HDR_ATOM_CACHE | DFLAG_FRAGMENTS | DFLAG_SMALL_ATOM_TAGS |
-                 DFLAG_ALIAS | DFLAG_BIG_SEQTRACE_LABELS | DFLAG_UNICODE_IO | DFLAG_SPAWN;
+                 DFLAG_DIST_HDR_ATOM_CACHE | DFLAG_FRAGMENTS | DFLAG_SMALL_ATOM_TAGS | DFLAG_ALIAS |
+                 DFLAG_BIG_SEQTRACE_LABELS | DFLAG_UNICODE_IO | DFLAG_SPAWN;
     if (!hidden)
         f |= DFLAG_PUBLISHED;
     return f;
@@ -21,7 +21,10 @@ uint64_t cn_flags_expand(uint64_t peer)
     return peer;
 }
 
-uint64_t cn_flags_missing(uint64_t peer_expanded) { return DFLAG_MANDATORY_25 & ~peer_expanded; }
+uint64_t cn_flags_missing(uint64_t peer_expanded)
+{
+    return DFLAG_MANDATORY_25 & ~peer_expanded;
+}
 
 static const struct {
     uint64_t bit;

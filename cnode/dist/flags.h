@@ -37,11 +37,10 @@
 #define DFLAG_ALIAS (1ULL << 35)
 
 /* What an OTP 25 node requires of its peer (0x01070F94). */
-#define DFLAG_MANDATORY_25                                                                   \
-    (DFLAG_EXTENDED_REFERENCES | DFLAG_FUN_TAGS | DFLAG_NEW_FUN_TAGS |                       \
-     DFLAG_EXTENDED_PIDS_PORTS | DFLAG_EXPORT_PTR_TAG | DFLAG_BIT_BINARIES |                 \
-     DFLAG_NEW_FLOATS | DFLAG_UTF8_ATOMS | DFLAG_MAP_TAG | DFLAG_BIG_CREATION |              \
-     DFLAG_HANDSHAKE_23)
+#define DFLAG_MANDATORY_25                                                                         \
+    (DFLAG_EXTENDED_REFERENCES | DFLAG_FUN_TAGS | DFLAG_NEW_FUN_TAGS | DFLAG_EXTENDED_PIDS_PORTS | \
+     DFLAG_EXPORT_PTR_TAG | DFLAG_BIT_BINARIES | DFLAG_NEW_FLOATS | DFLAG_UTF8_ATOMS |             \
+     DFLAG_MAP_TAG | DFLAG_BIG_CREATION | DFLAG_HANDSHAKE_23)
 /* What OTP 26/27 require of their peers; we offer all of it. Of our peers we require only the
  * OTP 25 set, so that OTP 23/24 nodes (no V4_NC) can still connect. */
 #define DFLAG_MANDATORY (DFLAG_MANDATORY_25 | DFLAG_UNLINK_ID | DFLAG_V4_NC)

@@ -47,7 +47,7 @@ int cn_out_spawn_reply(const cn_ref *req, const cn_pid *to, int flags, const cn_
 /* SPAWN_REQUEST {29, ReqId, From, GroupLeader, {Mod, Fun, Arity}, [monitor] or []} with the
  * argument list args (PROTOCOL.md §4.5), to node. */
 int cn_out_spawn_request(const cn_ref *req, const cn_pid *from, const cn_pid *gl, uint32_t node,
-                         const char *mod, const char *fun, int arity, int monitor,
-                         const char *args, int args_len);
+                         const char *mod, const char *fun, int arity, int monitor, const char *args,
+                         int args_len);
 
 #endif

@@ -55,7 +55,7 @@ typedef struct cn_from {
 enum {
     CN_NOREPLY = 0, /* continue; for handle_call: reply later with cn_reply */
     CN_REPLY = 1,   /* handle_call only: send `reply` to the caller */
-    CN_STOP = 2,    /* stop the process; the reason is set with cn_set_stop_reason (default normal) */
+    CN_STOP = 2, /* stop the process; the reason is set with cn_set_stop_reason (default normal) */
     /* handle_call only: reply with the bytes the callback consumed, buf[*index on entry ..
      * *index on return), as they are (an echo): a large request is sent back uncopied. */
     CN_REPLY_INPUT = 3
@@ -67,8 +67,8 @@ typedef struct cn_worker {
     const char *module; /* the Erlang-visible module name, e.g. "echo" */
     /* args: the Erlang list given to start the worker. Return 0 and set *state, or -1. */
     int (*init)(cn_proc *self, const char *buf, int *index, void **state);
-    int (*handle_call)(cn_proc *self, void *state, const char *buf, int *index,
-                       const cn_from *from, ei_x_buff *reply);
+    int (*handle_call)(cn_proc *self, void *state, const char *buf, int *index, const cn_from *from,
+                       ei_x_buff *reply);
     int (*handle_cast)(cn_proc *self, void *state, const char *buf, int *index);
     int (*handle_info)(cn_proc *self, void *state, const char *buf, int *index);
     /* reason: encoded without version byte. Frees the state. */
@@ -91,15 +91,15 @@ int cn_spawn_worker(const cn_worker *w, const char *args, int args_len, const ch
 
 /* Options for cn_spawn_ex. */
 typedef struct cn_spawn_opts {
-    const char *name;    /* register under this name */
-    const cn_pid *link;  /* link the new process to this pid */
+    const char *name;         /* register under this name */
+    const cn_pid *link;       /* link the new process to this pid */
     const cn_pid *monitor_by; /* this pid monitors the new process, with monitor_ref */
     const cn_ref *monitor_ref;
-    int async_init; /* 1: init runs in the process's first turn (a failing init makes it
-                       exit with the reason {init_failed, Module}) */
+    int async_init;             /* 1: init runs in the process's first turn (a failing init makes it
+                                   exit with the reason {init_failed, Module}) */
     const cn_pid *group_leader; /* default: the new process itself */
-    int hold_start; /* with async_init: do not run yet; cn_spawn_go starts it (lets the
-                       spawner answer first, so its reply precedes any exit signal) */
+    int hold_start;             /* with async_init: do not run yet; cn_spawn_go starts it (lets the
+                                   spawner answer first, so its reply precedes any exit signal) */
     /* On a failed synchronous init: the exit reason, encoded (caller frees with free()). */
     char **init_error;
     int *init_error_len;
@@ -287,8 +287,8 @@ int cn_global_send(cn_proc *self, const char *name, const char *msg, int len);
 /* ---- the node ----------------------------------------------------------------------- */
 
 typedef struct cn_config {
-    const char *name;  /* "alive" (short names: host added) or "alive@host" */
-    int longnames;     /* 1: --name, 0: --sname */
+    const char *name; /* "alive" (short names: host added) or "alive@host" */
+    int longnames;    /* 1: --name, 0: --sname */
     const char *cookie;
     int hidden;
     uint16_t port;      /* listen port, 0 = any */
@@ -312,7 +312,7 @@ typedef struct cn_config {
     const char **pg_scopes;
     int npg_scopes;
     int reconnect_max_ms;
-    int reconnect_meshed; /* also redial the peers :global meshes us with */
+    int reconnect_meshed;      /* also redial the peers :global meshes us with */
     int tls_check_client_host; /* require a connecting node's certificate to name its host */
     /* Receive moderation: while a peer streams messages, read its connection every this many
      * microseconds instead of on every arrival (default 150; 0: always on arrival). */

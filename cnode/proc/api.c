@@ -10,13 +10,16 @@
 #include "proc/sched.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
+#include <time.h>
 
-cn_pid cn_self(const cn_proc *self) { return self->pid; }
+cn_pid cn_self(const cn_proc *self)
+{
+    return self->pid;
+}
 
 /* A send that left its connection busy (over CN_CONN_BUSY bytes queued) makes the sending
  * process wait until the connection drains or goes, as the BEAM suspends a process on a
@@ -132,10 +135,10 @@ int cn_reply_take(cn_proc *self, const cn_from *from, ei_x_buff *reply)
     head[1] = 2;
     memcpy(head + 2, from->tag, (size_t)from->tag_len);
     if (alias_of(from, &alias) && alias.node == from->pid.node)
-        return throttled(self, cn_out_alias_send_head_take(&self->pid, &alias, head,
-                                                           2 + from->tag_len, reply));
-    return throttled(self, cn_out_send_head_take(&self->pid, &from->pid, head, 2 + from->tag_len,
-                                                 reply));
+        return throttled(
+            self, cn_out_alias_send_head_take(&self->pid, &alias, head, 2 + from->tag_len, reply));
+    return throttled(self,
+                     cn_out_send_head_take(&self->pid, &from->pid, head, 2 + from->tag_len, reply));
 }
 
 int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int len)
@@ -160,9 +163,9 @@ int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int le
     void *owner = m->storage;
     m->storage = NULL; /* the frame frees it now */
     if (to_alias)
-        return throttled(self, cn_out_alias_send_head_slice(&self->pid, &alias, head,
-                                                            2 + from->tag_len, (char *)reply,
-                                                            (size_t)len, owner));
+        return throttled(self,
+                         cn_out_alias_send_head_slice(&self->pid, &alias, head, 2 + from->tag_len,
+                                                      (char *)reply, (size_t)len, owner));
     return throttled(self, cn_out_send_head_slice(&self->pid, &to, head, 2 + from->tag_len,
                                                   (char *)reply, (size_t)len, owner));
 }
@@ -179,7 +182,10 @@ cn_from *cn_from_dup(const cn_from *from)
     return f;
 }
 
-void cn_from_free(cn_from *from) { free(from); }
+void cn_from_free(cn_from *from)
+{
+    free(from);
+}
 
 void cn_set_stop_reason(cn_proc *self, const char *reason, int len)
 {
@@ -293,11 +299,20 @@ int cn_exit(cn_proc *self, const cn_pid *pid, const char *reason, int len)
     return 0;
 }
 
-void cn_trap_exit(cn_proc *self, int on) { self->trap_exit = on != 0; }
+void cn_trap_exit(cn_proc *self, int on)
+{
+    self->trap_exit = on != 0;
+}
 
-int cn_register_name(cn_proc *self, const char *name) { return cn_register(name, &self->pid); }
+int cn_register_name(cn_proc *self, const char *name)
+{
+    return cn_register(name, &self->pid);
+}
 
-int cn_unregister_name(const char *name) { return cn_unregister(name); }
+int cn_unregister_name(const char *name)
+{
+    return cn_unregister(name);
+}
 
 int cn_monitor_node(cn_proc *self, const char *node, int on)
 {
@@ -331,9 +346,15 @@ int cn_monitor_nodes(cn_proc *self, int on, int kinds)
     return cn_nodemon_subscribe(&self->pid, on, kinds);
 }
 
-int cn_whereis_name(const char *name, cn_pid *out) { return cn_whereis(name, out); }
+int cn_whereis_name(const char *name, cn_pid *out)
+{
+    return cn_whereis(name, out);
+}
 
-cn_pid cn_group_leader(const cn_proc *self) { return self->group_leader; }
+cn_pid cn_group_leader(const cn_proc *self)
+{
+    return self->group_leader;
+}
 
 /* ---- calling a gen_server ----------------------------------------------------------- */
 
@@ -536,8 +557,7 @@ static int call_wait(cn_proc *self, const cn_ref *r, uint32_t node, int timeout_
     return 0;
 }
 
-static void call_request(cn_proc *self, const cn_ref *ref, const char *req, int len,
-                         ei_x_buff *x)
+static void call_request(cn_proc *self, const cn_ref *ref, const char *req, int len, ei_x_buff *x)
 {
     ei_x_new(x);
     ei_x_encode_tuple_header(x, 3);
@@ -638,8 +658,8 @@ int cn_sleep(cn_proc *self, int ms)
 
 /* What a process calling erpc:execute_call waits for. */
 typedef struct rpc_wait {
-    cn_ref req;   /* the spawn request's id, also the monitor's reference */
-    cn_pid pid;   /* the process running the call, once known */
+    cn_ref req; /* the spawn request's id, also the monitor's reference */
+    cn_pid pid; /* the process running the call, once known */
     int have_pid;
     int stand_in; /* we have no group leader: answer pid's I/O requests ourselves */
 } rpc_wait;
@@ -828,7 +848,10 @@ static void rpc_give_up(cn_proc *self, rpc_wait *w)
     sweep(self, rpc_match, w, w->have_pid ? NULL : late_spawn_reply, &l);
 }
 
-static int atom_ok(const char *a) { return a && a[0] && strlen(a) < MAXATOMLEN_UTF8; }
+static int atom_ok(const char *a)
+{
+    return a && a[0] && strlen(a) < MAXATOMLEN_UTF8;
+}
 
 int cn_rpc_call(cn_proc *self, const char *node, const char *m, const char *f, const char *args,
                 int args_len, int timeout_ms, ei_x_buff *result, int *cls)
@@ -865,16 +888,16 @@ int cn_rpc_call(cn_proc *self, const char *node, const char *m, const char *f, c
     if (n == 0) { /* this node: the erpc service runs it, no spawn reply comes */
         cn_spawn_hook hook = cn_spawn_hook_lookup("erpc");
         const char *why = "notsup";
-        if (!hook || hook("execute_call", pl.buff, pl.index, NULL, &self->pid, &w.req, &gl,
-                          &w.pid, &why) < 0) {
+        if (!hook || hook("execute_call", pl.buff, pl.index, NULL, &self->pid, &w.req, &gl, &w.pid,
+                          &why) < 0) {
             ei_x_free(&pl);
             rpc_erpc_error(result, cls, why);
             return 0;
         }
         w.have_pid = 1;
         cn_spawn_go(&w.pid);
-    } else if (cn_out_spawn_request(&w.req, &self->pid, &gl, (uint32_t)n, "erpc", "execute_call",
-                                    4, 1, pl.buff, pl.index) < 0) {
+    } else if (cn_out_spawn_request(&w.req, &self->pid, &gl, (uint32_t)n, "erpc", "execute_call", 4,
+                                    1, pl.buff, pl.index) < 0) {
         ei_x_free(&pl);
         rpc_erpc_error(result, cls, "noconnection");
         return 0;

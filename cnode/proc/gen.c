@@ -24,7 +24,7 @@ typedef struct gen {
     int started;
     char *args; /* async init: the argument list, until the first turn */
     int args_len;
-    int suspended;                /* :sys.suspend: only system messages are handled */
+    int suspended;               /* :sys.suspend: only system messages are handled */
     deferred *held, **held_tail; /* messages that arrived while suspended, in order */
     cn_pid parent;
     unsigned long timeout_gen; /* bumped by every message: a pending timeout is stale */
@@ -109,7 +109,10 @@ static void encode_state(gen *g, ei_x_buff *x)
         ei_x_encode_atom(x, "opaque_c_state"); /* the worker does not export its state */
 }
 
-static void charlist(ei_x_buff *x, const char *s) { ei_x_encode_string(x, s); }
+static void charlist(ei_x_buff *x, const char *s)
+{
+    ei_x_encode_string(x, s);
+}
 
 /* {status, Pid, {module, Mod}, [PDict, SysState, Parent, Debug, Misc]} as gen_server's
  * format_status gives it, so that iex prints it the same (PROTOCOL.md §6.5). */
@@ -192,8 +195,7 @@ static void move_code(cn_proc *p, gen *g, const char *vsn, int vsn_len, const ch
         return;
     }
     void *state = g->state;
-    if (nw->code_change &&
-        nw->code_change(p, &state, vsn, vsn_len, extra, extra_len) < 0) {
+    if (nw->code_change && nw->code_change(p, &state, vsn, vsn_len, extra, extra_len) < 0) {
         cn_code_release(to);
         cn_warn("worker %s: code_change to vsn %s failed; it keeps the old code", nw->module,
                 cn_code_vsn(to));
@@ -405,8 +407,7 @@ static int gen_message(cn_proc *p, const cn_msg *m)
     if (t == 1) {
         const char timeout_atom[] = {(char)131, 119, 7, 't', 'i', 'm', 'e', 'o', 'u', 't'};
         int i = 1;
-        return g->w->handle_info ? g->w->handle_info(p, g->state, timeout_atom, &i)
-                                 : CN_NOREPLY;
+        return g->w->handle_info ? g->w->handle_info(p, g->state, timeout_atom, &i) : CN_NOREPLY;
     }
     if (g->suspended && !is_system(buf) && !is_upgrade_call(buf)) {
         deferred *d = malloc(sizeof *d);

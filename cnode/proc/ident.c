@@ -86,7 +86,10 @@ void cn_ident_init(const char *self_name, uint32_t creation)
         cn_node_intern(self_name, strlen(self_name));
 }
 
-uint32_t cn_ident_creation(void) { return self_creation; }
+uint32_t cn_ident_creation(void)
+{
+    return self_creation;
+}
 
 cn_ref cn_make_ref(void)
 {
@@ -137,9 +140,8 @@ int cn_encode_pid(ei_x_buff *x, const cn_pid *p)
     char tag = ERL_NEW_PID_EXT;
     if (ei_x_append_buf(x, &tag, 1) < 0 || encode_node_atom(x, p->node) < 0)
         return -1;
-    return put_u32(x, p->id) < 0 || put_u32(x, p->serial) < 0 || put_u32(x, p->creation) < 0
-               ? -1
-               : 0;
+    return put_u32(x, p->id) < 0 || put_u32(x, p->serial) < 0 || put_u32(x, p->creation) < 0 ? -1
+                                                                                             : 0;
 }
 
 int cn_encode_ref(ei_x_buff *x, const cn_ref *r)

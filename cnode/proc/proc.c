@@ -94,8 +94,8 @@ cn_proc *cn_proc_create(const cn_proc_ops *ops, void *beh)
     }
     uint32_t slot = freelist[--nfree];
     serials[slot] = (serials[slot] + 1) & 0x1fff;
-    p->pid = (cn_pid){.node = 0, .id = slot, .serial = serials[slot],
-                      .creation = cn_ident_creation()};
+    p->pid =
+        (cn_pid){.node = 0, .id = slot, .serial = serials[slot], .creation = cn_ident_creation()};
     slots[slot] = p;
     nlive++;
     pthread_mutex_unlock(&ptlock);
@@ -181,7 +181,10 @@ size_t cn_proc_count(void)
     return n;
 }
 
-size_t cn_proc_limit(void) { return nslots > 0 ? nslots - 1 : 0; } /* slot 0 is never used */
+size_t cn_proc_limit(void)
+{
+    return nslots > 0 ? nslots - 1 : 0;
+} /* slot 0 is never used */
 
 void cn_proc_foreach(void (*fn)(cn_proc *p, void *arg), void *arg)
 {
@@ -234,7 +237,10 @@ static int deliver_list(cn_proc *p, cn_msg *head, cn_msg *tail, uint32_t n)
     return 0;
 }
 
-int cn_proc_deliver(cn_proc *p, cn_msg *m) { return deliver_list(p, m, m, 1); }
+int cn_proc_deliver(cn_proc *p, cn_msg *m)
+{
+    return deliver_list(p, m, m, 1);
+}
 
 static const char NOPROC[] = "\x77\x06noproc";
 #define NOPROC_LEN 8
@@ -244,8 +250,7 @@ static void dead_target(const cn_pid *to, cn_msg *m)
 {
     switch (m->kind) {
     case CN_SIG_MONITOR:
-        cn_sig_send_down(to, m->name_mon ? m->data : NULL, &m->from, &m->ref, NOPROC,
-                         NOPROC_LEN);
+        cn_sig_send_down(to, m->name_mon ? m->data : NULL, &m->from, &m->ref, NOPROC, NOPROC_LEN);
         break;
     case CN_SIG_LINK:
         cn_sig_send_exit(to, &m->from, NOPROC, NOPROC_LEN, 1);
@@ -561,7 +566,9 @@ static int nodedown(cn_proc *p, uint32_t node, const char **reason, int *rlen)
             continue;
         }
         *pp = mon->next;
-        cn_msg m = {.kind = CN_SIG_DOWN, .ref = mon->ref, .data = (char *)NOCONNECTION,
+        cn_msg m = {.kind = CN_SIG_DOWN,
+                    .ref = mon->ref,
+                    .data = (char *)NOCONNECTION,
                     .len = NOCONNECTION_LEN};
         int r = down_message(p, &m, mon);
         free(mon->name);
@@ -682,7 +689,10 @@ static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
 static _Thread_local const cn_proc *cur_proc;
 static _Thread_local cn_msg *cur_msg;
 
-cn_msg *cn_proc_current(const cn_proc *p) { return p && p == cur_proc ? cur_msg : NULL; }
+cn_msg *cn_proc_current(const cn_proc *p)
+{
+    return p && p == cur_proc ? cur_msg : NULL;
+}
 
 int cn_proc_run(cn_proc *p, int budget)
 {
@@ -738,7 +748,10 @@ static void post_nodedown(cn_proc *p, void *arg)
         cn_msg_free(m);
 }
 
-void cn_proc_nodedown(uint32_t node) { cn_proc_foreach(post_nodedown, &node); }
+void cn_proc_nodedown(uint32_t node)
+{
+    cn_proc_foreach(post_nodedown, &node);
+}
 
 static void post_shutdown(cn_proc *p, void *arg)
 {
@@ -750,4 +763,7 @@ static void post_shutdown(cn_proc *p, void *arg)
         cn_msg_free(m);
 }
 
-void cn_proc_shutdown_all(void) { cn_proc_foreach(post_shutdown, NULL); }
+void cn_proc_shutdown_all(void)
+{
+    cn_proc_foreach(post_shutdown, NULL);
+}

@@ -30,13 +30,13 @@ enum cn_msg_kind {
 typedef struct cn_msg {
     struct cn_msg *next;
     int kind;
-    int name_mon;   /* CN_SIG_MONITOR by name / CN_SIG_DOWN of a name monitor */
-    cn_pid from;    /* sender, if known (node index 0 = local) */
+    int name_mon; /* CN_SIG_MONITOR by name / CN_SIG_DOWN of a name monitor */
+    cn_pid from;  /* sender, if known (node index 0 = local) */
     int has_from;
-    cn_ref ref;     /* monitors */
-    uint64_t id;    /* unlink id */
-    uint32_t node;  /* CN_SIG_NODEDOWN */
-    char *data;     /* term: messages with version byte, reasons without */
+    cn_ref ref;    /* monitors */
+    uint64_t id;   /* unlink id */
+    uint32_t node; /* CN_SIG_NODEDOWN */
+    char *data;    /* term: messages with version byte, reasons without */
     size_t len;
     void *storage; /* what to free(); data points into it (lets big payloads arrive uncopied);
                     * == the record itself when it lives at the start of its storage */
@@ -68,9 +68,9 @@ typedef struct cn_linkent {
 
 typedef struct cn_mon {
     struct cn_mon *next;
-    cn_pid pid;   /* watcher (monitored_by) or target (monitors) */
+    cn_pid pid; /* watcher (monitored_by) or target (monitors) */
     cn_ref ref;
-    char *name;   /* name monitors: the registered name (monitored_by) */
+    char *name; /* name monitors: the registered name (monitored_by) */
 } cn_mon;
 
 struct cn_proc {
@@ -79,10 +79,10 @@ struct cn_proc {
     pthread_mutex_t lock; /* mailbox and scheduling state */
     cn_msg *mq_head, *mq_tail;
     uint32_t mq_len;
-    int sched; /* CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING */
+    int sched;              /* CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING */
     pthread_cond_t *waiter; /* set while the process waits in cn_call */
     int doomed;             /* a fatal exit signal is queued: send no more replies */
-    atomic_int dead; /* read without the lock by lookups (cn_proc_get) */
+    atomic_int dead;        /* read without the lock by lookups (cn_proc_get) */
     struct cn_proc *runq_next;
     /* Below: touched only by the process's own scheduler turn. */
     const cn_proc_ops *ops;
@@ -94,9 +94,9 @@ struct cn_proc {
     cn_linkent *links;
     cn_mon *monitors;     /* we monitor them */
     cn_mon *monitored_by; /* they monitor us */
-    uint32_t *node_mons; /* monitor_node: node indexes (a node may appear more than once) */
+    uint32_t *node_mons;  /* monitor_node: node indexes (a node may appear more than once) */
     int n_node_mons;
-    char *stop_reason;    /* encoded without version byte */
+    char *stop_reason; /* encoded without version byte */
     int stop_reason_len;
 };
 
@@ -174,8 +174,7 @@ int cn_whereis(const char *name, cn_pid *out);
 /* Copy p's registered name into out (cap bytes, NUL-terminated): 0, or -1 if it has none. */
 int cn_proc_regname(cn_proc *p, char *out, size_t cap);
 /* Call fn for every registered name, under the registry's lock (fn must not call back). */
-void cn_registered_foreach(void (*fn)(const char *name, const cn_pid *pid, void *arg),
-                           void *arg);
+void cn_registered_foreach(void (*fn)(const char *name, const cn_pid *pid, void *arg), void *arg);
 
 /* Signals out of a process (local or remote target). */
 void cn_sig_send_exit(const cn_pid *from, const cn_pid *to, const char *reason, int len, int link);

@@ -82,9 +82,15 @@ static int unregister(const char *name, const cn_pid *only)
     return e ? 0 : -1;
 }
 
-int cn_unregister(const char *name) { return unregister(name, NULL); }
+int cn_unregister(const char *name)
+{
+    return unregister(name, NULL);
+}
 
-int cn_unregister_pid(const char *name, const cn_pid *pid) { return unregister(name, pid); }
+int cn_unregister_pid(const char *name, const cn_pid *pid)
+{
+    return unregister(name, pid);
+}
 
 int cn_whereis(const char *name, cn_pid *out)
 {
@@ -111,8 +117,7 @@ int cn_proc_regname(cn_proc *p, char *out, size_t cap)
     return r;
 }
 
-void cn_registered_foreach(void (*fn)(const char *name, const cn_pid *pid, void *arg),
-                           void *arg)
+void cn_registered_foreach(void (*fn)(const char *name, const cn_pid *pid, void *arg), void *arg)
 {
     pthread_mutex_lock(&rlock);
     for (int b = 0; b < NBUCKETS; b++)

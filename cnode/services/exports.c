@@ -6,13 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct export {
+typedef struct export
+{
     struct export *next;
     cn_rpc_fn fn;
     int arity;
     char *module, *function;
     cn_code_ver *ver; /* loaded code: the version the function belongs to; NULL: built in */
-} export;
+}
+export;
 
 /* Read far more often than written; a linear list per hash bucket is plenty. */
 #define NBUCKETS 256

@@ -15,7 +15,10 @@ int cn_ix_badarg(ei_x_buff *out)
     return CN_RPC_ERROR;
 }
 
-uint64_t cn_ix_uptime_ms(void) { return cn_now_ms() - started_ms; }
+uint64_t cn_ix_uptime_ms(void)
+{
+    return cn_now_ms() - started_ms;
+}
 
 int cn_ix_atoms(const char *buf, int *idx, int *is_list, int (*fn)(const char *atom, void *arg),
                 void *arg)

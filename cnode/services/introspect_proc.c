@@ -30,28 +30,51 @@
 
 enum {
     /* the items of process_info/1, in the BEAM's order */
-    I_REGISTERED_NAME, I_CURRENT_FUNCTION, I_INITIAL_CALL, I_STATUS, I_MESSAGE_QUEUE_LEN,
-    I_LINKS, I_DICTIONARY, I_TRAP_EXIT, I_ERROR_HANDLER, I_PRIORITY, I_GROUP_LEADER,
-    I_TOTAL_HEAP_SIZE, I_HEAP_SIZE, I_STACK_SIZE, I_REDUCTIONS, I_GARBAGE_COLLECTION,
+    I_REGISTERED_NAME,
+    I_CURRENT_FUNCTION,
+    I_INITIAL_CALL,
+    I_STATUS,
+    I_MESSAGE_QUEUE_LEN,
+    I_LINKS,
+    I_DICTIONARY,
+    I_TRAP_EXIT,
+    I_ERROR_HANDLER,
+    I_PRIORITY,
+    I_GROUP_LEADER,
+    I_TOTAL_HEAP_SIZE,
+    I_HEAP_SIZE,
+    I_STACK_SIZE,
+    I_REDUCTIONS,
+    I_GARBAGE_COLLECTION,
     I_SUSPENDING,
     /* more for process_info/2 */
-    I_MONITORS, I_MONITORED_BY, I_MEMORY, I_CURRENT_STACKTRACE,
+    I_MONITORS,
+    I_MONITORED_BY,
+    I_MEMORY,
+    I_CURRENT_STACKTRACE,
     I_COUNT
 };
 #define N_DEFAULT (I_SUSPENDING + 1)
 
 static const char *const item_names[I_COUNT] = {
-    "registered_name", "current_function", "initial_call", "status", "message_queue_len",
-    "links", "dictionary", "trap_exit", "error_handler", "priority", "group_leader",
-    "total_heap_size", "heap_size", "stack_size", "reductions", "garbage_collection",
-    "suspending", "monitors", "monitored_by", "memory", "current_stacktrace",
+    "registered_name",    "current_function",
+    "initial_call",       "status",
+    "message_queue_len",  "links",
+    "dictionary",         "trap_exit",
+    "error_handler",      "priority",
+    "group_leader",       "total_heap_size",
+    "heap_size",          "stack_size",
+    "reductions",         "garbage_collection",
+    "suspending",         "monitors",
+    "monitored_by",       "memory",
+    "current_stacktrace",
 };
 
 /* What process_info reads, gathered while the process holds still. */
 typedef struct view {
     cn_proc *p;
-    int self;           /* the asking process itself */
-    char name[1024];    /* registered name, if has_name */
+    int self;        /* the asking process itself */
+    char name[1024]; /* registered name, if has_name */
     int has_name;
     const char *module; /* gen_server processes: the worker module; else NULL */
     int suspended;
@@ -60,7 +83,10 @@ typedef struct view {
 
 /* ---- waiting until the process holds still ------------------------------------------- */
 
-static int still(const cn_proc *p) { return p->sched != CN_S_RUNNING || p->waiter != NULL; }
+static int still(const cn_proc *p)
+{
+    return p->sched != CN_S_RUNNING || p->waiter != NULL;
+}
 
 /* Wait a moment as a process blocked in cn_call does (readable by others meanwhile).
  * Returns -1 if a signal that ends `self` arrived or the node is stopping. */

@@ -33,10 +33,20 @@ extern const char __executable_start[], etext[];
 
 /* ---- memory/0,1 ----------------------------------------------------------------------- */
 
-enum { M_TOTAL, M_PROCESSES, M_PROCESSES_USED, M_SYSTEM, M_ATOM, M_ATOM_USED, M_BINARY, M_CODE,
-       M_ETS, M_COUNT };
-static const char *const mem_names[M_COUNT] = {"total", "processes", "processes_used", "system",
-                                               "atom", "atom_used", "binary", "code", "ets"};
+enum {
+    M_TOTAL,
+    M_PROCESSES,
+    M_PROCESSES_USED,
+    M_SYSTEM,
+    M_ATOM,
+    M_ATOM_USED,
+    M_BINARY,
+    M_CODE,
+    M_ETS,
+    M_COUNT
+};
+static const char *const mem_names[M_COUNT] = {
+    "total", "processes", "processes_used", "system", "atom", "atom_used", "binary", "code", "ets"};
 
 typedef struct sums {
     uint64_t heap, binary;

@@ -117,7 +117,6 @@ typedef struct scope {
     size_t ntold, toldcap;
 } scope;
 
-
 static int grow(void **a, size_t *cap, size_t need, size_t elsz, size_t max)
 {
     if (need <= *cap)

@@ -17,7 +17,10 @@ void cn_buf_free(cn_buf *b)
     b->len = b->cap = 0;
 }
 
-void cn_buf_reset(cn_buf *b) { b->len = 0; }
+void cn_buf_reset(cn_buf *b)
+{
+    b->len = 0;
+}
 
 int cn_buf_reserve(cn_buf *b, size_t n)
 {
@@ -50,7 +53,10 @@ int cn_buf_append(cn_buf *b, const void *p, size_t n)
     return 0;
 }
 
-int cn_buf_put8(cn_buf *b, uint8_t v) { return cn_buf_append(b, &v, 1); }
+int cn_buf_put8(cn_buf *b, uint8_t v)
+{
+    return cn_buf_append(b, &v, 1);
+}
 
 int cn_buf_put16(cn_buf *b, uint16_t v)
 {

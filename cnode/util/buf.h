@@ -28,12 +28,18 @@ int cn_buf_put64(cn_buf *b, uint64_t v); /* big-endian */
 /* Drop the first n bytes (n <= len). */
 void cn_buf_consume(cn_buf *b, size_t n);
 
-static inline uint16_t cn_get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint16_t cn_get16(const uint8_t *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
 static inline uint32_t cn_get32(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
-static inline uint64_t cn_get64(const uint8_t *p) { return ((uint64_t)cn_get32(p) << 32) | cn_get32(p + 4); }
+static inline uint64_t cn_get64(const uint8_t *p)
+{
+    return ((uint64_t)cn_get32(p) << 32) | cn_get32(p + 4);
+}
 static inline void cn_set16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v >> 8);

@@ -14,10 +14,10 @@ int cn_log_parse_level(const char *s);
 #define cn_error(...) cn_log(CN_LOG_ERROR, __VA_ARGS__)
 #define cn_warn(...) cn_log(CN_LOG_WARN, __VA_ARGS__)
 #define cn_info(...) cn_log(CN_LOG_INFO, __VA_ARGS__)
-#define cn_debug(...) \
-    do { \
-        if (cn_log_level >= CN_LOG_DEBUG) \
-            cn_log(CN_LOG_DEBUG, __VA_ARGS__); \
+#define cn_debug(...)                                                                              \
+    do {                                                                                           \
+        if (cn_log_level >= CN_LOG_DEBUG)                                                          \
+            cn_log(CN_LOG_DEBUG, __VA_ARGS__);                                                     \
     } while (0)
 
 #endif

@@ -43,15 +43,30 @@ static int wait_logged(const cn_pid *who, int kind, ei_x_buff *want)
 
 /* ---- term building ------------------------------------------------------------------ */
 
-static void x_new(ei_x_buff *x) { ck_assert_int_eq(ei_x_new(x), 0); }
-static void x_tuple(ei_x_buff *x, int n) { ck_assert_int_eq(ei_x_encode_tuple_header(x, n), 0); }
+static void x_new(ei_x_buff *x)
+{
+    ck_assert_int_eq(ei_x_new(x), 0);
+}
+static void x_tuple(ei_x_buff *x, int n)
+{
+    ck_assert_int_eq(ei_x_encode_tuple_header(x, n), 0);
+}
 static void x_atom(ei_x_buff *x, const char *a)
 {
     ck_assert_int_eq(ei_x_encode_atom_len_as(x, a, (int)strlen(a), ERLANG_UTF8, ERLANG_UTF8), 0);
 }
-static void x_long(ei_x_buff *x, long v) { ck_assert_int_eq(ei_x_encode_long(x, v), 0); }
-static void x_pid(ei_x_buff *x, const cn_pid *p) { ck_assert_int_eq(cn_encode_pid(x, p), 0); }
-static void x_ref(ei_x_buff *x, const cn_ref *r) { ck_assert_int_eq(cn_encode_ref(x, r), 0); }
+static void x_long(ei_x_buff *x, long v)
+{
+    ck_assert_int_eq(ei_x_encode_long(x, v), 0);
+}
+static void x_pid(ei_x_buff *x, const cn_pid *p)
+{
+    ck_assert_int_eq(cn_encode_pid(x, p), 0);
+}
+static void x_ref(ei_x_buff *x, const cn_ref *r)
+{
+    ck_assert_int_eq(cn_encode_ref(x, r), 0);
+}
 
 static void atom_term(ei_x_buff *x, const char *a)
 {
@@ -157,10 +172,15 @@ static void w_terminate(cn_proc *self, void *state, const char *reason, int len)
     free(state);
 }
 
-static const cn_worker rec_worker = {.module = "rec", .init = w_init, .handle_cast = w_cast,
-                                     .handle_info = w_info, .terminate = w_terminate};
-static const cn_worker trap_worker = {.module = "trap", .init = trap_init,
-                                      .handle_cast = w_cast, .handle_info = w_info,
+static const cn_worker rec_worker = {.module = "rec",
+                                     .init = w_init,
+                                     .handle_cast = w_cast,
+                                     .handle_info = w_info,
+                                     .terminate = w_terminate};
+static const cn_worker trap_worker = {.module = "trap",
+                                      .init = trap_init,
+                                      .handle_cast = w_cast,
+                                      .handle_info = w_info,
                                       .terminate = w_terminate};
 
 static cn_pid spawn(const cn_worker *w, const char *name)
@@ -564,10 +584,10 @@ END_TEST
 
 /* ---- malformed ---------------------------------------------------------------------- */
 
-#define ASSERT_BAD(expr) \
-    do { \
-        ck_assert_int_eq((expr), -1); \
-        ck_assert_msg(err[0] != '\0', "no reason given for a refused control message"); \
+#define ASSERT_BAD(expr)                                                                           \
+    do {                                                                                           \
+        ck_assert_int_eq((expr), -1);                                                              \
+        ck_assert_msg(err[0] != '\0', "no reason given for a refused control message");            \
     } while (0)
 
 START_TEST(malformed)

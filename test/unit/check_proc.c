@@ -72,15 +72,30 @@ static int wait_dead(const cn_pid *pid)
 
 /* ---- term building ------------------------------------------------------------------ */
 
-static void x_new(ei_x_buff *x) { ck_assert_int_eq(ei_x_new(x), 0); }
-static void x_tuple(ei_x_buff *x, int n) { ck_assert_int_eq(ei_x_encode_tuple_header(x, n), 0); }
+static void x_new(ei_x_buff *x)
+{
+    ck_assert_int_eq(ei_x_new(x), 0);
+}
+static void x_tuple(ei_x_buff *x, int n)
+{
+    ck_assert_int_eq(ei_x_encode_tuple_header(x, n), 0);
+}
 static void x_atom(ei_x_buff *x, const char *a)
 {
     ck_assert_int_eq(ei_x_encode_atom_len_as(x, a, (int)strlen(a), ERLANG_UTF8, ERLANG_UTF8), 0);
 }
-static void x_long(ei_x_buff *x, long v) { ck_assert_int_eq(ei_x_encode_long(x, v), 0); }
-static void x_pid(ei_x_buff *x, const cn_pid *p) { ck_assert_int_eq(cn_encode_pid(x, p), 0); }
-static void x_ref(ei_x_buff *x, const cn_ref *r) { ck_assert_int_eq(cn_encode_ref(x, r), 0); }
+static void x_long(ei_x_buff *x, long v)
+{
+    ck_assert_int_eq(ei_x_encode_long(x, v), 0);
+}
+static void x_pid(ei_x_buff *x, const cn_pid *p)
+{
+    ck_assert_int_eq(cn_encode_pid(x, p), 0);
+}
+static void x_ref(ei_x_buff *x, const cn_ref *r)
+{
+    ck_assert_int_eq(cn_encode_ref(x, r), 0);
+}
 
 /* An atom as a reason (no version byte); buf must hold 3 + strlen bytes. */
 static int atom_bytes(char *buf, const char *a)
@@ -307,9 +322,11 @@ static void w_terminate(cn_proc *self, void *state, const char *reason, int len)
     }
 }
 
-#define WORKER(name, initf) \
-    {.module = name, .init = initf, .handle_call = w_call, .handle_cast = w_cast, \
-     .handle_info = w_info, .terminate = w_terminate}
+#define WORKER(name, initf)                                                                        \
+    {                                                                                              \
+        .module = name, .init = initf, .handle_call = w_call, .handle_cast = w_cast,               \
+        .handle_info = w_info, .terminate = w_terminate                                            \
+    }
 static const cn_worker rec_worker = WORKER("rec", w_init);
 static const cn_worker trap_worker = WORKER("trap", trap_init);
 static const cn_worker failing_worker = WORKER("failing", fail_init);
@@ -438,8 +455,7 @@ static int get_state(const cn_pid *pid, pstate *st)
 }
 
 /* Poll the state until pred holds (bounded). */
-static int wait_state(const cn_pid *pid, pstate *st, int (*pred)(const pstate *, long),
-                      long arg)
+static int wait_state(const cn_pid *pid, pstate *st, int (*pred)(const pstate *, long), long arg)
 {
     for (int t = 0; t < WAIT_MS; t += 5) {
         if (get_state(pid, st) < 0)
@@ -450,10 +466,22 @@ static int wait_state(const cn_pid *pid, pstate *st, int (*pred)(const pstate *,
     }
     return 0;
 }
-static int links_are(const pstate *s, long n) { return s->active + s->pending == n; }
-static int active_is(const pstate *s, long n) { return s->active == n; }
-static int monitored_by_is(const pstate *s, long n) { return s->monitored_by == n; }
-static int monitors_is(const pstate *s, long n) { return s->monitors == n; }
+static int links_are(const pstate *s, long n)
+{
+    return s->active + s->pending == n;
+}
+static int active_is(const pstate *s, long n)
+{
+    return s->active == n;
+}
+static int monitored_by_is(const pstate *s, long n)
+{
+    return s->monitored_by == n;
+}
+static int monitors_is(const pstate *s, long n)
+{
+    return s->monitors == n;
+}
 
 /* Round trip with a process: once this returns, everything delivered to it before was
  * handled. */

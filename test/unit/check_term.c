@@ -776,7 +776,7 @@ START_TEST(rewrite_in_place)
     const uint8_t *bin = at + n - sizeof tail;
     ck_assert_uint_eq(cn_term_rewrite_in_place(at, n, &refs, out_len), out_len);
     ck_assert_mem_eq(buf, a.buff, out_len);
-    ck_assert_mem_eq(bin, tail, sizeof tail); /* the tail did not move */
+    ck_assert_mem_eq(bin, tail, sizeof tail);                            /* the tail did not move */
     ck_assert_uint_eq(cn_term_rewrite_in_place(at, n, &refs, n - 1), 0); /* out_len < n */
     free(buf);
     ei_x_free(&r);
