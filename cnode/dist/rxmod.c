@@ -31,7 +31,7 @@ static uint64_t leave(cn_rxmod *m, uint64_t now)
 }
 
 /* Naps pay when they keep the peer's pace: msgs / dt >= pct % of free_n / free_dt
- * (products: counts and times are those of 100 ms at most). */
+ * (products: the pace is measured over 100 ms at most, naps are judged over 8 s at most). */
 static int keeps_pace(const cn_rxmod *m, uint64_t msgs, uint64_t dt, unsigned pct)
 {
     return msgs * m->free_dt * 100u >= (uint64_t)pct * m->free_n * dt;
@@ -41,6 +41,8 @@ uint64_t cn_rxmod_after(cn_rxmod *m, unsigned msgs, uint64_t now)
 {
     uint64_t nap = (uint64_t)cn_rxmod_nap() * 1000u;
     uint64_t dt = m->last && now > m->last ? now - m->last : 0;
+    if (dt > 1000000000u)
+        dt = 1000000000u; /* a stalled loop: keeps the products below in range */
     m->last = now;
     if (nap == 0) {
         m->napping = 0;
