@@ -31,7 +31,7 @@ static uint64_t leave(cn_rxmod *m, uint64_t now)
 }
 
 /* Naps pay when they keep the peer's pace: msgs / dt >= pct % of free_n / free_dt
- * (products: the pace is measured over 100 ms at most, naps are judged over 8 s at most). */
+ * (products: the pace is measured over 100 ms at most, naps are judged over 6 s at most). */
 static int keeps_pace(const cn_rxmod *m, uint64_t msgs, uint64_t dt, unsigned pct)
 {
     return msgs * m->free_dt * 100u >= (uint64_t)pct * m->free_n * dt;
@@ -52,29 +52,28 @@ uint64_t cn_rxmod_after(cn_rxmod *m, unsigned msgs, uint64_t now)
     if (m->napping) {
         if (msgs < CN_RXMOD_STAY)
             return leave(m, now);
-        /* The pace is judged over several naps: the first ones after reading on readiness
-         * bring fewer messages while the peer settles into the new rhythm. */
+        /* Judged over a span of time, not a number of naps: a peer on a busy machine is
+         * late now and then, on readiness as in naps. */
         m->nap_n += msgs;
         m->nap_dt += dt;
-        m->naps++;
-        if (m->naps == CN_RXMOD_EARLY && !m->judged &&
+        if (!m->judged && m->nap_dt >= CN_RXMOD_EARLY_NS &&
             !keeps_pace(m, m->nap_n, m->nap_dt, CN_RXMOD_EARLY_PCT))
             return leave(m, now);
-        if (m->naps < CN_RXMOD_JUDGE)
+        if (m->nap_dt < CN_RXMOD_JUDGE_NS)
             return nap;
         if (!keeps_pace(m, m->nap_n, m->nap_dt, CN_RXMOD_KEEP_PCT))
             return leave(m, now);
         m->judged = 1;
-        m->naps = 0;
         m->nap_n = m->nap_dt = 0;
         m->backoff = CN_RXMOD_BACKOFF_MIN_NS;
+        if (now - m->tried >= CN_RXMOD_BACKOFF_MAX_NS)
+            return leave(m, now); /* paid: measure the pace on readiness again soon */
         return nap;
     }
-    /* The first read of a streak only starts it: the time before it may be an idle gap. A
-     * read more than a nap after the one before starts a new streak: the peer does not
-     * send faster than the nap, and waiting cannot gather its messages. The pace is
-     * measured afresh every CN_RXMOD_BACKOFF_MAX_NS. */
-    if (m->streak == 0 || dt == 0 || dt > nap || now - m->since > CN_RXMOD_BACKOFF_MAX_NS) {
+    /* The first read after a quiet gap (or after napping) only starts the measurement: the
+     * time before it says nothing of the peer's pace. */
+    if (m->streak == 0 || dt == 0 || (dt > nap && dt > CN_RXMOD_QUIET_NS) ||
+        now - m->since > CN_RXMOD_BACKOFF_MAX_NS) {
         m->streak = 1;
         m->since = now;
         m->msgs = 0;
@@ -84,11 +83,12 @@ uint64_t cn_rxmod_after(cn_rxmod *m, unsigned msgs, uint64_t now)
     if (m->msgs == 0 && msgs == 0)
         m->since = now; /* the pace is measured from the read before the first message */
     m->msgs += msgs;
-    if (m->streak <= CN_RXMOD_ENTER || m->msgs < CN_RXMOD_ENTER || now < m->next_try)
+    if (m->streak <= CN_RXMOD_ENTER || m->msgs < CN_RXMOD_ENTER ||
+        now - m->since < CN_RXMOD_MEASURE_NS || now < m->next_try)
         return 0;
     m->free_dt = now - m->since;
     m->free_n = m->msgs;
-    m->naps = 0;
+    m->tried = now;
     m->nap_n = m->nap_dt = 0;
     m->judged = 0;
     m->napping = 1;

@@ -29,90 +29,112 @@ static uint64_t feed(cn_rxmod *m, int n, unsigned msgs, unsigned gap_us)
     return r;
 }
 
-/* 64 callers: a request every 20 us while read on arrival, and 12 in a nap (the same rate). */
+/* Reads of `msgs` messages `gap_us` apart until one starts a nap: how many it took. */
+static int until_nap(cn_rxmod *m, unsigned msgs, unsigned gap_us)
+{
+    int n = 1;
+    while (feed(m, 1, msgs, gap_us) == 0)
+        n++;
+    ck_assert(m->napping);
+    return n;
+}
+
+/* Naps of `msgs` messages until the try ends: how many naps it lasted. */
+static int naps_until_leave(cn_rxmod *m, unsigned msgs)
+{
+    int n = 1;
+    while (feed(m, 1, msgs, 150) != 0)
+        n++;
+    ck_assert(!m->napping);
+    return n;
+}
+
+#define MEASURE_US (CN_RXMOD_MEASURE_NS / US)
+
+/* 64 callers: a request every 20 us read on arrival (50 k/s), 8 in a nap (53 k/s). */
 START_TEST(many_callers_nap_and_stop_when_the_stream_ends)
 {
     cn_rxmod_set_nap(150);
     cn_rxmod m = {0};
-    /* the first read only starts the streak; the next CN_RXMOD_ENTER measure the pace */
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER, 1, 20), 0);
-    ck_assert(!m.napping);
-    ck_assert_uint_eq(feed(&m, 1, 1, 20), NAP_NS);
-    ck_assert(m.napping);
-    /* while each read after a nap brings enough at that pace, it naps again */
+    /* the pace is measured for CN_RXMOD_MEASURE_NS first (the first read only starts it) */
+    ck_assert_int_eq(until_nap(&m, 1, 20), MEASURE_US / 20 + 1);
+    ck_assert_uint_eq(m.free_n, MEASURE_US / 20);
+    /* while the naps keep the pace, it naps on */
     ck_assert_uint_eq(feed(&m, 100, 8, 150), NAP_NS);
     ck_assert_uint_eq(feed(&m, 1, 40, 150), NAP_NS);
     /* fewer than CN_RXMOD_STAY: the stream is over, read on arrival again */
     ck_assert_uint_eq(feed(&m, 1, CN_RXMOD_STAY - 1, 150), 0);
     ck_assert(!m.napping);
-    ck_assert_uint_eq(m.streak, 0);
-    /* and it takes a streak, and the back-off (1 ms), to come back */
-    int reads = 0;
-    while (feed(&m, 1, 1, 20) == 0)
-        reads++;
-    ck_assert_int_ge(reads, 1000 / 20 - 1);
-    ck_assert_int_le(reads, 1000 / 20 + 1);
+    /* and it takes a measurement (and the back-off, 1 ms) to come back */
+    ck_assert_int_eq(until_nap(&m, 1, 20), MEASURE_US / 20 + 1);
 }
 END_TEST
 
-/* A stream of casts: reads with many messages nap as before. */
+/* A stream of casts: many messages a read, and as many in a nap. */
 START_TEST(a_stream_of_casts_naps)
 {
     cn_rxmod_set_nap(150);
     cn_rxmod m = {0};
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER, 3, 10), 0);
-    ck_assert_uint_eq(feed(&m, 1, 3, 10), NAP_NS);
-    ck_assert_uint_eq(feed(&m, 1000, 60, 150), NAP_NS); /* 400 k/s, as fast as before */
+    until_nap(&m, 3, 10);                               /* 300 k/s */
+    ck_assert_uint_eq(feed(&m, 1000, 60, 150), NAP_NS); /* 400 k/s */
 }
 END_TEST
 
-/* Four callers back to back: a request every 20 us on arrival, but at most four in a nap,
- * 27 k/s instead of 50 k/s: the nap ends, and is tried again ever more rarely. */
+/* Four callers back to back: a request every 20 us on arrival (50 k/s), but at most four in
+ * a nap (27 k/s): the try ends after CN_RXMOD_EARLY_NS, and is made ever more rarely. */
 START_TEST(a_nap_that_slows_the_peer_ends_and_backs_off)
 {
     cn_rxmod_set_nap(150);
     cn_rxmod m = {0};
-    int naps = 0;
+    int tries = 0;
     uint64_t t0 = clock_ns;
-    for (int i = 0; i < 200000; i++) { /* 4 s */
-        if (feed(&m, 1, m.napping ? 4 : 1, m.napping ? 150 : 20)) {
-            naps++;
-            ck_assert(m.napping);
-            /* 4 in 150 us: too slow, judged after CN_RXMOD_EARLY naps */
-            ck_assert_uint_eq(feed(&m, CN_RXMOD_EARLY - 1, 4, 150), NAP_NS);
-            ck_assert_uint_eq(feed(&m, 1, 4, 150), 0);
-        }
+    while (clock_ns - t0 < 4000000000u) { /* 4 s */
+        until_nap(&m, 1, 20);
+        tries++;
+        int naps = naps_until_leave(&m, 4);
+        ck_assert_int_eq(naps, (int)(CN_RXMOD_EARLY_NS / NAP_NS) + 1);
     }
-    uint64_t elapsed_ms = (clock_ns - t0) / 1000000u;
-    ck_assert_int_ge(naps, 5);
-    /* 1 + 2 + ... + 64 ms, then one every 100 ms */
-    ck_assert_int_le(naps, 8 + (int)(elapsed_ms / (CN_RXMOD_BACKOFF_MAX_NS / 1000000u)) + 1);
-    /* a nap that pays resets the back-off */
-    feed(&m, CN_RXMOD_ENTER + 1, 1, 20);
-    while (!m.napping)
-        feed(&m, 1, 1, 20);
+    /* 1 + 2 + ... + 64 ms between the first tries, then 100 ms */
+    ck_assert_int_ge(tries, 30);
+    ck_assert_int_le(tries, 8 + 4000 / (int)(CN_RXMOD_BACKOFF_MAX_NS / 1000000u) + 1);
     ck_assert_uint_eq(m.backoff, CN_RXMOD_BACKOFF_MAX_NS);
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_JUDGE, 12, 150), NAP_NS);
+    /* a try that pays resets the back-off */
+    until_nap(&m, 1, 20);
+    ck_assert_uint_eq(feed(&m, CN_RXMOD_JUDGE_NS / NAP_NS + 1, 12, 150), NAP_NS);
     ck_assert_uint_eq(m.backoff, CN_RXMOD_BACKOFF_MIN_NS);
 }
 END_TEST
 
 /* The first naps after reading on readiness bring fewer messages while the peer settles:
- * 64 callers at 50 k/s bring 5 in the first naps and 10 later (60 k/s). */
-START_TEST(the_pace_is_judged_over_several_naps)
+ * 64 callers at 50 k/s bring 5 in the first naps and 10 later (67 k/s). */
+START_TEST(the_pace_is_judged_over_spans_of_time)
 {
     cn_rxmod_set_nap(150);
     cn_rxmod m = {0};
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER + 1, 1, 20), NAP_NS);
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_EARLY, 5, 150), NAP_NS); /* 33 k/s: 67% */
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_JUDGE - CN_RXMOD_EARLY, 10, 150), NAP_NS);
-    ck_assert_uint_eq(feed(&m, 10 * CN_RXMOD_JUDGE, 10, 150), NAP_NS);
+    until_nap(&m, 1, 20);
+    ck_assert_uint_eq(feed(&m, 8, 5, 150), NAP_NS); /* 33 k/s: 67% */
+    ck_assert_uint_eq(feed(&m, 100, 10, 150), NAP_NS);
     /* the peer slows down to 7 a nap (47 k/s, 93%): still paying */
-    ck_assert_uint_eq(feed(&m, 10 * CN_RXMOD_JUDGE, 7, 150), NAP_NS);
-    /* to 6 (40 k/s, 80%): the next judgement ends it, the early one applies only once */
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_JUDGE - 1, 6, 150), NAP_NS);
-    ck_assert_uint_eq(feed(&m, 1, 6, 150), 0);
-    ck_assert(!m.napping);
+    ck_assert_uint_eq(feed(&m, 100, 7, 150), NAP_NS);
+    /* to 6 (40 k/s, 80%): the next judgement ends it; the early one applied only once */
+    int naps = naps_until_leave(&m, 6);
+    ck_assert_int_le(naps, (int)(CN_RXMOD_JUDGE_NS / NAP_NS) + 1);
+    ck_assert_int_gt(naps, (int)(CN_RXMOD_EARLY_NS / NAP_NS) + 1);
+}
+END_TEST
+
+/* A try that pays still ends after CN_RXMOD_BACKOFF_MAX_NS: the pace on readiness is measured
+ * again (the peer may have fewer callers now), and a new try follows within milliseconds. */
+START_TEST(a_try_that_pays_is_measured_again)
+{
+    cn_rxmod_set_nap(150);
+    cn_rxmod m = {0};
+    until_nap(&m, 1, 20);
+    int naps = naps_until_leave(&m, 10);
+    ck_assert_int_ge(naps, (int)(CN_RXMOD_BACKOFF_MAX_NS / NAP_NS));
+    ck_assert_int_le(naps,
+                     (int)(CN_RXMOD_BACKOFF_MAX_NS / NAP_NS + CN_RXMOD_JUDGE_NS / NAP_NS) + 1);
+    ck_assert_int_eq(until_nap(&m, 1, 20), MEASURE_US / 20 + 1);
 }
 END_TEST
 
@@ -131,23 +153,26 @@ START_TEST(one_call_at_a_time_rarely_waits)
     }
     ck_assert_int_le(naps, 8 + 24 + 1);
     ck_assert(!m.napping);
-    /* callers that start after a quiet second are measured at their own pace */
+    /* callers that start after a quiet 50 ms are measured at their own pace */
     cn_rxmod q = {0};
-    feed(&q, 2, 1, 1000000);
-    ck_assert_uint_eq(feed(&q, CN_RXMOD_ENTER, 1, 20), NAP_NS);
-    ck_assert_uint_eq(q.free_dt, CN_RXMOD_ENTER * 20 * US);
-    ck_assert_uint_eq(feed(&q, CN_RXMOD_EARLY - 1, 4, 150), NAP_NS);
-    ck_assert_uint_eq(feed(&q, 1, 4, 150), 0);
+    feed(&q, 2, 1, 50000);
+    until_nap(&q, 1, 20);
+    ck_assert_uint_le(q.free_dt, CN_RXMOD_MEASURE_NS + 20 * US);
     /* nor after a long run of reads without messages (monitors only) */
     cn_rxmod r = {0};
     ck_assert_uint_eq(feed(&r, 300000, 0, 100), 0);
-    ck_assert_uint_eq(feed(&r, CN_RXMOD_ENTER, 1, 20), NAP_NS);
-    ck_assert_uint_eq(r.free_dt, CN_RXMOD_ENTER * 20 * US);
-    ck_assert_uint_eq(feed(&r, CN_RXMOD_EARLY - 1, 4, 150), NAP_NS);
-    ck_assert_uint_eq(feed(&r, 1, 4, 150), 0);
-    /* a peer sending slower than one message a nap never gets one */
-    for (int i = 0; i < 1000; i++)
-        ck_assert_uint_eq(feed(&q, 1, 1, 200), 0);
+    until_nap(&r, 1, 20);
+    ck_assert_uint_le(r.free_dt, CN_RXMOD_MEASURE_NS + 20 * US);
+    ck_assert_uint_ge(r.free_n, MEASURE_US / 20);
+    /* a peer sending one message a nap or less: a try now and then, ended by its first nap */
+    cn_rxmod w = {0};
+    int tries = 0;
+    for (int i = 0; i < 10000; i++) /* 2 s */
+        if (feed(&w, 1, 1, 200)) {
+            tries++;
+            ck_assert_uint_eq(feed(&w, 1, 1, 150), 0);
+        }
+    ck_assert_int_le(tries, 8 + 20 + 1);
 }
 END_TEST
 
@@ -155,7 +180,7 @@ START_TEST(nap_zero_turns_it_off)
 {
     cn_rxmod_set_nap(150);
     cn_rxmod m = {0};
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_ENTER + 1, 50, 10), NAP_NS);
+    until_nap(&m, 50, 10);
     cn_rxmod_set_nap(0);
     ck_assert_uint_eq(cn_rxmod_nap(), 0);
     ck_assert_uint_eq(feed(&m, 100, 50, 10), 0); /* also ends a nap under way */
@@ -250,7 +275,8 @@ static Suite *suite(void)
     tcase_add_test(tc, many_callers_nap_and_stop_when_the_stream_ends);
     tcase_add_test(tc, a_stream_of_casts_naps);
     tcase_add_test(tc, a_nap_that_slows_the_peer_ends_and_backs_off);
-    tcase_add_test(tc, the_pace_is_judged_over_several_naps);
+    tcase_add_test(tc, the_pace_is_judged_over_spans_of_time);
+    tcase_add_test(tc, a_try_that_pays_is_measured_again);
     tcase_add_test(tc, one_call_at_a_time_rarely_waits);
     tcase_add_test(tc, nap_zero_turns_it_off);
     suite_add_tcase(s, tc);
