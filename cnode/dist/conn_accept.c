@@ -1,5 +1,5 @@
 /* conn_accept: the distribution listen socket and the connections it accepts; what they
- * are told in the handshake (the node table's say) is decided in conn.c. */
+ * are told in the handshake (the node table's say) is decided in conn_hs.c. */
 #include "dist/conn_int.h"
 
 #include "node.h"

@@ -1,5 +1,5 @@
-/* conn_int: what the conn*.c files share (the connection struct, its states, the helpers
- * the dialler and the acceptor call); private to dist/conn*.c, included by nothing else. */
+/* conn_int: what conn.c, conn_hs.c, conn_read.c, conn_dial.c and conn_accept.c share (the
+ * connection struct, its states, the table, the helpers); included by nothing else. */
 #ifndef CN_CONN_INT_H
 #define CN_CONN_INT_H
 
@@ -11,6 +11,7 @@
 #include "dist/rxmod.h"
 #include "dist/transport.h"
 #include "loop.h"
+#include "proc/ident.h"
 #include "util/buf.h"
 
 #include <pthread.h>
@@ -60,7 +61,7 @@ struct cn_conn {
     atomic_int nwait;
     pthread_mutex_t blk;
     pthread_cond_t unbusy;
-    int io_counted; /* (tlock) its bytes moved to io_closed_in/out when it closed */
+    int io_counted; /* (conn_tlock) its bytes moved to io_closed_in/out when it closed */
     char peer[1024];
     char addr[64];            /* accepted: the peer's address, for logs before its name is known */
     struct cn_conn *all_next; /* list of connections the I/O thread watches */
@@ -68,17 +69,34 @@ struct cn_conn {
     int name_pending; /* accepted: the peer's name is interned once the handshake is done */
 };
 
-/* conn.c: a connection's life, shared with the dialler and the acceptor. */
+/* Largest distribution handshake message accepted (what 2-byte TCP framing allows). */
+#define HS_FRAME_MAX 65535
+
+/* conn.c: a connection's life, shared with the other conn*.c files. */
+extern cn_conn *conn_table[CN_MAX_NODES]; /* node index -> its connection (conn_tlock) */
+extern pthread_mutex_t conn_tlock;
 cn_conn *conn_new(int role); /* one reference, the caller's */
+void conn_ref(cn_conn *c);
 void conn_release(cn_conn *c);
 void conn_set_state(cn_conn *c, int state); /* under olock */
 void conn_set_nonblock(int fd);
 cn_tp *conn_transport_open(int fd, int role, const char *peer_node); /* NULL: fd closed */
 void conn_start_io(cn_conn *c, cn_tp *tp); /* the I/O thread watches c (its own reference) */
+void conn_up(cn_conn *c);                  /* the handshake succeeded */
+void conn_close_socket(cn_conn *c);        /* the entry may live on (C_NOKWAIT) */
 void conn_close(cn_conn *c, const char *why);
-void conn_events(void *ctx, uint32_t events);
-/* The acceptor's handshake callback (cn_hs.decide; ctx is the connection). */
+void conn_arm(cn_conn *c);               /* ask epoll for what c now waits for */
+void conn_unqueue(cn_conn *c, size_t n); /* n queued bytes left c's queue */
+int conn_write(cn_conn *c);              /* -1: write error; wlock held once up */
+void conn_write_queued(cn_conn *c);      /* I/O thread */
+
+/* conn_hs.c: the acceptor's handshake callback (cn_hs.decide; ctx is the connection). */
 const char *conn_decide(void *ctx, const char *peer_name, uint64_t peer_flags);
+/* One handshake message in; its outcome (up, refused, nok) applied to c. */
+void conn_hs_frame(cn_conn *c, const uint8_t *p, size_t len);
+
+/* conn_read.c: the I/O loop's callback for a connection's socket. */
+void conn_events(void *ctx, uint32_t events);
 
 /* conn_dial.c: dial c's peer on a dialler thread (I/O thread; takes the caller's reference). */
 void conn_dial_post(void *arg);
