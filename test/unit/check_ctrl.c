@@ -12,6 +12,7 @@
 #include "proc/sched.h"
 #include "util/log.h"
 
+#include "check_terms.h"
 #include "recorder.h"
 
 #include <check.h>
@@ -42,31 +43,6 @@ static int wait_logged(const cn_pid *who, int kind, ei_x_buff *want)
 }
 
 /* ---- term building ------------------------------------------------------------------ */
-
-static void x_new(ei_x_buff *x)
-{
-    ck_assert_int_eq(ei_x_new(x), 0);
-}
-static void x_tuple(ei_x_buff *x, int n)
-{
-    ck_assert_int_eq(ei_x_encode_tuple_header(x, n), 0);
-}
-static void x_atom(ei_x_buff *x, const char *a)
-{
-    ck_assert_int_eq(ei_x_encode_atom_len_as(x, a, (int)strlen(a), ERLANG_UTF8, ERLANG_UTF8), 0);
-}
-static void x_long(ei_x_buff *x, long v)
-{
-    ck_assert_int_eq(ei_x_encode_long(x, v), 0);
-}
-static void x_pid(ei_x_buff *x, const cn_pid *p)
-{
-    ck_assert_int_eq(cn_encode_pid(x, p), 0);
-}
-static void x_ref(ei_x_buff *x, const cn_ref *r)
-{
-    ck_assert_int_eq(cn_encode_ref(x, r), 0);
-}
 
 static void atom_term(ei_x_buff *x, const char *a)
 {
