@@ -9,7 +9,7 @@
  * `pg`. Called once by cn_services_start. */
 int cn_pg_service_start(void);
 
-/* Inside the service (pg.c for pg_rpc.c): */
+/* Inside the service (pg_api.c for pg_rpc.c): */
 /* The scope's pid; when it does not run, start it (create) or fail. 0, or -1. */
 int cn_pg_scope_pid(const char *scope, int create, cn_pid *out);
 /* Append the members of group (any encoding of it) in scope as a list: 0, or -1 for a
