@@ -63,6 +63,17 @@ static void frames_free(cn_oframe *f)
     }
 }
 
+static void trains_free(conn_train *t)
+{
+    while (t) {
+        conn_train *n = t->next;
+        frames_free(t->frags); /* the last fragment frees the payload buffer */
+        frames_free(t->held);
+        free(t);
+        t = n;
+    }
+}
+
 static _Thread_local uint32_t busy_node; /* cn_conn_take_busy */
 
 static void wake_senders(cn_conn *c)
@@ -100,6 +111,7 @@ void conn_release(cn_conn *c)
     cn_buf_free(&c->hsout);
     frames_free(c->ohead);
     frames_free(c->whead);
+    trains_free(c->trains);
     pthread_mutex_destroy(&c->olock);
     pthread_mutex_destroy(&c->wlock);
     pthread_mutex_destroy(&c->blk);
@@ -143,7 +155,7 @@ void conn_set_nonblock(int fd)
 
 static int has_output(const cn_conn *c)
 {
-    return c->hsout.len > 0 || c->whead != NULL;
+    return c->hsout.len > 0 || c->whead != NULL || c->trains != NULL;
 }
 
 void conn_arm(cn_conn *c)
@@ -253,6 +265,112 @@ static void table_remove(cn_conn *c)
 
 /* ---- writing ------------------------------------------------------------------------ */
 
+/* Trains (wlock): a large message from a process goes out as fragments, fed to the write
+ * queue a few at a time (conn_write) so that other senders' frames get in between, as on the
+ * BEAM. Frames its sender queues meanwhile wait in the train (held) until its last fragment
+ * has joined the write queue: a process's frames keep their order. */
+#define FEED_WINDOW ((size_t)256 * 1024) /* unwritten bytes on whead before feeding more */
+/* Bytes one conn_write writes while trains wait: then it returns (EPOLLOUT armed), so that
+ * the I/O thread also reads (the requests whose answers should get in between) meanwhile. */
+#define WRITE_TURN ((size_t)1 << 20)
+
+static size_t frame_bytes(const cn_oframe *f)
+{
+    return (size_t)f->npre + f->ctl_len + (f->mid ? 1 : 0) + f->pl_len;
+}
+
+/* Append the frames first..last (linked) to the write queue. */
+static void wq_push(cn_conn *c, cn_oframe *first, cn_oframe *last)
+{
+    for (cn_oframe *f = first;; f = f->next) {
+        c->wbytes += frame_bytes(f);
+        if (f == last)
+            break;
+    }
+    last->next = NULL;
+    if (c->wtail)
+        c->wtail->next = first;
+    else
+        c->whead = first;
+    c->wtail = last;
+}
+
+static void train_append(cn_conn *c, conn_train *t)
+{
+    t->next = NULL;
+    if (c->trains_tail)
+        c->trains_tail->next = t;
+    else
+        c->trains = t;
+    c->trains_tail = t;
+}
+
+/* One raw frame in outbox order: held behind its sender's train, or through otx (which
+ * must see frames in wire order) onto the write queue, its fragments beyond the first
+ * becoming a train. Frames without a sender go whole: nothing would keep their order. */
+static void route(cn_conn *c, cn_oframe *f)
+{
+    conn_train *t = NULL;
+    if (f->sender)
+        for (t = c->trains; t && t->sender != f->sender; t = t->next) {
+        }
+    f->next = NULL;
+    if (t) {
+        if (t->held_tail)
+            t->held_tail->next = f;
+        else
+            t->held = f;
+        t->held_tail = f;
+        return;
+    }
+    size_t acct = f->acct;
+    uint64_t sender = f->sender;
+    cn_oframe *last, *first = cn_otx_frame(c->otx, c->flags, f, &last);
+    if (first == last || !sender || !(t = calloc(1, sizeof *t))) {
+        wq_push(c, first, last);
+        return;
+    }
+    t->sender = sender;
+    t->frags = first->next;
+    t->frags_tail = last;
+    train_append(c, t);
+    /* Only the first fragment still counts in the queue: the rest no longer makes the
+     * connection busy for other senders (the sender's next frames, held, do count). */
+    size_t keep = first->ctl_len + first->pl_len;
+    keep = keep < acct ? keep : acct;
+    for (cn_oframe *g = t->frags; g; g = g->next)
+        g->acct = 0;
+    first->acct = keep;
+    wq_push(c, first, first);
+    conn_unqueue(c, acct - keep);
+}
+
+/* Move fragments from the trains to the write queue, one per train in turn, while little of
+ * the write queue is left unwritten. A finished train's held frames then take their turn. */
+static void feed(cn_conn *c)
+{
+    while (c->trains && c->wbytes - c->woff < FEED_WINDOW) {
+        conn_train *t = c->trains;
+        c->trains = t->next;
+        if (!c->trains)
+            c->trains_tail = NULL;
+        cn_oframe *g = t->frags;
+        t->frags = g->next;
+        wq_push(c, g, g);
+        if (t->frags) {
+            train_append(c, t);
+            continue;
+        }
+        cn_oframe *h = t->held;
+        free(t);
+        while (h) {
+            cn_oframe *n = h->next;
+            route(c, h);
+            h = n;
+        }
+    }
+}
+
 /* Move frames queued by other threads to the write queue, adding the frame prefix now
  * that the format is known (wlock held: otx's cache follows wire order). */
 static void take_outbox(cn_conn *c)
@@ -265,13 +383,8 @@ static void take_outbox(cn_conn *c)
     if (f && !c->otx)
         c->otx = cn_otx_new(0); /* NULL when out of memory: frames then go uncached */
     while (f) {
-        cn_oframe *next = f->next, *last;
-        cn_oframe *first = cn_otx_frame(c->otx, c->flags, f, &last); /* in wire order */
-        if (c->wtail)
-            c->wtail->next = first;
-        else
-            c->whead = first;
-        c->wtail = last;
+        cn_oframe *next = f->next;
+        route(c, f);
         f = next;
     }
 }
@@ -292,6 +405,8 @@ int conn_write(cn_conn *c)
         c->bytes_out += (uint64_t)n;
         c->last_write_ms = cn_now_ms();
     }
+    size_t turn = 0;
+    feed(c);
     while (c->whead) {
         struct iovec iov[256];
         int niov = 0;
@@ -324,6 +439,7 @@ int conn_write(cn_conn *c)
             if (done < flen)
                 break;
             done -= flen;
+            c->wbytes -= flen;
             c->whead = f->next;
             if (!c->whead)
                 c->wtail = NULL;
@@ -331,6 +447,14 @@ int conn_write(cn_conn *c)
             oframe_free(f);
         }
         c->woff = done;
+        /* While a train goes out, frames other processes queue meanwhile join in now,
+         * not after it (the I/O thread may be waiting for this lock to take them). */
+        if (c->trains && c->state == C_UP)
+            take_outbox(c);
+        feed(c);
+        turn += (size_t)n;
+        if (c->trains && turn >= WRITE_TURN)
+            break;
     }
     return cn_tp_flush(c->tp) == CN_TP_ERROR ? -1 : 0;
 }
@@ -374,9 +498,9 @@ static int write_direct(cn_conn *c)
     if (pthread_mutex_trylock(&c->wlock) != 0)
         return 0;
     int done = 0;
-    if (c->direct && c->fd >= 0 && !c->whead) {
+    if (c->direct && c->fd >= 0 && !c->whead && !c->trains) {
         take_outbox(c);
-        done = conn_write(c) == 0 && !c->whead;
+        done = conn_write(c) == 0 && !c->whead && !c->trains;
     }
     pthread_mutex_unlock(&c->wlock);
     return done;
@@ -713,10 +837,10 @@ void cn_conn_timers(uint64_t now)
         }
         pthread_mutex_lock(&c->wlock);
         int r = 0;
-        if (now - c->last_write_ms >= tick && !c->whead) {
+        if (now - c->last_write_ms >= tick && !c->whead && !c->trains) {
             cn_oframe *f = tick_frame();
             if (f) {
-                c->whead = c->wtail = f;
+                wq_push(c, f, f);
                 r = conn_write(c);
                 if (r == 0)
                     conn_arm(c);
@@ -737,11 +861,11 @@ void cn_conn_close_all(void)
             continue;
         pthread_mutex_lock(&c->wlock);
         take_outbox(c);
-        int more = c->whead || c->tp->staged;
+        int more = c->whead || c->trains || c->tp->staged;
         while (more && cn_now_ms() < until) {
             if (conn_write(c) < 0)
                 break;
-            more = c->whead || c->tp->staged;
+            more = c->whead || c->trains || c->tp->staged;
             if (more) {
                 pthread_mutex_unlock(&c->wlock);
                 struct pollfd pf = {.fd = c->fd, .events = POLLOUT};

@@ -28,6 +28,10 @@ typedef struct cn_oframe {
     uint8_t mid;    /* 131 before the payload in 'p' frames */
     int npre;
     size_t acct; /* bytes it counts in its connection's queue (cn_conn_enqueue) */
+    /* The local process it is sent for (a key derived from its pid), 0 for none: the
+     * fragments of large messages from different senders interleave on the wire, while
+     * each sender's frames stay in the order it sent them (conn.c, trains). */
+    uint64_t sender;
 } cn_oframe;
 
 /* Queue a frame for a node; if no connection exists, dial it (dial=1) or drop the frame.

@@ -18,6 +18,15 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* A large message's fragments not yet on the write queue, and the frames its sender queued
+ * after it (raw: they pass otx only when they join the write queue, in wire order). */
+typedef struct conn_train {
+    struct conn_train *next;
+    uint64_t sender;
+    cn_oframe *frags, *frags_tail;
+    cn_oframe *held, *held_tail;
+} conn_train;
+
 /* C_NOKWAIT: our attempt got `nok`; the peer's own attempt is about to arrive and take over
  * this entry's queued frames (PROTOCOL.md §2.5), so the entry stays in the table a while. */
 enum { C_DIALING, C_HANDSHAKE, C_NOKWAIT, C_UP, C_CLOSED };
@@ -47,6 +56,8 @@ struct cn_conn {
     pthread_mutex_t wlock;
     cn_oframe *whead, *wtail;
     size_t woff;
+    size_t wbytes;                    /* bytes of the frames on whead (woff of them written) */
+    conn_train *trains, *trains_tail; /* fed to whead round-robin (conn_write) */
     int direct; /* up on a transport any thread may write (TCP): not TLS, whose SSL object
                    the I/O thread also reads through without this lock */
     uint64_t last_write_ms;

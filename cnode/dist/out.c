@@ -11,15 +11,24 @@
 /* Encoding happens here, on the sender's thread. Forms are chosen from the connection's
  * flags when it is up; before that, the forms every peer must accept (PROTOCOL.md §3.5). */
 
+/* The key that keeps one local process's frames in order on a connection (cn_oframe's
+ * sender): nonzero for a process, 0 for none. Two pids sharing a key only share a train. */
+static uint64_t key(const cn_pid *p)
+{
+    return p ? (1ull << 63) | ((uint64_t)(p->serial & 0x7fffffff) << 32) | p->id : 0;
+}
+
 /* dial: messages and new links/monitors connect on demand, as on the BEAM; exit and
  * down signals for a node that is gone are dropped instead. */
-static int frame_out_d(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len, int dial)
+static int frame_out_d(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len, int dial,
+                       uint64_t sender)
 {
     cn_oframe *f = calloc(1, sizeof *f);
     if (!f) {
         ei_x_free(ctl);
         return -1;
     }
+    f->sender = sender;
     f->ctl = ctl->buff; /* ownership moves to the frame */
     f->ctl_len = (size_t)ctl->index;
     if (pl) {
@@ -39,7 +48,7 @@ static int frame_out_d(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len
  * messages the sender built itself: a large payload is not copied once more). head (may be
  * NULL) is the payload's first head_len bytes, put after the control term (cn_oframe). */
 static int frame_out_slice(uint32_t node, ei_x_buff *ctl, const char *head, int head_len, char *pl,
-                           size_t pl_len, void *owner)
+                           size_t pl_len, void *owner, uint64_t sender)
 {
     cn_oframe *f = calloc(1, sizeof *f);
     if (f && head_len > 0) {
@@ -54,6 +63,7 @@ static int frame_out_slice(uint32_t node, ei_x_buff *ctl, const char *head, int 
         free(owner ? owner : pl);
         return -1;
     }
+    f->sender = sender;
     f->ctl = ctl->buff;
     f->ctl_len = (size_t)ctl->index;
     f->pl = pl;
@@ -66,23 +76,23 @@ static int frame_out_slice(uint32_t node, ei_x_buff *ctl, const char *head, int 
 }
 
 static int frame_out_take(uint32_t node, ei_x_buff *ctl, const char *head, int head_len,
-                          ei_x_buff *msg)
+                          ei_x_buff *msg, uint64_t sender)
 {
     char *pl = msg->buff;
     size_t len = (size_t)msg->index;
     msg->buff = NULL;
     msg->index = msg->buffsz = 0;
-    return frame_out_slice(node, ctl, head, head_len, pl, len, NULL);
+    return frame_out_slice(node, ctl, head, head_len, pl, len, NULL, sender);
 }
 
-static int frame_out(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len)
+static int frame_out(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len, uint64_t sender)
 {
-    return frame_out_d(node, ctl, pl, pl_len, 1);
+    return frame_out_d(node, ctl, pl, pl_len, 1, sender);
 }
 
-static int signal_out(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len)
+static int signal_out(uint32_t node, ei_x_buff *ctl, const char *pl, int pl_len, uint64_t sender)
 {
-    return frame_out_d(node, ctl, pl, pl_len, 0);
+    return frame_out_d(node, ctl, pl, pl_len, 0, sender);
 }
 
 static void ctl_begin(ei_x_buff *x, int arity, long op)
@@ -113,7 +123,7 @@ int cn_out_send(const cn_pid *from, const cn_pid *to, const char *msg, int len)
 {
     ei_x_buff x;
     send_ctl(&x, from, to);
-    return frame_out(to->node, &x, msg, len);
+    return frame_out(to->node, &x, msg, len, key(from));
 }
 
 int cn_out_send_take(const cn_pid *from, const cn_pid *to, ei_x_buff *msg)
@@ -126,7 +136,7 @@ int cn_out_send_head_take(const cn_pid *from, const cn_pid *to, const char *head
 {
     ei_x_buff x;
     send_ctl(&x, from, to);
-    return frame_out_take(to->node, &x, head, head_len, msg);
+    return frame_out_take(to->node, &x, head, head_len, msg, key(from));
 }
 
 int cn_out_reg_send(const cn_pid *from, uint32_t node, const char *name, const char *msg, int len)
@@ -136,7 +146,7 @@ int cn_out_reg_send(const cn_pid *from, uint32_t node, const char *name, const c
     cn_encode_pid(&x, from);
     enc_atom(&x, "");
     enc_atom(&x, name);
-    return frame_out(node, &x, msg, len);
+    return frame_out(node, &x, msg, len, key(from));
 }
 
 static void alias_ctl(ei_x_buff *x, const cn_pid *from, const cn_ref *alias)
@@ -150,7 +160,7 @@ int cn_out_alias_send(const cn_pid *from, const cn_ref *alias, const char *msg, 
 {
     ei_x_buff x;
     alias_ctl(&x, from, alias);
-    return frame_out(alias->node, &x, msg, len);
+    return frame_out(alias->node, &x, msg, len, key(from));
 }
 
 int cn_out_alias_send_take(const cn_pid *from, const cn_ref *alias, ei_x_buff *msg)
@@ -163,7 +173,7 @@ int cn_out_alias_send_head_take(const cn_pid *from, const cn_ref *alias, const c
 {
     ei_x_buff x;
     alias_ctl(&x, from, alias);
-    return frame_out_take(alias->node, &x, head, head_len, msg);
+    return frame_out_take(alias->node, &x, head, head_len, msg, key(from));
 }
 
 int cn_out_send_head_slice(const cn_pid *from, const cn_pid *to, const char *head, int head_len,
@@ -171,7 +181,7 @@ int cn_out_send_head_slice(const cn_pid *from, const cn_pid *to, const char *hea
 {
     ei_x_buff x;
     send_ctl(&x, from, to);
-    return frame_out_slice(to->node, &x, head, head_len, data, len, owner);
+    return frame_out_slice(to->node, &x, head, head_len, data, len, owner, key(from));
 }
 
 int cn_out_alias_send_head_slice(const cn_pid *from, const cn_ref *alias, const char *head,
@@ -179,7 +189,7 @@ int cn_out_alias_send_head_slice(const cn_pid *from, const cn_ref *alias, const 
 {
     ei_x_buff x;
     alias_ctl(&x, from, alias);
-    return frame_out_slice(alias->node, &x, head, head_len, data, len, owner);
+    return frame_out_slice(alias->node, &x, head, head_len, data, len, owner, key(from));
 }
 
 static int pid_pair(long op, const cn_pid *from, const cn_pid *to)
@@ -188,7 +198,7 @@ static int pid_pair(long op, const cn_pid *from, const cn_pid *to)
     ctl_begin(&x, 3, op);
     cn_encode_pid(&x, from);
     cn_encode_pid(&x, to);
-    return frame_out(to->node, &x, NULL, 0);
+    return frame_out(to->node, &x, NULL, 0, key(from));
 }
 
 int cn_out_link(const cn_pid *from, const cn_pid *to)
@@ -203,7 +213,7 @@ static int unlink_op(long op, const cn_pid *from, const cn_pid *to, uint64_t id)
     ei_x_encode_ulonglong(&x, id);
     cn_encode_pid(&x, from);
     cn_encode_pid(&x, to);
-    return frame_out(to->node, &x, NULL, 0);
+    return frame_out(to->node, &x, NULL, 0, key(from));
 }
 
 int cn_out_unlink_id(const cn_pid *from, const cn_pid *to, uint64_t id)
@@ -220,7 +230,7 @@ int cn_out_unlink_id_ack(const cn_pid *from, const cn_pid *to, uint64_t id)
     ei_x_encode_ulonglong(&x, id);
     cn_encode_pid(&x, from);
     cn_encode_pid(&x, to);
-    return signal_out(to->node, &x, NULL, 0);
+    return signal_out(to->node, &x, NULL, 0, key(from));
 }
 
 int cn_out_exit(const cn_pid *from, const cn_pid *to, const char *reason, int len, int exit2)
@@ -230,13 +240,13 @@ int cn_out_exit(const cn_pid *from, const cn_pid *to, const char *reason, int le
         ctl_begin(&x, 3, exit2 ? 26 : 24);
         cn_encode_pid(&x, from);
         cn_encode_pid(&x, to);
-        return signal_out(to->node, &x, reason, len);
+        return signal_out(to->node, &x, reason, len, key(from));
     }
     ctl_begin(&x, 4, exit2 ? 8 : 3);
     cn_encode_pid(&x, from);
     cn_encode_pid(&x, to);
     ei_x_append_buf(&x, reason, len);
-    return signal_out(to->node, &x, NULL, 0);
+    return signal_out(to->node, &x, NULL, 0, key(from));
 }
 
 static int monitor_op(long op, const cn_pid *from, const cn_pid *to, uint32_t node,
@@ -250,7 +260,7 @@ static int monitor_op(long op, const cn_pid *from, const cn_pid *to, uint32_t no
     else
         cn_encode_pid(&x, to);
     cn_encode_ref(&x, ref);
-    return frame_out(name ? node : to->node, &x, NULL, 0);
+    return frame_out(name ? node : to->node, &x, NULL, 0, key(from));
 }
 
 int cn_out_monitor(const cn_pid *from, const cn_pid *to, uint32_t node, const char *name,
@@ -278,9 +288,9 @@ int cn_out_down(const cn_pid *from, const char *name, const cn_pid *to, const cn
     cn_encode_pid(&x, to);
     cn_encode_ref(&x, ref);
     if (payload)
-        return signal_out(to->node, &x, reason, len);
+        return signal_out(to->node, &x, reason, len, key(from));
     ei_x_append_buf(&x, reason, len);
-    return signal_out(to->node, &x, NULL, 0);
+    return signal_out(to->node, &x, NULL, 0, key(from));
 }
 
 int cn_out_spawn_reply(const cn_ref *req, const cn_pid *to, int flags, const cn_pid *pid,
@@ -295,7 +305,7 @@ int cn_out_spawn_reply(const cn_ref *req, const cn_pid *to, int flags, const cn_
         cn_encode_pid(&x, pid);
     else
         enc_atom(&x, error);
-    return signal_out(to->node, &x, NULL, 0);
+    return signal_out(to->node, &x, NULL, 0, key(pid)); /* sent for the new process */
 }
 
 int cn_out_spawn_request(const cn_ref *req, const cn_pid *from, const cn_pid *gl, uint32_t node,
@@ -316,5 +326,5 @@ int cn_out_spawn_request(const cn_ref *req, const cn_pid *from, const cn_pid *gl
         enc_atom(&x, "monitor");
     }
     ei_x_encode_empty_list(&x);
-    return frame_out(node, &x, args, args_len);
+    return frame_out(node, &x, args, args_len, key(from));
 }
