@@ -97,7 +97,7 @@ defmodule Interop.InterleaveTest do
     # progress when it arrives also waits for this node to decode 64 MiB: not counted.
     transfer = t1 - tw
     on_wire = Enum.filter(calls, fn {s, e} -> s >= tw and e < t1 end)
-    answered = Enum.filter(calls, fn {s, e} -> e > tw and e < t1 end)
+    answered = Enum.filter(calls, fn {_s, e} -> e > tw and e < t1 end)
     slowest = answered |> Enum.map(fn {s, e} -> e - s end) |> Enum.max(fn -> 0 end)
 
     IO.puts(
@@ -158,5 +158,116 @@ defmodule Interop.InterleaveTest do
 
     # the connection still works for small messages afterwards
     assert echo(c, :after) == :after
+  end
+
+  test "a peer that goes away while a large message waits for it: the sender is released", %{c: c} do
+    p = start_peer(prefix: "gone")
+    sink = peer_eval(p, "spawn(fun() -> receive stop -> ok end end).")
+    pr = probe(c)
+    assert GenServer.call(pr, {:send, sink, :hello}) == :ok
+    assert sigstop(p) == :ok
+
+    try do
+      # the first goes out as a train the stopped peer never reads; the second waits in it,
+      # counted, so the probe waits too
+      assert GenServer.call(pr, {:flood, sink, 1, 48 * @mib}, 60_000) == :ok
+      held = Task.async(fn -> GenServer.call(pr, {:flood, sink, 1, 32 * @mib}, 60_000) end)
+      Process.sleep(1_000)
+      assert Task.yield(held, 0) == nil, "the probe did not wait behind its own large message"
+      assert kill9(p) == :ok
+      assert Task.await(held, 30_000) == :ok
+    after
+      sigcont(p)
+    end
+
+    assert GenServer.call(pr, {:send, self(), :after}) == :ok
+    assert_receive :after, 5_000
+    assert echo(c, :still_here) == :still_here
+  end
+
+  # ---- the same over TLS (the write queue is shared; only the transport differs) ----------------
+
+  @certs_script Path.expand("../../scripts/gen-test-certs.sh", __DIR__)
+
+  defp certs do
+    case System.get_env("CNODE_TLS_CERTS") do
+      d when d not in [nil, ""] ->
+        d
+
+      _ ->
+        d = Path.join(System.get_env("CNODE_TEST_TMP") || System.tmp_dir!(), "certs")
+        {out, rc} = System.cmd("bash", [@certs_script, d], stderr_to_stdout: true)
+        if rc != 0, do: flunk("#{@certs_script} failed (#{rc}):\n#{out}")
+        d
+    end
+  end
+
+  # The BEAM side runs in a TLS peer (this runner is plain TCP): a sink, a process calling
+  # echo in a loop, and the flood call; it returns the times.
+  @tls_scenario """
+  Self = self(),
+  Probe = spawn(CNode, probe, start, [Self]),
+  Sink = spawn(fun() ->
+                   receive {flood, 1, Bin} ->
+                       T = erlang:monotonic_time(millisecond),
+                       Self ! {arrived, T, byte_size(Bin), Bin =:= binary:copy(<<0>>, byte_size(Bin))}
+                   end
+               end),
+  ok = gen_server:call(Probe, {send, Sink, hello}, 20000),
+  Now = fun() -> erlang:monotonic_time(millisecond) end,
+  Loop = fun L(Acc) ->
+             receive {stop, To} -> To ! {calls, lists:reverse(Acc)}
+             after 0 ->
+                 T = Now(),
+                 {n, _} = gen_server:call({echo, CNode}, {n, T}, 120000),
+                 timer:sleep(1),
+                 L([{T, Now()} | Acc])
+             end
+         end,
+  Caller = spawn(fun() -> Loop([]) end),
+  timer:sleep(300),
+  T0 = Now(),
+  ok = gen_server:call(Probe, {flood, Sink, 1, Size}, 120000),
+  Arrived = receive {arrived, T1, Got, Intact} -> {T1, Got, Intact} after 120000 -> timeout end,
+  Caller ! {stop, Self},
+  receive {calls, Calls} -> {T0, Arrived, Calls} after 130000 -> timeout end.
+  """
+
+  test "over TLS too, echo calls are answered while a large message goes out", %{c: c0} do
+    stop_cnode(c0)
+    dir = certs()
+    f = fn name -> String.to_charlist(Path.join(dir, name)) end
+    side = [certfile: f.("node.pem"), keyfile: f.("node.key"), cacertfile: f.("ca.pem"),
+            verify: :verify_peer]
+    opt = Path.join(System.get_env("CNODE_TEST_TMP") || System.tmp_dir!(), "#{unique_name("opt")}.conf")
+    File.write!(opt, :io_lib.format(~c"~p.~n", [[server: side, client: side]]))
+
+    c =
+      start_cnode(
+        args: ["--proto-dist", "inet_tls", "--tls-certfile", Path.join(dir, "node.pem"),
+               "--tls-keyfile", Path.join(dir, "node.key"), "--tls-cacertfile", Path.join(dir, "ca.pem")]
+      )
+
+    p = start_peer(connection: :standard_io, args: ["-proto_dist", "inet_tls", "-ssl_dist_optfile", opt])
+    size = 64 * @mib
+    {t0, {t1, got, intact}, calls} =
+      peer_eval(p, @tls_scenario, 200_000, [{:CNode, c.node}, {:Size, size}])
+
+    assert {got, intact} == {size, true}
+    transfer = t1 - t0
+    # the second half of the transfer is on the wire whatever the encoding took before it
+    late = Enum.filter(calls, fn {s, e} -> s >= t0 + div(transfer, 2) and e < t1 end)
+    slowest = calls |> Enum.filter(fn {_s, e} -> e > t0 and e < t1 end)
+              |> Enum.map(fn {s, e} -> e - s end) |> Enum.max(fn -> 0 end)
+
+    IO.puts(
+      "    TLS, #{div(size, @mib)} MiB in #{transfer} ms; #{length(late)} echo calls made and " <>
+        "answered in its second half, slowest answered #{slowest} ms"
+    )
+
+    assert length(late) >= 2,
+           "#{length(late)} echo calls answered in the second half of a #{transfer} ms transfer"
+
+    assert slowest * 3 < transfer
   end
 end
