@@ -389,9 +389,10 @@ static void take_outbox(cn_conn *c)
     }
 }
 
-/* Write as much as the transport takes: handshake bytes, then frames (gathered), then what
- * the transport still holds. Returns -1 on a write error (the transport's err says why).
- * Once the connection is up, only with wlock held. */
+/* Write as much as the transport takes (at most WRITE_TURN while trains wait): handshake
+ * bytes, then frames (gathered, fed from the trains), then what the transport still holds. Returns
+ * -1 on a write error (the transport's err says why). Once the connection is up, only with wlock
+ * held. */
 int conn_write(cn_conn *c)
 {
     if (c->fd < 0 || !c->tp->ready)
