@@ -2,7 +2,7 @@
 # messages to the cnode, the cnode reads that connection once per nap instead of on every
 # arrival. What a user sees must not change: every cast arrives, in order with what the same
 # process sends next, calls in the middle of a stream are answered, a caller making one call
-# at a time almost never waits for a nap while 16 callers are read many calls at a time, and
+# at a time almost never waits for a nap while 64 callers are read many calls at a time, and
 # a connection closed during a nap is cleaned up.
 # cnode:info/0 counts each connection's reads and those that came after a nap.
 CnodeTest.watchdog(200, __ENV__.file)
