@@ -139,6 +139,18 @@ int cn_pg_which_groups(const char *scope, int local_only, ei_x_buff *out)
     return rc;
 }
 
+/* A request and its reply buffer; -1 (nothing left allocated) when out of memory. */
+static int new_pair(ei_x_buff *q, ei_x_buff *r)
+{
+    if (ei_x_new(q) < 0)
+        return -1;
+    if (ei_x_new(r) < 0) {
+        ei_x_free(q);
+        return -1;
+    }
+    return 0;
+}
+
 int cn_pg_monitor(cn_proc *self, const char *scope, const char *group, int len, cn_ref *ref_out,
                   ei_x_buff *current)
 {
@@ -146,12 +158,8 @@ int cn_pg_monitor(cn_proc *self, const char *scope, const char *group, int len, 
     if (!self || (group && len <= 0) || cn_pg_scope_pid(scope, 0, &sp) < 0)
         return -1;
     ei_x_buff q, r;
-    if (ei_x_new(&q) < 0)
+    if (new_pair(&q, &r) < 0)
         return -1;
-    if (ei_x_new(&r) < 0) {
-        ei_x_free(&q);
-        return -1;
-    }
     if (group) {
         ei_x_encode_tuple_header(&q, 2);
         ei_x_encode_atom(&q, "monitor");
@@ -178,12 +186,8 @@ int cn_pg_demonitor(cn_proc *self, const char *scope, const cn_ref *ref)
     if (!self || cn_pg_scope_pid(scope, 0, &sp) < 0)
         return -1;
     ei_x_buff q, r;
-    if (ei_x_new(&q) < 0)
+    if (new_pair(&q, &r) < 0)
         return -1;
-    if (ei_x_new(&r) < 0) {
-        ei_x_free(&q);
-        return -1;
-    }
     ei_x_encode_tuple_header(&q, 2);
     ei_x_encode_atom(&q, "demonitor");
     cn_encode_ref(&q, ref);
