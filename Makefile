@@ -1,9 +1,10 @@
 # cnode: a C node for Erlang/Elixir clusters.
 #   make            build libcnode.a and cnoded (release flags: -O2, assertions on)
 #   make run        install deps if missing, build, start `cnoded --sname cnode`
-#   make test       unit tests (Check) + interop tests against real BEAM nodes
+#   make test       unit tests (Check), fuzz smoke run, interop tests against real BEAM nodes
 #   make test SAN=1 the same, built with ASan+UBSan (SAN=thread: ThreadSanitizer, build-tsan/)
 #   make test-otp27 the interop tests under Erlang 27 / Elixir 1.18
+#   make fuzz       libFuzzer on the network parsers, FUZZ_SECONDS (60) per harness (clang)
 #   make bench-procs bytes per idle process and spawn rate, against a BEAM node
 #   make module SRC=x.c KEY=k.key   a signed hot-loadable native module (build/modules/x.cnm)
 #   make bench-tls  TLS vs plain distribution: connection setup and 16 MiB throughput
@@ -11,7 +12,7 @@
 .DEFAULT_GOAL := all
 
 SAN ?= 0
-BUILD := build$(if $(filter 1,$(SAN)),-san,)$(if $(filter thread,$(SAN)),-tsan,)
+BUILD := build$(if $(filter 1,$(SAN)),-san,)$(if $(filter thread,$(SAN)),-tsan,)$(if $(filter fuzz,$(SAN)),-fuzz,)
 
 # erl_interface lives inside the Erlang install; ask erl where (no hard-coded version).
 EI_DIR = $(shell erl -noshell -eval 'io:format("~s",[code:lib_dir(erl_interface)]),halt().' 2>/dev/null)
@@ -27,6 +28,12 @@ else ifeq ($(SAN),thread)
   # ThreadSanitizer (make ... SAN=thread, build-tsan/): for the threading, OTP 25 only
   OPT := -O1 -fno-omit-frame-pointer -fsanitize=thread
   LDSAN := -fsanitize=thread
+else ifeq ($(SAN),fuzz)
+  # libFuzzer harnesses (make fuzz, build-fuzz/): clang, with ASan+UBSan
+  CC := clang
+  OPT := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+    -fno-sanitize-recover=undefined
+  LDSAN := -fsanitize=fuzzer,address,undefined
 else
   OPT := -O2
   LDSAN :=
@@ -39,15 +46,17 @@ LDLIBS = -L$(EI_DIR)/lib -lei -Wl,-Bstatic -lsodium -Wl,-Bdynamic -lssl -lcrypto
 LIB_SRC := $(filter-out cnode/cli/%,$(wildcard cnode/*.c cnode/*/*.c epmd_client/*.c))
 CLI_SRC := $(wildcard cnode/cli/*.c) $(wildcard workers/*.c)
 UNIT_SRC := $(wildcard test/unit/check_*.c)
+FUZZ_SRC := $(wildcard test/fuzz/fuzz_*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
+FUZZ_BIN := $(FUZZ_SRC:test/fuzz/%.c=$(BUILD)/fuzz/%)
 
 LIB := $(BUILD)/libcnode.a
 CNODED := $(BUILD)/cnoded
 
-.PHONY: all deps run test unit interop test-otp27 bench-procs bench-rx bench bench-tls clean format module test-modules
+.PHONY: all deps run test unit fuzz fuzz-smoke fuzz-bins interop test-otp27 bench-procs bench-rx bench bench-tls clean format module test-modules
 all: $(LIB) $(CNODED)
 
 $(BUILD)/%.o: %.c
@@ -68,6 +77,20 @@ $(BUILD)/test/%: test/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs check)
 
+# Fuzzing the network parsers (test/fuzz/, scripts/fuzz.sh): `make fuzz` runs each harness for
+# FUZZ_SECONDS (default 60); `make fuzz-smoke` (in `make test`) replays the seeds and a fixed
+# number of mutations. Both build with clang into build-fuzz/, whatever SAN says.
+FUZZ_SECONDS ?= 60
+fuzz fuzz-smoke:
+	@$(MAKE) --no-print-directory SAN=fuzz fuzz-bins
+	@bash scripts/fuzz.sh $(if $(filter fuzz,$@),$(FUZZ_SECONDS),0) $(FUZZ_SRC:test/fuzz/%.c=build-fuzz/fuzz/%)
+
+fuzz-bins: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: test/fuzz/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(LIB) $(LDLIBS)
+
 deps:
 	@bash scripts/install-deps.sh
 
@@ -82,7 +105,7 @@ interop: all test-modules
 	@CNODED=$(CURDIR)/$(CNODED) bash test/interop/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory unit interop
+	@$(MAKE) --no-print-directory unit fuzz-smoke interop
 	@if [ "$(OTP27)" != 0 ] && [ -x ../shared/tools/otp27 ]; then \
 	  $(MAKE) --no-print-directory test-otp27; \
 	else echo "test: OTP 27 interop skipped (../shared/tools/otp27 not found or OTP27=0)"; fi

@@ -1,0 +1,117 @@
+# Seeds for the fuzz harnesses (test/fuzz/corpus/<harness>/): well-formed inputs in each
+# harness's input format, made with the BEAM's own encoder, so the fuzzer starts from frames,
+# terms and handshake messages a real peer sends. Run: elixir test/fuzz/seeds.exs
+defmodule Seeds do
+  import Bitwise
+  @dir Path.join(__DIR__, "corpus")
+
+  def t2b(t), do: :erlang.term_to_binary(t, minor_version: 2)
+  # a term without its 131
+  def bare(t), do: binary_part(t2b(t), 1, byte_size(t2b(t)) - 1)
+
+  def write(kind, name, bin) do
+    d = Path.join(@dir, kind)
+    File.mkdir_p!(d)
+    File.write!(Path.join(d, name), bin)
+  end
+
+  # rx input: [mode] then frames as [how][len:16][body]
+  def rx_input(mode, frames),
+    do: IO.iodata_to_binary([mode | Enum.map(frames, fn {how, f} -> [how, <<byte_size(f)::16>>, f] end)])
+
+  def ctls do
+    me = self()
+    ref = make_ref()
+    alias = :erlang.alias()
+    [
+      {:send_sender, {22, me, me}, {:"$gen_cast", {:c, 1}}},
+      {:reg_send, {6, me, :"", :echo}, {:"$gen_call", {me, ref}, :hello}},
+      {:monitor_p, {19, me, :echo, ref}, nil},
+      {:demonitor_p, {20, me, :echo, ref}, nil},
+      {:alias_send, {33, me, alias}, {ref, :reply}},
+      {:link, {1, me, me}, nil},
+      {:exit2, {8, me, me, :kill}, nil},
+      {:spawn_request, {29, ref, me, me, {:echo, :start, 1}, [:link, :monitor]}, [1]},
+      {:send_tt, {22, me, me}, %{a: [1.5, "bin", <<1::3>>, {:x, -7, 1 <<< 70}], b: fn x -> x end}}
+    ]
+  end
+
+  def body_hdr0(ctl, nil), do: <<131, 68, 0>> <> bare(ctl)
+  def body_hdr0(ctl, pl), do: <<131, 68, 0>> <> bare(ctl) <> bare(pl)
+
+  # one new atom cache entry (segment 0, index 5) standing for the atom `echo`
+  def body_cached(ctl, pl) do
+    c = bare(ctl)
+    e = <<119, 4, "echo">>
+    c = :binary.replace(c, e, <<82, 0>>)
+    p = if pl, do: bare(pl), else: <<>>
+    <<131, 68, 1, 0x08, 5, 4, "echo">> <> c <> p
+  end
+
+  # a message in fragments: 131,69 with the header and the start, then 131,70 continuations
+  def fragments(ctl, pl, size) do
+    all = bare(ctl) <> bare(pl)
+    parts = for <<chunk::binary-size(size) <- all>>, do: chunk
+    rest = binary_part(all, length(parts) * size, byte_size(all) - length(parts) * size)
+    parts = if rest == "", do: parts, else: parts ++ [rest]
+    n = length(parts)
+    seq = 77
+    [first | more] = parts
+    [<<131, 69, seq::64, n::64, 0>> <> first |
+       Enum.with_index(more, fn p, i -> <<131, 70, seq::64, n - 1 - i::64>> <> p end)]
+  end
+
+  def rx do
+    for {name, ctl, pl} <- ctls() do
+      p = if pl, do: t2b(ctl) <> t2b(pl), else: t2b(ctl)
+      write("rx", "p_#{name}", rx_input(3, [{0, <<112>> <> p}]))
+      write("rx", "h0_#{name}", rx_input(0, [{0, body_hdr0(ctl, pl)}, {0, ""}]))
+      write("rx", "cache_#{name}", rx_input(2, [{0, body_cached(ctl, pl)}, {0, body_cached(ctl, pl)}]))
+    end
+    me = self()
+    big = {:"$gen_call", {me, make_ref()}, :binary.copy(<<1, 2, 3>>, 200)}
+    frs = fragments({22, me, me}, big, 97)
+    write("rx", "frag", rx_input(1, Enum.map(frs, &{0, &1})))
+    write("rx", "frag_direct", rx_input(0, Enum.map(frs, &{0x35, &1})))
+    # two sequences interleaved
+    frs2 = fragments({6, me, :"", :echo}, big, 150)
+    mixed = Enum.zip(frs, frs2) |> Enum.flat_map(fn {a, b} -> [{1, a}, {0, b}] end)
+    write("rx", "frag_mixed", rx_input(0, mixed))
+  end
+
+  def term do
+    me = self()
+    terms = [
+      0, 255, -1, 1 <<< 40, -(1 <<< 200), 3.25, :atom, :"", :"ångström", "string", <<1::7>>,
+      [], [1, 2 | 3], ~c"chars", {}, {1, {2, {3}}}, %{}, %{k: [v: 1]}, me, make_ref(),
+      fn -> :ok end, &Enum.map/2, :binary.copy("x", 300), Enum.to_list(1..300),
+      {me, make_ref(), [self() | :tail]}
+    ]
+    terms |> Enum.with_index() |> Enum.each(fn {t, i} -> write("term", "t#{i}", <<0>> <> bare(t)) end)
+    # with references to the harness's cache atoms: `82, 1` is "a", `82, 2` is "node@host"
+    write("term", "refs1", <<3, 104, 3, 82, 1, 82, 2, 97, 7>>)
+    write("term", "refs2", <<5, 108, 0, 0, 0, 2, 82, 4, 82, 3, 106>>)
+  end
+
+  # hs input: [role bit 0 (1 = acceptor), lenbytes bit 1 (4)] then messages as [len:16][msg]
+  def hs do
+    flags = 0x1_0F_7F_FF_FF
+    msgs = fn role, ms -> IO.iodata_to_binary([role | Enum.map(ms, &[<<byte_size(&1)::16>>, &1])]) end
+    name_new = <<"N", flags::64, 42::32, 6::16, "a@host">>
+    name_old = <<"n", 5::16, (flags &&& 0xFFFFFFFF)::32, "a@host">>
+    complement = <<"c", (flags >>> 32)::32, 42::32>>
+    reply = <<"r", 1234::32>> <> :binary.copy(<<9>>, 16)
+    write("hs", "acc_new", msgs.(1, [name_new, reply]))
+    write("hs", "acc_old", msgs.(1, [name_old, complement, reply]))
+    write("hs", "acc_tls", msgs.(3, [name_new, reply]))
+    challenge = <<"N", flags::64, 99::32, 42::32, 6::16, "a@host">>
+    ack = <<"a">> <> :binary.copy(<<7>>, 16)
+    write("hs", "ini_ok", msgs.(0, ["sok", challenge, ack]))
+    write("hs", "ini_named", msgs.(0, [<<"snamed:", 6::16, "c1@xyz", 5::32>>, challenge]))
+    write("hs", "ini_nok", msgs.(0, ["snok"]))
+  end
+end
+
+Seeds.rx()
+Seeds.term()
+Seeds.hs()
