@@ -78,16 +78,19 @@ defmodule Bench do
   def group(:cast, t, p, secs), do: cast_round(t, p, secs)
 
   def group(:big, t, p, secs) do
-    for {name, size, min} <- [{:rt_1mib_mb_per_s, 1 <<< 20, 3}, {:rt_16mib_mb_per_s, 16 <<< 20, 2}] do
+    sizes = [{:rt_1mib, 1 <<< 20, 3}, {:rt_16mib, 16 <<< 20, 2}]
+    Enum.flat_map(sizes, fn {name, size, min} ->
       bin = :crypto.strong_rand_bytes(size)
       ^bin = call(t, bin)
-      {n, w, _} =
-        timed(p, fn ->
+      {n, w, c, d} =
+        timed2(p, fn ->
           k = loop_until(now_us() + round(secs * 1.0e6), fn -> ^bin = call(t, bin) end)
           if k < min, do: k + Enum.count(1..(min - k), fn _ -> ^bin = call(t, bin) end), else: k
         end)
-      {name, n * size / w}
-    end
+      # CPU per MiB echoed (in and out): whose work bounds the round trip
+      mib = n * size / (1 <<< 20)
+      [{:"#{name}_mb_per_s", n * size / w}, {:"#{name}_cpu_us", c / mib}, {:"#{name}_drv_cpu_us", d / mib}]
+    end)
   end
 
   def group(:erpc, t, p, secs) do
@@ -151,10 +154,14 @@ defmodule Bench do
       conc_call_cpu_us: {"target CPU per concurrent call", "us", {:le, 0.35}},
       cast_cpu_us: {"target CPU per cast", "us", {:le, 0.35}},
       erpc_cpu_us: {"target CPU per erpc call", "us", nil},
+      rt_1mib_cpu_us: {"target CPU per MiB, 1 MiB round trips", "us", nil},
+      rt_16mib_cpu_us: {"target CPU per MiB, 16 MiB round trips", "us", nil},
       # the driver's side of the same runs: CPU per operation, and cores busy (CPU / wall)
       seq_call_drv_cpu_us: {"driver CPU per sequential call", "us", nil},
       conc_call_drv_cpu_us: {"driver CPU per concurrent call", "us", nil},
       cast_drv_cpu_us: {"driver CPU per cast", "us", nil},
+      rt_1mib_drv_cpu_us: {"driver CPU per MiB, 1 MiB round trips", "us", nil},
+      rt_16mib_drv_cpu_us: {"driver CPU per MiB, 16 MiB round trips", "us", nil},
       conc_drv_cores: {"driver cores busy, concurrent calls", "cores", nil},
       conc_tgt_cores: {"target cores busy, concurrent calls", "cores", nil},
       cast_drv_cores: {"driver cores busy, casts", "cores", nil},
