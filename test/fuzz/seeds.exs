@@ -93,6 +93,58 @@ defmodule Seeds do
     write("term", "refs2", <<5, 108, 0, 0, 0, 2, 82, 4, 82, 3, 106>>)
   end
 
+  # fuzz_ctrl's node is t@host (creation 1234), its peer peer@host (creation 7)
+  def pid(node, id, cr),
+    do: :erlang.binary_to_term(<<131, 88, 119, byte_size(node), node::binary, id::32, 0::32, cr::32>>)
+
+  def ref(node, cr, n),
+    do: :erlang.binary_to_term(<<131, 90, 3::16, 119, byte_size(node), node::binary, cr::32, n::32, 2::32, 3::32>>)
+
+  def ctrl do
+    p = pid("peer@host", 50, 7)
+    r = ref("peer@host", 7, 1)
+    mine = ref("t@host", 1234, 9)
+    msgs =
+      for l <- [pid("t@host", 1, 1234), pid("t@host", 2, 1234)], reduce: [] do
+        acc ->
+          acc ++
+            [
+              {{22, p, l}, {:"$gen_call", {p, r}, :hi}},
+              {{2, :"", l}, :plain},
+              {{1, p, l}, nil},
+              {{35, 17, p, l}, nil},
+              {{36, 17, p, l}, nil},
+              {{3, p, l, :boom}, nil},
+              {{8, p, l, :kill}, nil},
+              {{24, p, l}, {:shutdown, :x}},
+              {{26, p, l}, :normal},
+              {{19, p, l, r}, nil},
+              {{20, p, l, r}, nil},
+              {{4, p, l}, nil}
+            ]
+      end
+    named = [
+      {{6, p, :"", :echo}, {:"$gen_call", {p, r}, :hi}},
+      {{6, p, :"", :trap}, {:"$gen_cast", :c}},
+      {{19, p, :echo, r}, nil},
+      {{20, p, :echo, r}, nil},
+      {{21, p, :trap, r, :noproc}, nil},
+      {{27, p, :trap, r}, :gone},
+      {{33, p, mine}, {:reply, 1}},
+      {{29, r, p, p, {:fz, :start, 0}, [:link, :monitor]}, []},
+      {{31, r, p, p, :ok}, nil},
+      {{6, p, :"", :nobody}, :lost}
+    ]
+    (msgs ++ named)
+    |> Enum.with_index()
+    |> Enum.each(fn {{ctl, pl}, i} ->
+      write("ctrl", "c#{i}", rx_input(0, [{0, body_hdr0(ctl, pl)}]))
+    end)
+    # a call, its monitor and demonitor, as a BEAM caller sends them in one read
+    call = [{{19, p, :echo, r}, nil}, {{6, p, :"", :echo}, {:"$gen_call", {p, r}, :hi}}, {{20, p, :echo, r}, nil}]
+    write("ctrl", "call", rx_input(0, Enum.map(call, fn {c, pl} -> {0, body_hdr0(c, pl)} end)))
+  end
+
   # hs input: [role bit 0 (1 = acceptor), lenbytes bit 1 (4)] then messages as [len:16][msg]
   def hs do
     flags = 0x1_0F_7F_FF_FF
@@ -115,3 +167,4 @@ end
 Seeds.rx()
 Seeds.term()
 Seeds.hs()
+Seeds.ctrl()
