@@ -145,6 +145,32 @@ defmodule Seeds do
     write("ctrl", "call", rx_input(0, Enum.map(call, fn {c, pl} -> {0, body_hdr0(c, pl)} end)))
   end
 
+  # svc input: [selector] then a term without 131 (fuzz_svc.c's run/2 lists the selectors)
+  def svc do
+    me = self()
+    m = {:global, :random_exit_name}
+    [
+      {0, {:init_connect, {5, 123, :x}, :"a@host", {:locker, :no_longer_a_pid, [], me}}},
+      {1, {:exchange, :"a@host", [{:name, me, m}], [], 77}},
+      {2, {:resolved, :"a@host", [{:insert, {:n, me, m}}, {:delete, :d}], [:"b@host"], :x, [], 5}},
+      {3, {:new_nodes, :"a@host", [{:insert, {:n, me, m}}], [], [:"b@host", {:"c@host", 5}],
+           {:lock, {:global, me}}}},
+      {3, {:new_nodes, :"a@host", [], [], [], []}},
+      {4, :"a@host"},
+      {4, {:"a@host", 5}},
+      {5, {:name, me, m}},
+      {6, {:insert, {:n, me, m}}},
+      {6, {:delete, :n}},
+      {7, [1, 2, :a, "x"]},
+      {8, {:id, {:echo, :start_link, [1]}, :permanent, 5000, :worker, [:echo]}},
+      {8, %{id: :x, start: {:echo, :start_link, []}, restart: :temporary, shutdown: :brutal_kill,
+            type: :supervisor, modules: :dynamic}},
+      {8, %{id: :y, start: {:kv, :start_link, [%{}]}, shutdown: :infinity}}
+    ]
+    |> Enum.with_index()
+    |> Enum.each(fn {{sel, t}, i} -> write("svc", "s#{i}", <<sel>> <> bare(t)) end)
+  end
+
   # hs input: [role bit 0 (1 = acceptor), lenbytes bit 1 (4)] then messages as [len:16][msg]
   def hs do
     flags = 0x1_0F_7F_FF_FF
@@ -168,3 +194,4 @@ Seeds.rx()
 Seeds.term()
 Seeds.hs()
 Seeds.ctrl()
+Seeds.svc()
