@@ -171,6 +171,20 @@ defmodule Seeds do
     |> Enum.each(fn {{sel, t}, i} -> write("svc", "s#{i}", <<sel>> <> bare(t)) end)
   end
 
+  # mod input: [flags] then the module: a minimal 64-bit shared object for x86-64 (one empty
+  # program header) bare and in an (unsigned) container
+  def mod do
+    phdr = :binary.copy(<<0>>, 56)
+    elf =
+      <<0x7F, "ELF", 2, 1, 1, 0, 0::64, 3::little-16, 62::little-16, 1::little-32, 0::little-64,
+        64::little-64, 0::little-64, 0::little-32, 64::little-16, 56::little-16, 1::little-16,
+        64::little-16, 0::little-16, 0::little-16>> <> phdr
+    write("mod", "elf", <<1>> <> elf)
+    write("mod", "elf_signed_only", <<0>> <> elf)
+    hdr = <<"CNODEMOD", 1::little-16, 1::little-16, 62::little-16, 2, 0, 1::64, byte_size(elf)::little-64>>
+    write("mod", "container", <<0>> <> hdr <> :binary.copy(<<0>>, 64) <> elf)
+  end
+
   # hs input: [role bit 0 (1 = acceptor), lenbytes bit 1 (4)] then messages as [len:16][msg]
   def hs do
     flags = 0x1_0F_7F_FF_FF
@@ -195,3 +209,4 @@ Seeds.term()
 Seeds.hs()
 Seeds.ctrl()
 Seeds.svc()
+Seeds.mod()
