@@ -185,6 +185,15 @@ defmodule Seeds do
     write("mod", "container", <<0>> <> hdr <> :binary.copy(<<0>>, 64) <> elf)
   end
 
+  # epmd input: [bit 0: ALIVE2 (1) or PORT2 (0) response] then epmd's bytes
+  def epmd do
+    write("epmd", "alive2_x", <<1, 118, 0, 1_795_000_000::32>>)
+    write("epmd", "alive2", <<1, 121, 0, 3::16>>)
+    write("epmd", "port2", <<0, 119, 0, 40123::16, 77, 0, 6::16, 5::16, 2::16, "c1", 0::16>>)
+    write("epmd", "port2_extra", <<0, 119, 0, 40123::16, 72, 0, 6::16, 5::16, 1::16, "a", 3::16, "xyz">>)
+    write("epmd", "port2_none", <<0, 119, 1>>)
+  end
+
   # hs input: [role bit 0 (1 = acceptor), lenbytes bit 1 (4)] then messages as [len:16][msg]
   def hs do
     flags = 0x1_0F_7F_FF_FF
@@ -210,3 +219,4 @@ Seeds.hs()
 Seeds.ctrl()
 Seeds.svc()
 Seeds.mod()
+Seeds.epmd()
