@@ -34,8 +34,10 @@ static uint64_t timer_period;
 static _Atomic uint64_t next_timer;
 static int duefd = -1; /* the timerfd of deferred calls */
 static cn_ev due_ev;
-static cn_ev *due_list;    /* deferred calls, unordered: a few connections at most */
-static uint64_t due_armed; /* when duefd fires, 0 if disarmed */
+static cn_ev *due_list;           /* deferred calls, unordered: a few connections at most */
+static uint64_t due_armed;        /* when duefd fires, 0 if disarmed */
+static _Atomic uint64_t soft_due; /* cn_loop_soft_due: the wait ends by then (0: none) */
+static void (*soft_fn)(uint64_t now_ns);
 
 uint64_t cn_now_ms(void)
 {
@@ -219,14 +221,46 @@ int cn_loop_in_io(void)
     return in_io;
 }
 
+void cn_loop_set_soft(void (*fn)(uint64_t now_ns))
+{
+    soft_fn = fn;
+}
+
+void cn_loop_soft_due(uint64_t due)
+{
+    uint64_t cur = atomic_load(&soft_due);
+    while ((cur == 0 || due < cur) && !atomic_compare_exchange_weak(&soft_due, &cur, due))
+        ;
+}
+
+void cn_loop_soft_clear(void)
+{
+    atomic_store(&soft_due, 0);
+}
+
 void cn_loop_wait(cn_loop_batch *b, int block)
 {
-    int timeout = block ? -1 : 0;
+    int64_t wait_ns = block ? -1 : 0; /* -1: until something happens */
     if (block && timer_fn) {
         uint64_t now = cn_now_ms(), due = atomic_load(&next_timer);
-        timeout = now >= due ? 0 : (int)(due - now);
+        wait_ns = now >= due ? 0 : (int64_t)(due - now) * 1000000;
     }
-    int n = epoll_wait(epfd, b->evs, (int)(sizeof b->evs / sizeof b->evs[0]), timeout);
+    uint64_t soft = block ? atomic_load(&soft_due) : 0;
+    if (soft) {
+        uint64_t now = cn_now_ns();
+        int64_t left = now >= soft ? 0 : (int64_t)(soft - now);
+        if (wait_ns < 0 || left < wait_ns)
+            wait_ns = left;
+    }
+    int cap = (int)(sizeof b->evs / sizeof b->evs[0]), n;
+    if (soft) { /* sub-millisecond, and no timer to arm or disarm */
+        struct timespec ts = {(time_t)(wait_ns / 1000000000), (long)(wait_ns % 1000000000)};
+        n = epoll_pwait2(epfd, b->evs, cap, &ts, NULL);
+        if (n < 0 && errno == ENOSYS) /* kernels before 5.11: whole milliseconds */
+            n = epoll_wait(epfd, b->evs, cap, (int)((wait_ns + 999999) / 1000000));
+    } else {
+        n = epoll_wait(epfd, b->evs, cap, wait_ns < 0 ? -1 : (int)(wait_ns / 1000000));
+    }
     if (n < 0 && errno != EINTR)
         cn_error("epoll_wait: %s", strerror(errno));
     b->n = n > 0 ? n : 0;
@@ -246,6 +280,12 @@ void cn_loop_handle(cn_loop_batch *b)
             timer_fn(now);
             atomic_store(&next_timer, now + timer_period);
         }
+    }
+    uint64_t soft = atomic_load(&soft_due);
+    if (soft && soft_fn) {
+        uint64_t now = cn_now_ns();
+        if (now >= soft && atomic_compare_exchange_strong(&soft_due, &soft, 0))
+            soft_fn(now);
     }
     in_io = 0;
     pthread_mutex_unlock(&io_lock);

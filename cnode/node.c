@@ -337,6 +337,7 @@ static void io_timers(uint64_t now)
 int cn_node_run(void)
 {
     cn_loop_set_timer(io_timers, 250);
+    cn_loop_set_soft(cn_conn_ack_sweep);
     cn_sched_run_io();
     /* Shutdown: processes terminate (their exit signals are queued to the peers), then
      * connections are flushed and closed, then epmd forgets us. */

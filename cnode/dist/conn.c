@@ -229,6 +229,7 @@ size_t cn_conn_stats(cn_conn_stat *out, size_t cap)
                                   .bytes_out = atomic_load(&c->bytes_out),
                                   .reads = atomic_load(&c->reads),
                                   .coalesced_reads = atomic_load(&c->coalesced),
+                                  .quick_acks = atomic_load(&c->quick_acks),
                                   .outgoing = c->role == CN_HS_INITIATOR};
     }
     pthread_mutex_unlock(&conn_tlock);
@@ -431,6 +432,7 @@ int conn_write(cn_conn *c)
         ssize_t n = cn_tp_writev(c->tp, iov, niov);
         if (n < 0)
             return n == CN_TP_AGAIN ? 0 : -1;
+        conn_ack_paid(c);
         c->bytes_out += (uint64_t)n;
         c->last_write_ms = cn_now_ms();
         size_t done = c->woff + (size_t)n;
@@ -802,6 +804,11 @@ static cn_oframe *tick_frame(void)
     if (f)
         f->npre = 4; /* four zero bytes: an empty frame */
     return f;
+}
+
+cn_conn *conn_first(void)
+{
+    return all;
 }
 
 void cn_conn_timers(uint64_t now)

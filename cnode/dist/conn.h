@@ -62,6 +62,9 @@ int cn_conn_disconnect(uint32_t node);
 int cn_conn_listen(uint16_t port, uint16_t *bound_port, char *err, size_t errlen);
 void cn_conn_dial(uint32_t node); /* start an outgoing connection (any thread) */
 void cn_conn_timers(uint64_t now_ms);
+/* The loop's soft deadline (cn_loop_set_soft): ACK what a peer in ack mode sent and was not
+ * answered (conn_ack.c, ackmod.h). */
+void cn_conn_ack_sweep(uint64_t now_ns);
 void cn_conn_close_all(void);
 
 /* Number of up connections and their names (for logs / introspection). */
@@ -79,6 +82,7 @@ typedef struct cn_conn_stat {
     uint64_t flags; /* negotiated */
     uint64_t bytes_in, bytes_out;
     uint64_t reads, coalesced_reads; /* read turns; those after a nap (receive moderation) */
+    uint64_t quick_acks;             /* ACKs sent at once in ack mode (conn_ack.c) */
     int outgoing;
 } cn_conn_stat;
 /* The up connections, at most cap; returns how many were written. */

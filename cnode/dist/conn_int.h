@@ -3,6 +3,7 @@
 #ifndef CN_CONN_INT_H
 #define CN_CONN_INT_H
 
+#include "dist/ackmod.h"
 #include "dist/conn.h"
 #include "dist/frame.h"
 #include "dist/handshake.h"
@@ -66,6 +67,9 @@ struct cn_conn {
     uint64_t created_ms, last_read_ms;
     _Atomic uint64_t bytes_in, bytes_out; /* written by the I/O thread, read by introspection */
     _Atomic uint64_t reads, coalesced;    /* read turns, and those that waited for a nap */
+    _Atomic uint64_t ack_owed;            /* the first read since the last write (ns; conn_ack.c) */
+    cn_ackmod ackmod;                     /* (I/O thread only) */
+    _Atomic uint64_t quick_acks;          /* ACKs it sent */
     /* Back-pressure: bytes queued and not yet written (the frames' acct); senders waiting
      * for it to drain sleep on `unbusy` (blk), counted in nwait. */
     _Atomic size_t queued;
@@ -100,6 +104,13 @@ void conn_arm(cn_conn *c);               /* ask epoll for what c now waits for *
 void conn_unqueue(cn_conn *c, size_t n); /* n queued bytes left c's queue */
 int conn_write(cn_conn *c);              /* -1: write error; wlock held once up */
 void conn_write_queued(cn_conn *c);      /* I/O thread */
+
+cn_conn *conn_first(void); /* the connections the I/O thread watches (all_next) */
+
+/* conn_ack.c: a read owes the peer an ACK until something is written (I/O thread), and a
+ * write pays it (wlock held); cn_conn_ack_sweep sends those owed too long in ack mode. */
+void conn_ack_owed(cn_conn *c, uint64_t now_ns);
+void conn_ack_paid(cn_conn *c);
 
 /* conn_hs.c: the acceptor's handshake callback (cn_hs.decide; ctx is the connection). */
 const char *conn_decide(void *ctx, const char *peer_name, uint64_t peer_flags);

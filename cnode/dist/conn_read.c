@@ -83,6 +83,8 @@ static unsigned conn_read(cn_conn *c)
         }
         c->bytes_in += (uint64_t)n;
         c->last_read_ms = cn_now_ms();
+        if (c->state == C_UP)
+            conn_ack_owed(c, cn_now_ns());
         cn_dist_msg m;
         char err[256] = "";
         size_t to_framer = (size_t)n;

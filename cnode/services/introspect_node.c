@@ -197,7 +197,7 @@ static void encode_connections(ei_x_buff *out)
     }
     for (size_t i = 0; v && i < n; i++) {
         ei_x_encode_list_header(out, 1);
-        ei_x_encode_map_header(out, 8);
+        ei_x_encode_map_header(out, 9);
         ei_x_encode_atom(out, "node");
         ei_x_encode_atom(out, cn_node_name(v[i].node));
         ei_x_encode_atom(out, "type");
@@ -214,6 +214,8 @@ static void encode_connections(ei_x_buff *out)
         ei_x_encode_ulonglong(out, v[i].reads);
         ei_x_encode_atom(out, "coalesced_reads");
         ei_x_encode_ulonglong(out, v[i].coalesced_reads);
+        ei_x_encode_atom(out, "quick_acks");
+        ei_x_encode_ulonglong(out, v[i].quick_acks);
     }
     free(v);
     ei_x_encode_empty_list(out);
