@@ -15,7 +15,7 @@ fail=0
 for bin in "$@"; do
   name=$(basename "$bin")
   seeds=$here/test/fuzz/corpus/${name#fuzz_}
-  log=$out/$name.log
+  log=$out/$name$([ "$secs" -gt 0 ] || echo .smoke).log
   if [ "$secs" -gt 0 ]; then
     corpus=$out/corpus/${name#fuzz_}
     mkdir -p "$corpus"
