@@ -697,6 +697,7 @@ void conn_close(cn_conn *c, const char *why)
                 break;
             }
         c->in_all = 0;
+        conn_ack_paid(c); /* owes nothing once closed */
         cn_loop_post(release_post, c); /* the I/O reference, after this event batch */
     }
     int owned = c->has_node;
