@@ -1,7 +1,7 @@
 /* supervisor: cnode_sup, a one_for_one supervisor of C workers that answers Elixir's
  * DynamicSupervisor calls (start_child, terminate_child, which_children, count_children, as
  * both OTP 25/Elixir 1.14 and OTP 27/Elixir 1.18 send them), and the keeper that starts a
- * fresh cnode_sup whenever one exits.
+ * fresh cnode_sup whenever one exits (sup_keeper.c; the child table is in sup_children.c).
  *
  * Semantics follow Elixir's DynamicSupervisor: children are restarted by their restart type
  * (permanent always, transient after an abnormal exit, temporary never) within the restart
@@ -19,6 +19,7 @@
 #include "cnode.h"
 #include "loop.h"
 #include "services/restart.h"
+#include "services/sup_int.h"
 #include "services/sup_spec.h"
 #include "services/timer.h"
 #include "util/log.h"
@@ -27,45 +28,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SUP_NAME "cnode_sup"
-#define TAG "$cnode_sup" /* our own timer and retry messages: {TAG, Op, Key} */
-
 static const char A_SHUTDOWN[] = "\x77\x08shutdown";
 static const char A_KILL[] = "\x77\x04kill";
 #define ATOM_LEN(a) ((int)sizeof(a) - 1)
 
-/* ---- state -------------------------------------------------------------------------- */
-
-typedef struct child {
-    struct child *prev, *next; /* all children, in start order */
-    struct child *hnext;       /* pid hash chain, while the child has a pid */
-    uint64_t key;              /* names the child in our own timer/retry messages */
-    cn_pid pid;
-    int has_pid;      /* 0: a restart failed and is to be tried again */
-    int terminating;  /* an exit was sent; the child no longer counts as ours */
-    cn_from *waiter;  /* the terminate_child caller, answered when the child is gone */
-    const char *name; /* static children: the registered name (not owned) */
-    sup_spec sp;
-} child;
-
-typedef struct sup {
-    int max_restarts, max_seconds;
-    long max_children; /* -1: infinity */
-    cn_restarts restarts;
-    child *head, *tail;
-    long nchildren, nterminating;
-    child **tab; /* pid hash, a power of two in size */
-    size_t tabsize, nhashed;
-    uint64_t next_key;
-    int stopping; /* shutting every child down, then exit with stop_reason */
-    char *stop_reason;
-    int stop_reason_len;
-} sup;
-
 /* ---- small helpers ------------------------------------------------------------------ */
 
 /* A term for a log line (truncated), malloc'd; "?" when it does not print. */
-static char *fmt_term(const char *buf, int len)
+char *sup_fmt_term(const char *buf, int len)
 {
     char *s = NULL;
     int idx = 0;
@@ -120,109 +90,13 @@ static void send_self(cn_proc *self, const char *op, uint64_t key, long ms)
     ei_x_free(&x);
 }
 
-/* ---- children ----------------------------------------------------------------------- */
-
-static size_t hslot(const sup *s, const cn_pid *pid)
+char *sup_pid_str(const cn_pid *p, char *buf, size_t n)
 {
-    return ((size_t)pid->id * 2654435761u ^ pid->serial) & (s->tabsize - 1);
+    snprintf(buf, n, "<0.%u.%u>", p->id, p->serial);
+    return buf;
 }
 
-static child *find_child(const sup *s, const cn_pid *pid)
-{
-    if (!s->tab)
-        return NULL;
-    for (child *c = s->tab[hslot(s, pid)]; c; c = c->hnext)
-        if (cn_pid_eq(&c->pid, pid))
-            return c;
-    return NULL;
-}
-
-static child *find_key(const sup *s, uint64_t key)
-{
-    for (child *c = s->head; c; c = c->next)
-        if (c->key == key)
-            return c;
-    return NULL;
-}
-
-static int hash_add(sup *s, child *c)
-{
-    if (s->nhashed + 1 > s->tabsize) { /* grow: load factor at most 1 */
-        size_t size = s->tabsize ? s->tabsize * 2 : 64;
-        child **tab = calloc(size, sizeof *tab);
-        if (!tab)
-            return -1;
-        child **old = s->tab;
-        size_t oldsize = s->tabsize;
-        s->tab = tab;
-        s->tabsize = size;
-        for (size_t k = 0; k < oldsize; k++)
-            for (child *e = old[k], *nx; e; e = nx) {
-                nx = e->hnext;
-                size_t h = hslot(s, &e->pid);
-                e->hnext = tab[h];
-                tab[h] = e;
-            }
-        free(old);
-    }
-    size_t h = hslot(s, &c->pid);
-    c->hnext = s->tab[h];
-    s->tab[h] = c;
-    s->nhashed++;
-    return 0;
-}
-
-static void hash_del(sup *s, child *c)
-{
-    if (!c->has_pid)
-        return;
-    for (child **pp = &s->tab[hslot(s, &c->pid)]; *pp; pp = &(*pp)->hnext)
-        if (*pp == c) {
-            *pp = c->hnext;
-            s->nhashed--;
-            break;
-        }
-    c->has_pid = 0;
-}
-
-static void list_add(sup *s, child *c)
-{
-    c->prev = s->tail;
-    c->next = NULL;
-    if (s->tail)
-        s->tail->next = c;
-    else
-        s->head = c;
-    s->tail = c;
-    s->nchildren++;
-}
-
-/* Forget a child; answer its terminate_child caller (if any) with :ok. */
-static void child_remove(cn_proc *self, sup *s, child *c)
-{
-    hash_del(s, c);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        s->tail = c->prev;
-    s->nchildren--;
-    if (c->terminating)
-        s->nterminating--;
-    if (c->waiter) {
-        ei_x_buff x;
-        ei_x_new(&x);
-        ei_x_encode_atom(&x, "ok");
-        cn_reply(self, c->waiter, x.buff, x.index);
-        ei_x_free(&x);
-        cn_from_free(c->waiter);
-    }
-    sup_spec_free(&c->sp);
-    free(c);
-}
+/* ---- starting children -------------------------------------------------------------- */
 
 /* Start (or restart) c's process, linked to us. On a failed init *err gets the exit reason
  * (malloc'd, or NULL when the spawn failed for another reason). */
@@ -240,7 +114,7 @@ static int spawn_child(cn_proc *self, sup *s, child *c, char **err, int *err_len
     cn_link(self, &pid);
     c->pid = pid;
     c->has_pid = 1;
-    if (hash_add(s, c) < 0) {
+    if (sup_hash_add(s, c) < 0) {
         cn_error("cnode_sup: out of memory; killing the new child <0.%u.%u>", pid.id, pid.serial);
         c->has_pid = 0;
         cn_unlink(self, &pid); /* its EXIT must not read as a stranger's */
@@ -265,25 +139,6 @@ static void start_error(const child *c, const char *err, int err_len, ei_x_buff 
         ei_x_encode_atom(x, "system_limit");
     }
 }
-
-static child *child_new(sup *s, sup_spec *sp, const char *name)
-{
-    child *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->sp = *sp;
-    c->name = name;
-    c->key = ++s->next_key;
-    memset(sp, 0, sizeof *sp);
-    return c;
-}
-
-static char *pid_str(const cn_pid *p, char *buf, size_t n)
-{
-    snprintf(buf, n, "<0.%u.%u>", p->id, p->serial);
-    return buf;
-}
-
 /* ---- shutting children down ----------------------------------------------------------- */
 
 /* Send c its exit (shutdown, or kill for brutal_kill) and, with a finite shutdown time, a
@@ -327,7 +182,7 @@ static int begin_shutdown(cn_proc *self, sup *s, const char *reason, int len)
     for (child *c = s->head, *nx; c; c = nx) {
         nx = c->next;
         if (!c->has_pid)
-            child_remove(self, s, c); /* a restart that was to be retried */
+            sup_child_remove(self, s, c); /* a restart that was to be retried */
         else
             terminate_start(self, s, c);
     }
@@ -343,9 +198,9 @@ static int restart_child(cn_proc *self, sup *s, child *c)
     if (ok != 1) {
         cn_error("cnode_sup: *** reached the maximum restart intensity (%d restarts in %d s) "
                  "restarting %s (%s): shutting down all %ld children and exiting (shutdown)",
-                 s->max_restarts, s->max_seconds, pid_str(&c->pid, p, sizeof p), c->sp.w->module,
-                 s->nchildren - s->nterminating - 1);
-        child_remove(self, s, c);
+                 s->max_restarts, s->max_seconds, sup_pid_str(&c->pid, p, sizeof p),
+                 c->sp.w->module, s->nchildren - s->nterminating - 1);
+        sup_child_remove(self, s, c);
         return begin_shutdown(self, s, A_SHUTDOWN, ATOM_LEN(A_SHUTDOWN));
     }
     char *err;
@@ -354,10 +209,10 @@ static int restart_child(cn_proc *self, sup *s, child *c)
     if (spawn_child(self, s, c, &err, &err_len) == 0) {
         char q[48];
         cn_info("cnode_sup: restarted %s child %s as %s", c->sp.w->module,
-                pid_str(&old, p, sizeof p), pid_str(&c->pid, q, sizeof q));
+                sup_pid_str(&old, p, sizeof p), sup_pid_str(&c->pid, q, sizeof q));
         return CN_NOREPLY;
     }
-    char *why = err ? fmt_term(err, err_len) : strdup("no process");
+    char *why = err ? sup_fmt_term(err, err_len) : strdup("no process");
     cn_error("cnode_sup: restarting a %s child failed (%s); trying again", c->sp.w->module,
              why ? why : "?");
     free(why);
@@ -370,34 +225,34 @@ static int restart_child(cn_proc *self, sup *s, child *c)
 static int on_exit_msg(cn_proc *self, sup *s, const cn_pid *from, const char *reason, int rlen)
 {
     char p[48];
-    child *c = find_child(s, from);
+    child *c = sup_find_child(s, from);
     if (!c) {
         /* Not a child: our parent or another linked process. As for a process that does
          * not trap exits, a normal exit is nothing; anything else takes us down (after our
          * children). */
         if (reason_atom_is(reason, rlen, "normal"))
             return CN_NOREPLY;
-        char *why = fmt_term(reason, rlen);
+        char *why = sup_fmt_term(reason, rlen);
         cn_warn("cnode_sup: linked process %s exited (%s): shutting down",
-                pid_str(from, p, sizeof p), why ? why : "?");
+                sup_pid_str(from, p, sizeof p), why ? why : "?");
         free(why);
         return begin_shutdown(self, s, reason, rlen);
     }
-    hash_del(s, c);
+    sup_hash_del(s, c);
     if (c->terminating || s->stopping || cn_loop_stopping()) {
-        child_remove(self, s, c);
+        sup_child_remove(self, s, c);
         return maybe_stop(self, s);
     }
     int normal = normal_exit(reason, rlen);
     int again = c->sp.restart == R_PERMANENT || (c->sp.restart == R_TRANSIENT && !normal);
     if (!normal) {
-        char *why = fmt_term(reason, rlen);
-        cn_warn("cnode_sup: child %s (%s) exited: %s%s", pid_str(from, p, sizeof p),
+        char *why = sup_fmt_term(reason, rlen);
+        cn_warn("cnode_sup: child %s (%s) exited: %s%s", sup_pid_str(from, p, sizeof p),
                 c->sp.w->module, why ? why : "?", again ? "; restarting" : "");
         free(why);
     }
     if (!again) {
-        child_remove(self, s, c);
+        sup_child_remove(self, s, c);
         return CN_NOREPLY;
     }
     return restart_child(self, s, c);
@@ -428,7 +283,7 @@ static int do_start_child(cn_proc *self, sup *s, const char *buf, int *idx, ei_x
         encode_error(reply, "max_children");
         return CN_REPLY;
     }
-    child *c = child_new(s, &sp, NULL);
+    child *c = sup_child_new(s, &sp, NULL);
     if (!c) {
         sup_spec_free(&sp);
         encode_error(reply, "enomem");
@@ -445,7 +300,7 @@ static int do_start_child(cn_proc *self, sup *s, const char *buf, int *idx, ei_x
         free(c);
         return CN_REPLY;
     }
-    list_add(s, c);
+    sup_list_add(s, c);
     ei_x_encode_tuple_header(reply, 2);
     ei_x_encode_atom(reply, "ok");
     cn_encode_pid(reply, &c->pid);
@@ -461,7 +316,7 @@ static int do_terminate_child(cn_proc *self, sup *s, const char *buf, int *idx, 
     int type, size, i = *idx;
     if (ei_get_type(buf, &i, &type, &size) == 0 &&
         (type == ERL_PID_EXT || type == ERL_NEW_PID_EXT) && cn_decode_pid(buf, &i, &pid) == 0)
-        c = find_child(s, &pid);
+        c = sup_find_child(s, &pid);
     if (!c || c->terminating) {
         encode_error(reply, "not_found");
         return CN_REPLY;
@@ -567,13 +422,13 @@ static int sup_info(cn_proc *self, void *state, const char *buf, int *idx)
     unsigned long long key;
     if (arity == 3 && !strcmp(a, TAG) && sup_get_atom(buf, &i, a) == 0 &&
         ei_decode_ulonglong(buf, &i, &key) == 0) {
-        child *c = find_key(s, key);
+        child *c = sup_find_key(s, key);
         if (!c)
             return CN_NOREPLY;
         if (!strcmp(a, "kill") && c->terminating && c->has_pid) {
             char p[48];
             cn_warn("cnode_sup: child %s (%s) did not stop within %ld ms of shutdown; killing",
-                    pid_str(&c->pid, p, sizeof p), c->sp.w->module, c->sp.shutdown);
+                    sup_pid_str(&c->pid, p, sizeof p), c->sp.w->module, c->sp.shutdown);
             cn_exit(self, &c->pid, A_KILL, ATOM_LEN(A_KILL));
         } else if (!strcmp(a, "retry") && !c->has_pid && !c->terminating && !s->stopping) {
             return restart_child(self, s, c);
@@ -590,7 +445,7 @@ static void sup_free(cn_proc *self, sup *s)
         if (c->has_pid && !c->terminating) {
             /* we exit with children still there (a start that failed after init, the node
              * stopping): they go with us, as through the link */
-            cn_debug("cnode_sup: stopping child %s", pid_str(&c->pid, p, sizeof p));
+            cn_debug("cnode_sup: stopping child %s", sup_pid_str(&c->pid, p, sizeof p));
             cn_exit(self, &c->pid, A_SHUTDOWN, ATOM_LEN(A_SHUTDOWN));
         }
         s->head = c->next;
@@ -689,7 +544,7 @@ static void start_statics(cn_proc *self, sup *s)
                        .restart = R_PERMANENT,
                        .shutdown = DEFAULT_SHUTDOWN};
         ei_x_free(&mods);
-        child *c = sp.args && sp.modules ? child_new(s, &sp, statics[k].name) : NULL;
+        child *c = sp.args && sp.modules ? sup_child_new(s, &sp, statics[k].name) : NULL;
         if (!c) {
             sup_spec_free(&sp);
             cn_error("cnode_sup: --child %s: out of memory", statics[k].module);
@@ -701,7 +556,7 @@ static void start_statics(cn_proc *self, sup *s)
             ei_x_buff x;
             ei_x_new(&x);
             start_error(c, ie, ie_len, &x);
-            char *why = fmt_term(x.buff, x.index);
+            char *why = sup_fmt_term(x.buff, x.index);
             cn_error("cnode_sup: --child %s%s%s did not start: %s", statics[k].module,
                      c->name ? ":" : "", c->name ? c->name : "", why ? why : "?");
             free(why);
@@ -711,9 +566,9 @@ static void start_statics(cn_proc *self, sup *s)
             free(c);
             continue;
         }
-        list_add(s, c);
+        sup_list_add(s, c);
         cn_info("cnode_sup: started %s%s%s as %s", statics[k].module, c->name ? ":" : "",
-                c->name ? c->name : "", pid_str(&c->pid, p, sizeof p));
+                c->name ? c->name : "", sup_pid_str(&c->pid, p, sizeof p));
     }
 }
 
@@ -808,7 +663,7 @@ static int nested_init(cn_proc *self, const char *buf, int *idx, void **state)
 }
 
 /* The module started by the keeper (registered as cnode_sup, not in the module table). */
-static const cn_worker top_worker = {
+const cn_worker sup_top_worker = {
     .module = SUP_NAME,
     .init = top_init,
     .handle_call = sup_call,
@@ -819,7 +674,7 @@ static const cn_worker top_worker = {
 
 /* cnode_sup as a worker module: DynamicSupervisor.start_child(..., %{start: {:cnode_sup,
  * :start_link, [opts]}, type: :supervisor}) nests one. */
-static const cn_worker nested_worker = {
+const cn_worker sup_nested_worker = {
     .module = SUP_NAME,
     .init = nested_init,
     .handle_call = sup_call,
@@ -827,131 +682,3 @@ static const cn_worker nested_worker = {
     .terminate = sup_terminate,
     .export_state = sup_export,
 };
-
-/* ---- the keeper --------------------------------------------------------------------- */
-
-/* An unregistered process that monitors cnode_sup and starts a fresh one when it exits, so
- * that the name always comes back. If cnode_sup itself keeps dying (more than 3 times in
- * 5 s), the keeper waits a second between starts instead of spinning. */
-typedef struct keeper {
-    cn_pid sup;
-    cn_ref ref;
-    int running;
-    cn_restarts starts;
-} keeper;
-
-static int keeper_start_sup(cn_proc *self, keeper *k)
-{
-    cn_spawn_opts o = {.name = SUP_NAME};
-    cn_pid pid;
-    if (cn_spawn_ex(&top_worker, NULL, 0, &o, &pid) < 0)
-        return -1;
-    if (cn_monitor(self, &pid, &k->ref) < 0)
-        return -1;
-    k->sup = pid;
-    k->running = 1;
-    return 0;
-}
-
-static void keeper_retry(cn_proc *self, long ms)
-{
-    ei_x_buff x;
-    ei_x_new(&x);
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, TAG);
-    ei_x_encode_atom(&x, "start");
-    cn_pid me = cn_self(self);
-    if (cn_send_after(&me, (unsigned)ms, x.buff, x.index) < 0)
-        cn_error("cnode_sup keeper: cannot set a timer; cnode_sup stays down");
-    ei_x_free(&x);
-}
-
-static void keeper_restart(cn_proc *self, keeper *k)
-{
-    char p[48];
-    if (cn_loop_stopping())
-        return;
-    if (cn_restarts_add(&k->starts, cn_now_ms()) != 1) {
-        cn_error("cnode_sup keeper: cnode_sup exits too often; next start in 1 s");
-        keeper_retry(self, 1000);
-        return;
-    }
-    if (keeper_start_sup(self, k) < 0) {
-        cn_error("cnode_sup keeper: cannot start cnode_sup; trying again in 1 s");
-        keeper_retry(self, 1000);
-        return;
-    }
-    cn_error("cnode_sup keeper: *** started a fresh cnode_sup %s (the children of the old "
-             "one are gone; --child children started again)",
-             pid_str(&k->sup, p, sizeof p));
-}
-
-static int keeper_init(cn_proc *self, const char *buf, int *idx, void **state)
-{
-    (void)buf;
-    (void)idx;
-    keeper *k = calloc(1, sizeof *k);
-    if (!k)
-        return -1;
-    if (cn_restarts_init(&k->starts, 3, 5000) < 0 || keeper_start_sup(self, k) < 0) {
-        cn_error("cannot start cnode_sup");
-        cn_restarts_free(&k->starts);
-        free(k);
-        return -1;
-    }
-    *state = k;
-    return 0;
-}
-
-static int keeper_info(cn_proc *self, void *state, const char *buf, int *idx)
-{
-    keeper *k = state;
-    char a[MAXATOMLEN_UTF8], p[48];
-    int arity, i = *idx;
-    if (ei_decode_tuple_header(buf, &i, &arity) < 0 || sup_get_atom(buf, &i, a) < 0)
-        return CN_NOREPLY;
-    if (arity == 5 && !strcmp(a, "DOWN")) {
-        cn_ref ref;
-        int r0, rlen;
-        if (cn_decode_ref(buf, &i, &ref) < 0 || !k->running || !cn_ref_eq(&ref, &k->ref) ||
-            ei_skip_term(buf, &i) < 0 || ei_skip_term(buf, &i) < 0 ||
-            sup_span(buf, &i, &r0, &rlen) < 0)
-            return CN_NOREPLY;
-        k->running = 0;
-        if (cn_loop_stopping())
-            return CN_NOREPLY;
-        char *why = fmt_term(buf + r0, rlen);
-        cn_error("cnode_sup keeper: *** cnode_sup %s exited (%s)", pid_str(&k->sup, p, sizeof p),
-                 why ? why : "?");
-        free(why);
-        keeper_restart(self, k);
-    } else if (arity == 2 && !strcmp(a, TAG) && sup_get_atom(buf, &i, a) == 0 &&
-               !strcmp(a, "start") && !k->running) {
-        keeper_restart(self, k);
-    }
-    return CN_NOREPLY;
-}
-
-static void keeper_terminate(cn_proc *self, void *state, const char *reason, int len)
-{
-    (void)self;
-    (void)reason;
-    (void)len;
-    keeper *k = state;
-    cn_restarts_free(&k->starts);
-    free(k);
-}
-
-static const cn_worker keeper_worker = {
-    .module = "cnode_sup_keeper",
-    .init = keeper_init,
-    .handle_info = keeper_info,
-    .terminate = keeper_terminate,
-};
-
-int cn_supervisor_start(void)
-{
-    if (cn_worker_register(&nested_worker) < 0)
-        cn_warn("a worker module named cnode_sup exists already; nested cnode_sup unavailable");
-    return cn_spawn_worker(&keeper_worker, NULL, 0, NULL, NULL);
-}
