@@ -28,10 +28,20 @@ static int bad(ctl *c, const char *what)
     return -1;
 }
 
-/* A pid in a control message must belong to the peer (for senders) or to us (targets). */
 static int get_pid(ctl *c, cn_pid *p)
 {
     return cn_decode_pid(c->buf, &c->idx, p);
+}
+
+/* The sender of a link, unlink, exit or monitor signal is a process of the peer, as the BEAM
+ * requires: a peer speaks only for its own processes, and what such a signal leaves behind
+ * (a link, a monitor) goes when the peer's connection does. 1: the pid is not the peer's. */
+static int get_peer_pid(ctl *c, cn_pid *p, int *foreign)
+{
+    if (get_pid(c, p) < 0)
+        return -1;
+    *foreign = p->node != c->peer;
+    return 0;
 }
 
 static int get_long(ctl *c, unsigned long long *v)
@@ -192,10 +202,13 @@ static int do_signal(ctl *c, cn_dist_msg *m, int kind, int with_id, int reason_i
 {
     unsigned long long id = 0;
     cn_pid from, to;
+    int foreign;
     if (with_id && get_long(c, &id) < 0)
         return bad(c, "bad unlink id");
-    if (get_pid(c, &from) < 0 || get_pid(c, &to) < 0)
+    if (get_peer_pid(c, &from, &foreign) < 0 || get_pid(c, &to) < 0)
         return bad(c, "bad pid");
+    if (foreign)
+        return bad(c, "the sender is not a process of the peer");
     if (has_token && skip(c) < 0)
         return bad(c, "bad trace token");
     cn_msg *msg;
@@ -252,9 +265,11 @@ static int do_monitor(ctl *c, int demonitor)
     cn_pid from, to = {0};
     cn_ref ref;
     char name[MAXATOMLEN_UTF8];
-    int by_name = 0, type, size;
-    if (get_pid(c, &from) < 0)
+    int by_name = 0, type, size, foreign;
+    if (get_peer_pid(c, &from, &foreign) < 0)
         return bad(c, "bad watcher pid");
+    if (foreign)
+        return bad(c, "the watcher is not a process of the peer");
     if (ei_get_type(c->buf, &c->idx, &type, &size) < 0)
         return bad(c, "bad target");
     if (type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
@@ -662,7 +677,7 @@ static int dispatch(ctl *c, cn_dist_msg *m)
 
 /* The common operations, decoded by cdec; 0 if the general path must handle it (it also
  * words the errors). */
-static int fast(cn_dist_msg *m)
+static int fast(uint32_t peer, cn_dist_msg *m)
 {
     cn_cdec d;
     if (!cn_cdec_parse(m->ctl, m->ctl_len, &d))
@@ -682,6 +697,8 @@ static int fast(cn_dist_msg *m)
         return 1;
     case OP_MONITOR_P:
     case OP_DEMONITOR_P:
+        if (d.from.node != peer)
+            return 0; /* refused by do_monitor */
         monitor_act(&d.from, d.by_name ? d.name : NULL, &d.to, &d.ref, d.op == OP_DEMONITOR_P);
         return 1;
     default:
@@ -691,7 +708,7 @@ static int fast(cn_dist_msg *m)
 
 int cn_ctrl_dispatch(uint32_t peer, cn_dist_msg *m, char *err, size_t errlen)
 {
-    if (fast(m)) {
+    if (fast(peer, m)) {
         cn_dist_msg_free(m);
         return 0;
     }

@@ -1014,6 +1014,37 @@ START_TEST(demonitor)
 }
 END_TEST
 
+/* Links, unlinks, exits and monitors whose sender is a process of another node than the
+ * peer's are refused (the BEAM's invalid_message): none is applied, and the connection
+ * closes. Messages may name any sender. */
+START_TEST(signals_from_other_nodes_refused)
+{
+    cn_pid w = spawn(&rec_worker, "other"), t = spawn(&trap_worker, NULL);
+    long n = cn_node_intern("third@host", 10);
+    ck_assert_int_gt(n, 0);
+    cn_pid Z = {.node = (uint32_t)n, .id = 60, .serial = 0, .creation = 9};
+    cn_ref r = {.node = peer, .creation = 7, .len = 3, .n = {31, 0, 0}};
+    ck_assert_int_eq(send_pid_pair(1, &Z, &w), -1); /* LINK */
+    ck_assert_ptr_nonnull(strstr(err, "not a process of the peer"));
+    ck_assert_int_eq(send_exit(3, &Z, &t, "boom"), -1);       /* EXIT */
+    ck_assert_int_eq(send_exit(8, &Z, &t, "kill"), -1);       /* EXIT2 */
+    ck_assert_int_eq(send_payload_exit(24, &Z, &t, "x"), -1); /* PAYLOAD_EXIT */
+    ck_assert_int_eq(send_monitor(19, &Z, &w, NULL, &r), -1);
+    ck_assert_ptr_nonnull(strstr(err, "watcher is not a process of the peer"));
+    ck_assert_int_eq(send_monitor(19, &Z, NULL, "other", &r), -1);
+    ck_assert_int_eq(send_monitor(20, &Z, NULL, "other", &r), -1);
+    /* the same from the peer's own process are applied */
+    ck_assert_int_eq(send_monitor(19, &X, NULL, "other", &r), 0);
+    ck_assert(wait_monitored_by(&w, 1));
+    ck_assert(wait_links(&w, 0, 0));
+    sync_with(&t);
+    ck_assert(alive(&t));
+    /* a message may come from anyone's process */
+    ck_assert_int_eq(send_pid_pair(22, &Z, &w), -1); /* SEND_SENDER without a payload... */
+    ck_assert_ptr_null(strstr(err, "not a process of the peer")); /* ...refused for that */
+}
+END_TEST
+
 /* MONITOR_P_EXIT / PAYLOAD_MONITOR_P_EXIT: a remote process one of ours monitors is gone. */
 START_TEST(monitor_exit_in)
 {
@@ -1154,6 +1185,7 @@ int main(void)
     tcase_add_test(tc, monitor_nobody);
     tcase_add_test(tc, demonitor);
     tcase_add_test(tc, monitor_exit_in);
+    tcase_add_test(tc, signals_from_other_nodes_refused);
     tcase_add_test(tc, spawn_reply_in);
     tcase_add_test(tc, spawn_request_malformed);
     suite_add_tcase(s, tc);
