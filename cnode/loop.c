@@ -253,7 +253,7 @@ void cn_loop_wait(cn_loop_batch *b, int block)
             wait_ns = left;
     }
     int cap = (int)(sizeof b->evs / sizeof b->evs[0]), n;
-    if (soft) { /* sub-millisecond, and no timer to arm or disarm */
+    if (soft) { /* sub-millisecond, and no timerfd to arm or disarm */
         struct timespec ts = {(time_t)(wait_ns / 1000000000), (long)(wait_ns % 1000000000)};
         n = epoll_pwait2(epfd, b->evs, cap, &ts, NULL);
         if (n < 0 && errno == ENOSYS) /* kernels before 5.11: whole milliseconds */

@@ -31,10 +31,10 @@ void cn_loop_undefer(cn_ev *ev);
 int cn_loop_post(void (*fn)(void *), void *arg);
 /* on_timer runs under the I/O lock about every period_ms. */
 void cn_loop_set_timer(void (*on_timer)(uint64_t now_ms), int period_ms);
-/* A soft deadline: the poller's wait ends by `due` (cn_now_ns's clock) at the latest, with
- * no timer to arm (a wait that ends earlier costs nothing more); fn then runs under the I/O
- * lock. cn_loop_soft_due keeps the earliest of what it is given; cn_loop_soft_clear drops
- * it. Any thread. */
+/* A soft deadline: the poller's wait ends by `due` (cn_now_ns's clock) at the latest, as
+ * the wait's own timeout: no timerfd to arm and disarm (though a wait with a timeout costs
+ * the kernel a timer of its own); fn then runs under the I/O lock. cn_loop_soft_due keeps the
+ * earliest of what it is given; cn_loop_soft_clear drops it. Any thread. */
 void cn_loop_set_soft(void (*fn)(uint64_t now_ns));
 void cn_loop_soft_due(uint64_t due);
 void cn_loop_soft_clear(void);

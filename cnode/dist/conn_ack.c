@@ -11,14 +11,16 @@ static atomic_int owing; /* connections with ack_owed set */
 
 void conn_ack_owed(cn_conn *c, uint64_t now)
 {
-    uint64_t zero = 0;
-    int unanswered = atomic_load_explicit(&c->ack_owed, memory_order_relaxed) != 0;
-    int on = cn_ackmod_read(&c->ackmod, now, unanswered);
-    if (unanswered || !atomic_compare_exchange_strong(&c->ack_owed, &zero, now))
-        return;
-    atomic_fetch_add(&owing, 1);
+    uint64_t since = atomic_load_explicit(&c->ack_owed, memory_order_relaxed);
+    int on = cn_ackmod_read(&c->ackmod, now, since != 0);
+    if (since == 0) { /* only this thread sets it; writers only clear it */
+        atomic_store(&c->ack_owed, now);
+        atomic_fetch_add(&owing, 1);
+        since = now;
+    }
+    /* also when already owed: the mode may have begun with this read */
     if (on)
-        cn_loop_soft_due(now + CN_ACKMOD_OWED_NS);
+        cn_loop_soft_due(since + CN_ACKMOD_OWED_NS);
 }
 
 void conn_ack_paid(cn_conn *c)
