@@ -438,7 +438,7 @@ int conn_write(cn_conn *c)
         size_t done = c->woff + (size_t)n;
         while (c->whead) {
             cn_oframe *f = c->whead;
-            size_t flen = (size_t)f->npre + f->ctl_len + (f->mid ? 1 : 0) + f->pl_len;
+            size_t flen = frame_bytes(f);
             if (done < flen)
                 break;
             done -= flen;
@@ -697,7 +697,7 @@ void conn_close(cn_conn *c, const char *why)
                 break;
             }
         c->in_all = 0;
-        conn_ack_paid(c); /* owes nothing once closed */
+        conn_ack_paid(c);              /* owes nothing once closed */
         cn_loop_post(release_post, c); /* the I/O reference, after this event batch */
     }
     int owned = c->has_node;

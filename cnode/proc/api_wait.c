@@ -43,11 +43,7 @@ int api_wait_for(cn_proc *self, wait_match match, void *ctx, uint32_t node,
                  const struct timespec *until, cn_msg **found, int *code)
 {
     pthread_cond_t cond;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cn_cond_init_monotonic(&cond);
     int r = W_TIMEOUT;
     *found = NULL;
     cn_sched_block_begin();

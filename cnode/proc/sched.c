@@ -407,3 +407,12 @@ void cn_sched_stop(int drain_ms)
     qtail = NULL;
     pthread_mutex_unlock(&qlock);
 }
+
+void cn_cond_init_monotonic(pthread_cond_t *cond)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &ca);
+    pthread_condattr_destroy(&ca);
+}

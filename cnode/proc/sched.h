@@ -22,5 +22,8 @@ void cn_sched_block_end(void);
 /* Between two messages of a turn: a thread that left the sockets unserved to run this turn
  * gives that role up once the turn has run long. */
 void cn_sched_checkpoint(void);
+/* A condition variable whose timed waits count on CLOCK_MONOTONIC (cn_now_ns's clock), for
+ * threads that block with a deadline: a process waiting in cn_call & co., the timer thread. */
+void cn_cond_init_monotonic(pthread_cond_t *cond);
 
 #endif

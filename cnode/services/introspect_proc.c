@@ -124,11 +124,7 @@ static int hold_still(cn_proc *self, cn_proc *p)
         return 1;
     pthread_mutex_unlock(&p->lock);
     pthread_cond_t cond;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cn_cond_init_monotonic(&cond);
     cn_sched_block_begin(); /* another scheduler takes over the queue meanwhile */
     int r;
     for (;;) {

@@ -2,6 +2,8 @@
  * (see timer.h). Pending timers are a list sorted by deadline; services keep few. */
 #include "services/timer.h"
 
+#include "proc/sched.h"
+
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,11 +59,7 @@ static void *run(void *arg)
 
 static void start(void)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cn_cond_init_monotonic(&cond);
     pthread_t th;
     started = pthread_create(&th, NULL, run, NULL) == 0 ? 1 : -1;
     if (started == 1)
