@@ -6,7 +6,8 @@
 # of them by pid at the end, also on error or Ctrl-C. Results go to bench/results/.
 # Environment: ROUNDS, SECONDS_PER (per measurement), N (idle processes), CNODE_ARGS (more
 # cnoded flags), ONLY=seq,conc,cast,big,erpc,connect (a subset), BASE=/path/to/other/cnoded
-# (measured in the same rounds; the table gains its column and the cnode/base ratio).
+# (measured in the same rounds; the table gains its column and the cnode/base ratio), PIN=1
+# (targets on the last CPU, the driver on the others).
 set -euo pipefail
 cnoded=$1
 procs=$2
@@ -85,21 +86,30 @@ done
 [ -n "$epmd_port" ] || { say "could not start a private epmd"; exit 2; }
 export ERL_EPMD_PORT=$epmd_port
 host=$(hostname -s)
+# PIN=1: the targets share the last CPU and the driver gets the others, so the driver's work
+# and the target's do not compete for a core (the issue's numbers are without pinning).
+tpin=() dpin=()
+if [ "${PIN:-0}" = 1 ]; then
+  last=$(($(nproc) - 1))
+  [ "$last" -ge 1 ] || { say "PIN=1 needs at least 2 CPUs"; exit 2; }
+  tpin=(taskset -c "$last") dpin=(taskset -c "0-$((last - 1))")
+  say "pinned: targets on CPU $last, driver on CPUs 0-$((last - 1))"
+fi
 say "epmd on port $epmd_port"
 
 # ---- the two targets -----------------------------------------------------------------------
 bname=bench_beam_$$ cname=bench_c_$$ dname=bench_drv_$$
-elixir --sname "$bname" --cookie "$cookie" --erl "-start_epmd false" "$here/test/bench/target.exs" \
+"${tpin[@]}" elixir --sname "$bname" --cookie "$cookie" --erl "-start_epmd false" "$here/test/bench/target.exs" \
   >"$tmp/beam.log" 2>&1 </dev/null &
 bpid=$!
 pids+=("$bpid")
-"$cnoded" --sname "$cname" --cookie "$cookie" --epmd-port "$epmd_port" --no-epmd-start \
+"${tpin[@]}" "$cnoded" --sname "$cname" --cookie "$cookie" --epmd-port "$epmd_port" --no-epmd-start \
   --log-level warn ${CNODE_ARGS:-} >"$tmp/cnoded.log" 2>&1 </dev/null &
 cpid=$!
 pids+=("$cpid")
 
 if [ -n "${BASE:-}" ]; then # another cnoded build, measured in the same rounds (A/B a change)
-  "$BASE" --sname "base_$cname" --cookie "$cookie" --epmd-port "$epmd_port" --no-epmd-start \
+  "${tpin[@]}" "$BASE" --sname "base_$cname" --cookie "$cookie" --epmd-port "$epmd_port" --no-epmd-start \
     --log-level warn ${CNODE_ARGS:-} >"$tmp/base.log" 2>&1 </dev/null &
   basepid=$!
   pids+=("$basepid")
@@ -118,7 +128,7 @@ out="$here/bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$tag.tsv"
 BENCH_BEAM="$bname@$host" BENCH_CNODE="$cname@$host" BENCH_BEAM_PID=$bos BENCH_CNODE_PID=$cpid \
   BENCH_ROUNDS=$rounds BENCH_SECONDS=$secs BENCH_OUT=$out \
   BENCH_CMD="make bench$([ "$quick" = 1 ] && echo ' QUICK=1')" \
-  timeout -k 5 900 elixir --sname "$dname" --cookie "$cookie" --erl "-start_epmd false" \
+  "${dpin[@]}" timeout -k 5 900 elixir --sname "$dname" --cookie "$cookie" --erl "-start_epmd false" \
   "$here/test/bench/driver.exs" </dev/null &
 dpid=$!
 pids+=("$dpid")

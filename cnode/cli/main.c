@@ -33,7 +33,7 @@ static const char usage[] =
     "  --reconnect-meshed      also redial the peers :global meshed us with, after a drop\n"
     "  --net-ticktime SECS     net_ticktime, as the kernel parameter (default 60)\n"
     "  --handshake-timeout MS  handshake time limit (default 7000, net_setuptime)\n"
-    "  --schedulers N          scheduler threads (default: one per core)\n"
+    "  --schedulers N          scheduler threads (default: one per CPU it may run on)\n"
     "  --rx-coalesce-us US     while a peer streams, read its connection every US\n"
     "                          microseconds, not on every arrival (default 150; 0: off)\n"
     "  --max-message-size N    largest message accepted, in bytes (default 512 MiB)\n"

@@ -296,7 +296,7 @@ typedef struct cn_config {
     int no_epmd_start;
     int net_ticktime; /* seconds, default 60 */
     int handshake_timeout_ms;
-    int schedulers;     /* 0 = one per core */
+    int schedulers;     /* 0 = one per CPU the process may run on */
     size_t max_message; /* largest message accepted, bytes */
     const char **connect;
     int nconnect;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -300,6 +301,14 @@ static void *sched_main(void *arg)
     return NULL;
 }
 
+long cn_cpus_available(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 int cn_sched_start(int n)
 {
     /* Messages of some MiB are allocated and freed once or twice per message by these
@@ -309,7 +318,7 @@ int cn_sched_start(int n)
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
     if (n <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        long c = cn_cpus_available();
         n = c > 0 ? (int)c : 1;
     }
     nbase = n;

@@ -5,7 +5,11 @@
 
 #include "proc/proc.h"
 
+/* nthreads <= 0: one per CPU this process may run on (its affinity mask, as the BEAM's
+ * schedulers; taskset or a container's cpuset count, not the machine's cores). */
 int cn_sched_start(int nthreads);
+/* The CPUs this process may run on, or the online CPUs if the mask can't be read. */
+long cn_cpus_available(void);
 /* The calling thread joins the schedulers and from now on idle threads serve the event loop
  * (there is no dedicated I/O thread). Returns once the loop is stopped. */
 void cn_sched_run_io(void);

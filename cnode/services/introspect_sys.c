@@ -161,14 +161,6 @@ static int memory_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_bu
 
 /* ---- system_info/1 -------------------------------------------------------------------- */
 
-static long available_cpus(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) < 0)
-        return -1;
-    return CPU_COUNT(&set);
-}
-
 static void long_or_unknown(ei_x_buff *out, long n)
 {
     if (n > 0)
@@ -218,7 +210,7 @@ static int system_info_1(cn_proc *self, const char *buf, int *idx, int arity, ei
     } else if (!strcmp(key, "logical_processors_online")) {
         long_or_unknown(out, sysconf(_SC_NPROCESSORS_ONLN));
     } else if (!strcmp(key, "logical_processors_available")) {
-        long_or_unknown(out, available_cpus());
+        long_or_unknown(out, cn_cpus_available());
     } else if (!strcmp(key, "creation")) {
         ei_x_encode_ulong(out, cn_node.creation);
     } else {

@@ -348,6 +348,17 @@ defmodule Interop.IntrospectTest do
         assert_badarg(c, :erlang, :system_info, [k])
       end
     end
+
+    # like the BEAM: one scheduler per CPU the node may run on, not per CPU the machine has
+    test "schedulers follow the CPU affinity it was started with", %{c: c} do
+      si = fn node, k -> rpc(node, :erlang, :system_info, [k]) end
+      avail = si.(c, :logical_processors_available)
+      assert si.(c, :schedulers) == avail
+      pinned = start_cnode(wrap: ["taskset", "-c", "0"])
+      assert si.(pinned, :logical_processors_available) == 1
+      assert si.(pinned, :schedulers) == 1
+      assert si.(pinned, :schedulers_online) == 1
+    end
   end
 
   # ---- statistics -------------------------------------------------------------------------

@@ -222,7 +222,8 @@ defmodule CnodeTest do
   this node's cookie), `:hidden`, `:args` (extra command-line arguments), `:wait` (default true;
   false returns at once, e.g. to check an exit status), `:start_timeout` (ms, default 10_000),
   `:fail_fast` (default true: after one start failure, later start_cnode calls in the same file
-  fail at once; pass false when a start failure is what the test expects).
+  fail at once; pass false when a start failure is what the test expects), `:wrap` (a command
+  and its arguments that exec cnoded, e.g. `["taskset", "-c", "0"]`).
   The node is stopped by an on_exit callback when called from a test or setup.
   """
   def start_cnode(opts \\ []) do
@@ -247,6 +248,12 @@ defmodule CnodeTest do
       case System.get_env("CNODE_TEST_LOGDIR") do
         d when d in [nil, ""] -> nil
         d -> File.mkdir_p!(d) && Path.join(d, "#{name}.log")
+      end
+
+    {exe, args} =
+      case opts[:wrap] do
+        [cmd | wargs] -> {System.find_executable(cmd) || flunk("no #{cmd}"), wargs ++ [exe | args]}
+        _ -> {exe, args}
       end
 
     collector =
