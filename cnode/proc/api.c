@@ -6,6 +6,7 @@
 #include "loop.h"
 #include "proc/ident.h"
 #include "proc/nodemon.h"
+#include "proc/plist.h"
 #include "proc/proc.h"
 #include "proc/sched.h"
 
@@ -199,11 +200,11 @@ void cn_set_stop_reason(cn_proc *self, const char *reason, int len)
 
 int cn_link(cn_proc *self, const cn_pid *pid)
 {
-    cn_linkent **lp = cn_proc_find_link(self, pid);
-    if (*lp && (*lp)->unlink_id == 0)
+    cn_linkent *l = cn_link_find(self, pid);
+    if (l && l->unlink_id == 0)
         return 0;
-    if (*lp)
-        (*lp)->unlink_id = 0; /* re-link while our unlink is pending: active again */
+    if (l)
+        l->unlink_id = 0; /* re-link while our unlink is pending: active again */
     else if (cn_proc_add_link(self, pid) < 0)
         return -1;
     if (pid->node != 0)
@@ -219,21 +220,20 @@ int cn_link(cn_proc *self, const cn_pid *pid)
 
 int cn_unlink(cn_proc *self, const cn_pid *pid)
 {
-    cn_linkent **lp = cn_proc_find_link(self, pid);
-    if (!*lp || (*lp)->unlink_id != 0)
+    cn_linkent *l = cn_link_find(self, pid);
+    if (!l || l->unlink_id != 0)
         return 0;
     uint64_t id = ((uint64_t)randombytes_random() << 32 | randombytes_random()) | 1;
     if (pid->node != 0) {
         if (!(cn_conn_flags(pid->node) & DFLAG_UNLINK_ID)) {
-            cn_linkent *l = *lp; /* old protocol: no ack will come */
-            *lp = l->next;
+            cn_link_unlink(self, l); /* old protocol: no ack will come */
             free(l);
         } else {
-            (*lp)->unlink_id = id;
+            l->unlink_id = id;
         }
         return cn_out_unlink_id(&self->pid, pid, id);
     }
-    (*lp)->unlink_id = id;
+    l->unlink_id = id;
     cn_msg *m = cn_msg_new(CN_SIG_UNLINK, NULL, 0);
     if (!m)
         return -1;
@@ -251,8 +251,7 @@ int cn_monitor(cn_proc *self, const cn_pid *pid, cn_ref *ref_out)
         return -1;
     mon->pid = *pid;
     mon->ref = cn_make_ref();
-    mon->next = self->monitors;
-    self->monitors = mon;
+    cn_mon_push(self, CN_PL_MONITORS, mon);
     if (ref_out)
         *ref_out = mon->ref;
     if (pid->node != 0)
@@ -269,11 +268,9 @@ int cn_monitor(cn_proc *self, const cn_pid *pid, cn_ref *ref_out)
 
 int cn_demonitor(cn_proc *self, const cn_ref *ref)
 {
-    cn_mon **mp = cn_proc_find_mon(&self->monitors, ref);
-    if (!*mp)
+    cn_mon *mon = cn_mon_take(self, CN_PL_MONITORS, ref);
+    if (!mon)
         return 0;
-    cn_mon *mon = *mp;
-    *mp = mon->next;
     if (mon->pid.node != 0) {
         cn_out_demonitor(&self->pid, &mon->pid, mon->pid.node, mon->name, ref);
     } else {

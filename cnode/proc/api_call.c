@@ -3,6 +3,7 @@
 #include "dist/out.h"
 #include "proc/api_int.h"
 #include "proc/ident.h"
+#include "proc/plist.h"
 #include "proc/proc.h"
 
 #include <stdlib.h>
@@ -39,10 +40,8 @@ static int call_match(const cn_msg *m, const cn_ref *ref, int *reply_at)
 
 static void drop_mon(cn_proc *self, const cn_ref *ref)
 {
-    cn_mon **mp = cn_proc_find_mon(&self->monitors, ref);
-    if (*mp) {
-        cn_mon *mon = *mp;
-        *mp = mon->next;
+    cn_mon *mon = cn_mon_take(self, CN_PL_MONITORS, ref);
+    if (mon) {
         free(mon->name);
         free(mon);
     }
@@ -143,8 +142,7 @@ int cn_call_name(cn_proc *self, const char *name, const char *node, const char *
     mon->pid = (cn_pid){.node = (uint32_t)n};
     mon->ref = ref;
     mon->name = strdup(name);
-    mon->next = self->monitors;
-    self->monitors = mon;
+    cn_mon_push(self, CN_PL_MONITORS, mon);
     cn_out_monitor(&self->pid, NULL, (uint32_t)n, name, &ref);
     ei_x_buff x;
     call_request(self, &ref, req, len, &x);

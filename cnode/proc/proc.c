@@ -1,5 +1,7 @@
 #include "proc/proc.h"
 
+#include "proc/plist.h"
+
 #include "dist/conn.h"
 #include "dist/out.h"
 #include "proc/ident.h"
@@ -404,6 +406,7 @@ static void proc_exit(cn_proc *p, const char *reason, int len)
     }
     p->links = NULL;
     p->monitors = p->monitored_by = NULL;
+    cn_plist_free(p);
     while (rest) {
         cn_msg *n = rest->next;
         dead_target(&p->pid, rest);
@@ -419,8 +422,7 @@ int cn_proc_add_link(cn_proc *p, const cn_pid *pid)
     if (!l)
         return -1;
     l->pid = *pid;
-    l->next = p->links;
-    p->links = l;
+    cn_link_push(p, l);
     return 0;
 }
 
@@ -431,8 +433,7 @@ int cn_proc_add_monitored_by(cn_proc *p, const cn_pid *watcher, const cn_ref *re
         return -1;
     m->pid = *watcher;
     m->ref = *ref;
-    m->next = p->monitored_by;
-    p->monitored_by = m;
+    cn_mon_push(p, CN_PL_MONITORED_BY, m);
     return 0;
 }
 
@@ -442,8 +443,9 @@ int cn_proc_fatal_signal(const cn_proc *p, const cn_msg *m)
         return cn_reason_is(m->data, m->len, "kill") ||
                (!p->trap_exit && !cn_reason_is(m->data, m->len, "normal"));
     if (m->kind == CN_SIG_EXIT && !p->trap_exit && !cn_reason_is(m->data, m->len, "normal")) {
-        cn_linkent *const *lp = cn_proc_find_link((cn_proc *)p, &m->from);
-        return *lp && (*lp)->unlink_id == 0;
+        /* the process's own turn: a search may build the list's index */
+        const cn_linkent *l = cn_link_find((cn_proc *)p, &m->from);
+        return l && l->unlink_id == 0;
     }
     return m->kind == CN_SIG_SHUTDOWN;
 }
@@ -460,26 +462,16 @@ int cn_proc_being_killed(cn_proc *p)
 
 /* ---- signals in --------------------------------------------------------------------- */
 
-cn_linkent **cn_proc_find_link(cn_proc *p, const cn_pid *pid)
+static void drop_link(cn_proc *p, cn_linkent *l)
 {
-    cn_linkent **pp = &p->links;
-    while (*pp && !cn_pid_eq(&(*pp)->pid, pid))
-        pp = &(*pp)->next;
-    return pp;
-}
-
-static void drop_link(cn_linkent **pp)
-{
-    cn_linkent *l = *pp;
-    *pp = l->next;
+    cn_link_unlink(p, l);
     free(l);
 }
 
-cn_mon **cn_proc_find_mon(cn_mon **head, const cn_ref *ref)
+static void free_mon(cn_mon *m)
 {
-    while (*head && !cn_ref_eq(&(*head)->ref, ref))
-        head = &(*head)->next;
-    return head;
+    free(m->name);
+    free(m);
 }
 
 /* Deliver a runtime-made message (built with a version byte) to the process itself. */
@@ -549,42 +541,34 @@ static int nodedown(cn_proc *p, uint32_t node, const char **reason, int *rlen)
         if (self_message(p, &x) == CN_STOP)
             return -1;
     }
-    for (cn_mon **pp = &p->monitored_by; *pp;) {
-        cn_mon *m = *pp;
+    for (cn_mon *m = p->monitored_by, *next; m; m = next) {
+        next = m->next;
         if (m->pid.node == node) {
-            *pp = m->next;
-            free(m->name);
-            free(m);
-        } else {
-            pp = &m->next;
+            cn_mon_unlink(p, CN_PL_MONITORED_BY, m);
+            free_mon(m);
         }
     }
-    for (cn_mon **pp = &p->monitors; *pp;) {
-        cn_mon *mon = *pp;
-        if (mon->pid.node != node) {
-            pp = &mon->next;
+    for (cn_mon *mon = p->monitors, *next; mon; mon = next) {
+        next = mon->next;
+        if (mon->pid.node != node)
             continue;
-        }
-        *pp = mon->next;
+        cn_mon_unlink(p, CN_PL_MONITORS, mon);
         cn_msg m = {.kind = CN_SIG_DOWN,
                     .ref = mon->ref,
                     .data = (char *)NOCONNECTION,
                     .len = NOCONNECTION_LEN};
         int r = down_message(p, &m, mon);
-        free(mon->name);
-        free(mon);
+        free_mon(mon);
         if (r == CN_STOP)
             return -1;
     }
-    for (cn_linkent **pp = &p->links; *pp;) {
-        cn_linkent *l = *pp;
-        if (l->pid.node != node) {
-            pp = &l->next;
+    for (cn_linkent *l = p->links, *next; l; l = next) {
+        next = l->next;
+        if (l->pid.node != node)
             continue;
-        }
         int active = l->unlink_id == 0;
         cn_pid from = l->pid;
-        drop_link(pp);
+        drop_link(p, l);
         if (!active)
             continue;
         int r = exit_signal(p, &from, NOCONNECTION, NOCONNECTION_LEN, 1);
@@ -601,32 +585,32 @@ static int nodedown(cn_proc *p, uint32_t node, const char **reason, int *rlen)
  * with the process's own stop reason. */
 static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
 {
-    cn_linkent **lp;
-    cn_mon **mp;
+    cn_linkent *l;
+    cn_mon *mon;
     switch (m->kind) {
     case CN_MSG:
         return p->ops->message(p, m) == CN_STOP ? -1 : 0;
     case CN_SIG_LINK:
-        if (!*cn_proc_find_link(p, &m->from))
+        if (!cn_link_find(p, &m->from))
             cn_proc_add_link(p, &m->from);
         return 0;
     case CN_SIG_UNLINK:
-        lp = cn_proc_find_link(p, &m->from);
-        if (*lp && (*lp)->unlink_id == 0)
-            drop_link(lp);
+        l = cn_link_find(p, &m->from);
+        if (l && l->unlink_id == 0)
+            drop_link(p, l);
         if (m->id)
             cn_sig_send_unlink_ack(&p->pid, &m->from, m->id);
         return 0;
     case CN_SIG_UNLINK_ACK:
-        lp = cn_proc_find_link(p, &m->from);
-        if (*lp && (*lp)->unlink_id == m->id)
-            drop_link(lp);
+        l = cn_link_find(p, &m->from);
+        if (l && l->unlink_id == m->id)
+            drop_link(p, l);
         return 0;
     case CN_SIG_EXIT:
-        lp = cn_proc_find_link(p, &m->from);
-        if (!*lp || (*lp)->unlink_id != 0)
+        l = cn_link_find(p, &m->from);
+        if (!l || l->unlink_id != 0)
             return 0;
-        drop_link(lp);
+        drop_link(p, l);
         *reason = m->data;
         *rlen = (int)m->len;
         return exit_signal(p, &m->from, m->data, m->len, 1);
@@ -639,35 +623,26 @@ static int handle(cn_proc *p, cn_msg *m, const char **reason, int *rlen)
         *rlen = killed ? 8 : (int)m->len;
         return r;
     }
-    case CN_SIG_MONITOR: {
-        cn_mon *mon = calloc(1, sizeof *mon);
+    case CN_SIG_MONITOR:
+        mon = calloc(1, sizeof *mon);
         if (mon) {
             mon->pid = m->from;
             mon->ref = m->ref;
             mon->name = m->name_mon ? strdup(m->data) : NULL;
-            mon->next = p->monitored_by;
-            p->monitored_by = mon;
+            cn_mon_push(p, CN_PL_MONITORED_BY, mon);
         }
         return 0;
-    }
     case CN_SIG_DEMONITOR:
-        mp = cn_proc_find_mon(&p->monitored_by, &m->ref);
-        if (*mp) {
-            cn_mon *mon = *mp;
-            *mp = mon->next;
-            free(mon->name);
-            free(mon);
-        }
+        mon = cn_mon_take(p, CN_PL_MONITORED_BY, &m->ref);
+        if (mon)
+            free_mon(mon);
         return 0;
     case CN_SIG_DOWN: {
-        mp = cn_proc_find_mon(&p->monitors, &m->ref);
-        if (!*mp)
+        mon = cn_mon_take(p, CN_PL_MONITORS, &m->ref);
+        if (!mon)
             return 0;
-        cn_mon *mon = *mp;
-        *mp = mon->next;
         int r = down_message(p, m, mon);
-        free(mon->name);
-        free(mon);
+        free_mon(mon);
         return r == CN_STOP ? -1 : 0;
     }
     case CN_SIG_NODEDOWN:

@@ -60,14 +60,15 @@ typedef struct cn_proc_ops {
     int (*start)(cn_proc *p);
 } cn_proc_ops;
 
+/* Links and monitors are kept by proc/plist (lists with an index built on demand). */
 typedef struct cn_linkent {
-    struct cn_linkent *next;
+    struct cn_linkent *next, *prev;
     cn_pid pid;
     uint64_t unlink_id; /* 0 = active; else our unlink is pending with this id */
 } cn_linkent;
 
 typedef struct cn_mon {
-    struct cn_mon *next;
+    struct cn_mon *next, *prev;
     cn_pid pid; /* watcher (monitored_by) or target (monitors) */
     cn_ref ref;
     char *name; /* name monitors: the registered name (monitored_by) */
@@ -94,10 +95,11 @@ struct cn_proc {
     cn_linkent *links;
     cn_mon *monitors;     /* we monitor them */
     cn_mon *monitored_by; /* they monitor us */
+    struct cn_pidx *pidx; /* the lists' indexes, once one of them is long (plist.c) */
     uint32_t *node_mons;  /* monitor_node: node indexes (a node may appear more than once) */
     int n_node_mons;
-    char *stop_reason; /* encoded without version byte */
-    int stop_reason_len;
+    int stop_reason_len; /* next to n_node_mons: no padding (idle processes stay small) */
+    char *stop_reason;   /* encoded without version byte */
 };
 
 enum { CN_S_IDLE, CN_S_QUEUED, CN_S_RUNNING };
@@ -161,9 +163,6 @@ int cn_proc_run(cn_proc *p, int budget);
  * own turn). */
 int cn_proc_add_link(cn_proc *p, const cn_pid *pid);
 int cn_proc_add_monitored_by(cn_proc *p, const cn_pid *watcher, const cn_ref *ref);
-/* Where the link to pid is (or would be inserted); where the monitor with ref is. */
-cn_linkent **cn_proc_find_link(cn_proc *p, const cn_pid *pid);
-cn_mon **cn_proc_find_mon(cn_mon **head, const cn_ref *ref);
 
 /* Registered names. */
 int cn_register(const char *name, const cn_pid *pid); /* 0, or -1 if taken / pid dead */

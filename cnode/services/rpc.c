@@ -3,6 +3,7 @@
 #include "services/rpc.h"
 
 #include "code/table.h"
+#include "proc/plist.h"
 #include "proc/proc.h"
 #include "services/exports.h"
 #include "util/log.h"
@@ -202,10 +203,8 @@ static void drop_demonitored(cn_proc *p)
     for (cn_msg *m = p->mq_head; m; m = m->next) {
         if (m->kind != CN_SIG_DEMONITOR)
             continue;
-        cn_mon **mp = cn_proc_find_mon(&p->monitored_by, &m->ref);
-        if (*mp) {
-            cn_mon *mon = *mp;
-            *mp = mon->next;
+        cn_mon *mon = cn_mon_take(p, CN_PL_MONITORED_BY, &m->ref);
+        if (mon) {
             free(mon->name);
             free(mon);
         }

@@ -495,6 +495,50 @@ defmodule Interop.ProcessesTest do
     end
   end
 
+  # Past a few dozen, a process's links and monitors are found through an index (proc/plist):
+  # these check that what is found, removed and signalled stays right at that size.
+  describe "thousands of links and monitors on one process" do
+    test "monitored 3000 times, 2000 demonitored oldest first: DOWN for exactly the rest", %{c: c} do
+      pid = kv(c)
+      refs = for _ <- 1..3000, do: Process.monitor(pid)
+      {gone, kept} = Enum.split(refs, 2000)
+      Enum.each(gone, &Process.demonitor/1)
+      assert GenServer.call(pid, :keys, 5_000) == [] # behind our signals on the connection
+      {:monitored_by, by} = :erpc.call(c.node, :erlang, :process_info, [pid, :monitored_by])
+      assert length(by) == 1000 and Enum.uniq(by) == [self()]
+      Process.exit(pid, :boom)
+      for ref <- kept, do: assert_receive({:DOWN, ^ref, :process, ^pid, :boom}, 5_000)
+      for ref <- gone, do: refute_received({:DOWN, ^ref, _, _, _})
+    end
+
+    test "a C process monitoring 2000 BEAM processes gets each one's DOWN once, demonitored ones none", %{c: c} do
+      pr = probe(c)
+      vs = for _ <- 1..2000, do: victim()
+      refs = Enum.map(vs, &pcall(pr, {:monitor, &1}))
+      {dropped, watched} = Enum.split(Enum.zip(vs, refs), 500)
+      for {_, ref} <- dropped, do: assert(pcall(pr, {:demonitor, ref}) == :ok)
+      for {v, _} <- vs |> Enum.zip(refs) |> Enum.reverse(), do: send(v, {:die, :bye})
+      for {v, ref} <- watched, do: assert_receive({:probe, ^pr, {:DOWN, ^ref, :process, ^v, :bye}}, 5_000)
+      assert pcall(pr, :ping) == {:error, :badarg} # every DOWN has been handled before this
+      refute_received {:probe, ^pr, {:DOWN, _, _, _, _}}
+    end
+
+    test "a trapping C process linked to 2000 BEAM processes, 500 unlinked: EXIT from the rest", %{c: c} do
+      pr = probe(c)
+      assert pcall(pr, {:trap_exit, true}) == :ok
+      vs = for _ <- 1..2000, do: victim()
+      for v <- vs, do: assert(pcall(pr, {:link, v}) == :ok)
+      {unlinked, linked} = Enum.split(vs, 500)
+      for v <- unlinked, do: assert(pcall(pr, {:unlink, v}) == :ok)
+      {:links, links} = :erpc.call(c.node, :erlang, :process_info, [pr, :links])
+      assert MapSet.new(links) == MapSet.new(linked)
+      for v <- vs, do: send(v, {:die, :bye})
+      for v <- linked, do: assert_receive({:probe, ^pr, {:EXIT, ^v, :bye}}, 5_000)
+      assert pcall(pr, :ping) == {:error, :badarg}
+      refute_received {:probe, ^pr, {:EXIT, _, _}}
+    end
+  end
+
   describe "links: exit reasons, unlink, exit/2, order" do
     test "a linked BEAM process that exits with reason :kill (not exit/2) gives :kill, as on the BEAM", %{c: c} do
       # On the BEAM, only exit/2 with :kill is untrappable and becomes :killed; a process that

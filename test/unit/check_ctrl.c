@@ -8,6 +8,7 @@
 #include "dist/ctrl.h"
 #include "loop.h"
 #include "proc/ident.h"
+#include "proc/plist.h"
 #include "proc/proc.h"
 #include "proc/sched.h"
 #include "util/log.h"
@@ -128,8 +129,7 @@ static int w_cast(cn_proc *self, void *state, const char *buf, int *index)
         cn_mon *m = calloc(1, sizeof *m);
         WCHECK(cn_decode_pid(buf, &idx, &m->pid) == 0);
         WCHECK(cn_decode_ref(buf, &idx, &m->ref) == 0);
-        m->next = self->monitors;
-        self->monitors = m;
+        cn_mon_push(self, CN_PL_MONITORS, m);
     }
     return CN_NOREPLY;
 }

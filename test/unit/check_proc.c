@@ -8,6 +8,7 @@
  * record through proc.h the way the runtime's own link/monitor calls do. */
 #include "loop.h"
 #include "proc/ident.h"
+#include "proc/plist.h"
 #include "proc/proc.h"
 #include "proc/sched.h"
 #include "util/log.h"
@@ -144,10 +145,7 @@ typedef __typeof__(*((cn_proc *)0)->links) link_rec;
 
 static link_rec *find_link(cn_proc *self, const cn_pid *pid)
 {
-    for (link_rec *l = self->links; l; l = l->next)
-        if (cn_pid_eq(&l->pid, pid))
-            return l;
-    return NULL;
+    return cn_link_find(self, pid);
 }
 
 static void sig_to(cn_proc *self, const cn_pid *to, int kind, const cn_ref *ref, uint64_t id)
@@ -214,8 +212,7 @@ static int w_cast(cn_proc *self, void *state, const char *buf, int *index)
         if (!l) {
             l = calloc(1, sizeof *l);
             l->pid = pid;
-            l->next = self->links;
-            self->links = l;
+            cn_link_push(self, l);
         } else if (l->unlink_id == 0) {
             return CN_NOREPLY; /* already linked */
         }
@@ -240,22 +237,17 @@ static int w_cast(cn_proc *self, void *state, const char *buf, int *index)
         cn_mon *m = calloc(1, sizeof *m);
         m->pid = pid;
         m->ref = ref;
-        m->next = self->monitors;
-        self->monitors = m;
+        cn_mon_push(self, CN_PL_MONITORS, m);
         sig_to(self, &pid, CN_SIG_MONITOR, &ref, 0);
         return CN_NOREPLY;
     }
     if (strcmp(cmd, "demonitor") == 0) {
         WCHECK(cn_decode_ref(buf, &idx, &ref) == 0);
-        for (cn_mon **pp = &self->monitors; *pp; pp = &(*pp)->next) {
-            cn_mon *m = *pp;
-            if (cn_ref_eq(&m->ref, &ref)) {
-                *pp = m->next;
-                sig_to(self, &m->pid, CN_SIG_DEMONITOR, &ref, 0);
-                free(m->name);
-                free(m);
-                break;
-            }
+        cn_mon *m = cn_mon_take(self, CN_PL_MONITORS, &ref);
+        if (m) {
+            sig_to(self, &m->pid, CN_SIG_DEMONITOR, &ref, 0);
+            free(m->name);
+            free(m);
         }
         return CN_NOREPLY;
     }
