@@ -595,6 +595,14 @@ int cn_gen_describe(const cn_proc *p, const char **module, int *suspended, size_
     return 0;
 }
 
+void cn_gen_held_foreach(const cn_proc *p, void (*fn)(const cn_msg *m, void *arg), void *arg)
+{
+    if (p->ops != &gen_ops || !p->beh)
+        return;
+    for (const deferred *d = ((const gen *)p->beh)->held; d; d = d->next)
+        fn(d->m, arg);
+}
+
 int cn_spawn_go(const cn_pid *pid)
 {
     cn_msg *m = cn_msg_new(CN_SIG_START, NULL, 0);

@@ -15,6 +15,10 @@
 int cn_gen_describe(const cn_proc *p, const char **module, int *suspended, size_t *held,
                     size_t *bytes);
 
+/* Call fn for each message a suspended gen_server process holds back (cn_msg data with its
+ * version byte), oldest first; same calling rule as cn_gen_describe. */
+void cn_gen_held_foreach(const cn_proc *p, void (*fn)(const cn_msg *m, void *arg), void *arg);
+
 /* The registered worker module names (cn_worker_register) and those of loaded code, at most
  * cap; returns how many. */
 size_t cn_worker_list(const char **out, size_t cap);

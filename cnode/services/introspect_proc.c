@@ -52,6 +52,9 @@ enum {
     I_MONITORED_BY,
     I_MEMORY,
     I_CURRENT_STACKTRACE,
+    I_MESSAGES,
+    I_MESSAGE_QUEUE_DATA,
+    I_CURRENT_LOCATION,
     I_COUNT
 };
 #define N_DEFAULT (I_SUSPENDING + 1)
@@ -67,7 +70,8 @@ static const char *const item_names[I_COUNT] = {
     "reductions",         "garbage_collection",
     "suspending",         "monitors",
     "monitored_by",       "memory",
-    "current_stacktrace",
+    "current_stacktrace", "messages",
+    "message_queue_data", "current_location",
 };
 
 /* What process_info reads, gathered while the process holds still. */
@@ -207,6 +211,12 @@ static uint64_t memory(const view *v)
     return b;
 }
 
+/* A queued message (with its version byte) as a list element. */
+static void append_message(const cn_msg *m, void *arg)
+{
+    ei_x_append_buf(arg, m->data + 1, (int)m->len - 1);
+}
+
 /* The value of one item (p->lock held, p still). */
 static void encode_value(const view *v, int item, ei_x_buff *x)
 {
@@ -219,6 +229,13 @@ static void encode_value(const view *v, int item, ei_x_buff *x)
         else
             ei_x_encode_empty_list(x);
         break;
+    case I_CURRENT_LOCATION: {
+        const char *m, *f;
+        long a;
+        where(v, &m, &f, &a);
+        encode_mfa(x, 4, m, f, a);
+        break;
+    }
     case I_CURRENT_FUNCTION:
     case I_CURRENT_STACKTRACE: {
         const char *m, *f;
@@ -246,6 +263,20 @@ static void encode_value(const view *v, int item, ei_x_buff *x)
         for (const cn_msg *m = p->mq_head; m; m = m->next)
             n += m->kind == CN_MSG;
         ei_x_encode_ulong(x, n + v->held);
+        break;
+    case I_MESSAGES: /* those held back while suspended come first, as they will run first */
+        for (const cn_msg *m = p->mq_head; m; m = m->next)
+            n += m->kind == CN_MSG;
+        if (n + v->held > 0)
+            ei_x_encode_list_header(x, (long)(n + v->held));
+        cn_gen_held_foreach(p, append_message, x);
+        for (const cn_msg *m = p->mq_head; m; m = m->next)
+            if (m->kind == CN_MSG)
+                append_message(m, x);
+        ei_x_encode_empty_list(x);
+        break;
+    case I_MESSAGE_QUEUE_DATA: /* messages live in their own buffers, never in a heap */
+        ei_x_encode_atom(x, "off_heap");
         break;
     case I_LINKS:
         for (const cn_linkent *l = p->links; l; l = l->next)

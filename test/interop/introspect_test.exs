@@ -211,6 +211,10 @@ defmodule Interop.IntrospectTest do
         what: "3 queued messages"
       )
       assert pinfo(c, pid, :status) == {:status, :suspended}
+      # the messages themselves, in order, as process_info(P, messages) gives them
+      assert pinfo(c, pid, [:messages, :message_queue_data, :current_location]) ==
+               [messages: [{:hello, 1}, {:hello, 2}, {:hello, 3}], message_queue_data: :off_heap,
+                current_location: {:gen_server, :loop, 7, []}]
       :ok = :sys.resume(pid)
       eventually(fn -> pinfo(c, pid, :message_queue_len) == {:message_queue_len, 0} end, 5_000)
       assert pinfo(c, pid, :status) == {:status, :waiting}
@@ -281,6 +285,90 @@ defmodule Interop.IntrospectTest do
       assert_badarg(c, :erlang, :process_info, [self(), :links])
       assert_badarg(c, :erlang, :process_info, [:echo])
       assert_badarg(c, :erlang, :process_info, [:echo, :links])
+    end
+  end
+
+  # ---- process and node BIFs --------------------------------------------------------------
+
+  describe "BIFs over rpc: is_process_alive, exit/2, send/2, register/2, halt, os:getpid" do
+    test "is_process_alive/1 and garbage_collect/1: true while it lives; badarg for a remote pid",
+         %{c: c} do
+      pid = kv(c)
+      assert rpc(c, :erlang, :is_process_alive, [pid])
+      assert rpc(c, :erlang, :garbage_collect, [pid])
+      assert rpc(c, :erlang, :garbage_collect, [])
+      ref = Process.monitor(pid)
+      Process.exit(pid, :kill)
+      assert_receive {:DOWN, ^ref, :process, ^pid, :killed}, 5_000
+      refute rpc(c, :erlang, :is_process_alive, [pid])
+      refute rpc(c, :erlang, :garbage_collect, [pid])
+      assert_badarg(c, :erlang, :is_process_alive, [self()])
+      assert_badarg(c, :erlang, :is_process_alive, [:not_a_pid])
+      assert rpc(c, :erlang, :is_alive, [])
+    end
+
+    test "exit/2 sends the signal from the rpc's process", %{c: c} do
+      pid = kv(c)
+      ref = Process.monitor(pid)
+      assert rpc(c, :erlang, :exit, [pid, {:shutdown, :from_rpc}])
+      assert_receive {:DOWN, ^ref, :process, ^pid, {:shutdown, :from_rpc}}, 5_000
+      Process.flag(:trap_exit, true)
+      assert rpc(c, :erlang, :exit, [self(), :hello])
+      assert_receive {:EXIT, from, :hello}, 5_000
+      assert node(from) == c.node and from != pid
+    end
+
+    test "send/2 to a pid, a registered name and {name, node}; an unknown name is badarg",
+         %{c: c} do
+      assert rpc(c, :erlang, :send, [self(), {:hi, 1}]) == {:hi, 1}
+      assert_receive {:hi, 1}, 5_000
+      Process.register(self(), :introspect_bif_test)
+      assert rpc(c, :erlang, :send, [{:introspect_bif_test, node()}, :hi2]) == :hi2
+      assert_receive :hi2, 5_000
+      pid = kv(c)
+      assert rpc(c, :erlang, :register, [:bif_kv, pid])
+      assert rpc(c, :erlang, :send, [:bif_kv, {:"$gen_cast", {:put, :k, 1}}]) ==
+               {:"$gen_cast", {:put, :k, 1}}
+      assert GenServer.call({:bif_kv, c.node}, {:get, :k}) == {:ok, 1}
+      assert_badarg(c, :erlang, :send, [:no_such_name_here, :x])
+      assert_badarg(c, :erlang, :send, [{:a, :b, :c}, :x])
+    end
+
+    test "register/2 and unregister/1 answer as the BEAM's", %{c: c} do
+      [a, b] = [kv(c), kv(c)]
+      assert rpc(c, :erlang, :register, [:bif_a, a])
+      assert rpc(c, :erlang, :whereis, [:bif_a]) == a
+      assert_badarg(c, :erlang, :register, [:bif_a, b]) # the name is taken
+      assert_badarg(c, :erlang, :register, [:bif_a2, a]) # it has a name already
+      assert_badarg(c, :erlang, :register, [:undefined, b])
+      assert_badarg(c, :erlang, :register, [:bif_b, self()]) # not a process of this node
+      assert rpc(c, :erlang, :unregister, [:bif_a])
+      assert rpc(c, :erlang, :whereis, [:bif_a]) == :undefined
+      assert_badarg(c, :erlang, :unregister, [:bif_a])
+      assert rpc(c, :erlang, :register, [:bif_a2, a])
+      ref = Process.monitor(b)
+      Process.exit(b, :kill)
+      assert_receive {:DOWN, ^ref, _, _, _}, 5_000
+      assert_badarg(c, :erlang, :register, [:bif_b, b]) # dead
+    end
+
+    test "os:getpid/0 and function_exported/3", %{c: c} do
+      assert rpc(c, :os, :getpid, []) == ~c"#{c.os_pid}"
+      assert rpc(c, :erlang, :function_exported, [:erlang, :node, 0])
+      assert rpc(c, :erlang, :function_exported, [:demo, :add, 2])
+      refute rpc(c, :erlang, :function_exported, [:demo, :add, 3])
+      refute rpc(c, :erlang, :function_exported, [:nosuch, :f, 0])
+      assert_badarg(c, :erlang, :function_exported, [:demo, :add, -1])
+    end
+
+    test "halt/1 ends the node at once with that status; peers see it go" do
+      c = connect!(start_cnode())
+      :ok = :net_kernel.monitor_nodes(true)
+      assert_badarg(c, :erlang, :halt, [:not_a_status])
+      assert_badarg(c, :erlang, :halt, [256])
+      assert {:badrpc, _} = :rpc.call(c.node, :erlang, :halt, [3], 10_000)
+      assert_receive {:nodedown, n} when n == c.node, 5_000
+      assert wait_exit(c) == 3
     end
   end
 
