@@ -242,13 +242,13 @@ static int complete_small(cn_rx *rx, const cn_atom_refs *refs, const uint8_t *b,
     scratch[0] = VERSION_MAGIC;
     long lc = cn_term_scan_rewrite(b, n, refs, scratch + 1, &c_out);
     if (lc < 0)
-        return fail(err, errlen, "malformed control term");
+        return fail(err, errlen, "malformed control term: %s", cn_term_error());
     size_t pn = n - (size_t)lc;
     if (pn > 0) {
         scratch[1 + c_out] = VERSION_MAGIC;
         long lp = cn_term_scan_rewrite(b + lc, pn, refs, scratch + 2 + c_out, &p_out);
         if (lp < 0)
-            return fail(err, errlen, "malformed payload term");
+            return fail(err, errlen, "malformed payload term: %s", cn_term_error());
         if ((size_t)lp != pn)
             return fail(err, errlen, "%zu bytes after the payload term", pn - (size_t)lp);
     }
@@ -282,12 +282,12 @@ static int complete(cn_rx *rx, const cn_atom_refs *refs, const uint8_t *b, size_
     int c_refs, p_refs = 0;
     long lc = cn_term_scan(b, n, refs, &c_out, &c_refs);
     if (lc < 0)
-        return fail(err, errlen, "malformed control term");
+        return fail(err, errlen, "malformed control term: %s", cn_term_error());
     size_t pn = n - (size_t)lc;
     if (pn > 0) {
         long lp = cn_term_scan(b + lc, pn, refs, &p_out, &p_refs);
         if (lp < 0)
-            return fail(err, errlen, "malformed payload term");
+            return fail(err, errlen, "malformed payload term: %s", cn_term_error());
         if ((size_t)lp != pn)
             return fail(err, errlen, "%zu bytes after the payload term", pn - (size_t)lp);
     }
@@ -322,14 +322,14 @@ static int pass_through(cn_rx *rx, const uint8_t *f, size_t len, cn_dist_msg *ou
         return fail(err, errlen, "pass-through frame without 131 before the control term");
     long lc = cn_term_scan(f + 2, len - 2, NULL, NULL, NULL);
     if (lc < 0)
-        return fail(err, errlen, "malformed control term");
+        return fail(err, errlen, "malformed control term: %s", cn_term_error());
     size_t at = 2 + (size_t)lc;
     if (at < len) {
         if (f[at] != VERSION_MAGIC)
             return fail(err, errlen, "pass-through payload without 131");
         long lp = cn_term_scan(f + at + 1, len - at - 1, NULL, NULL, NULL);
         if (lp < 0)
-            return fail(err, errlen, "malformed payload term");
+            return fail(err, errlen, "malformed payload term: %s", cn_term_error());
         if ((size_t)lp != len - at - 1)
             return fail(err, errlen, "%zu bytes after the payload term", len - at - 1 - (size_t)lp);
     }
@@ -414,7 +414,7 @@ static int frag_start(cn_rx *rx, const uint8_t *p, size_t n, cn_dist_msg *out, c
     int c_refs;
     long lc = cn_term_scan(b, bn, &h.refs, &c_out, &c_refs);
     if (lc < 0)
-        return fail(err, errlen, "malformed control term in first fragment");
+        return fail(err, errlen, "malformed control term in first fragment: %s", cn_term_error());
     size_t first = bn - (size_t)lc;
     if (!fits(rx->max_message, 2 + c_out, first))
         return fail(err, errlen, "message larger than %zu bytes", rx->max_message);
@@ -460,8 +460,8 @@ static int frag_finish(cn_rx *rx, seq *s, cn_dist_msg *out, char *err, size_t er
     if (pn > 0) {
         long lp = cn_term_scan(s->buf + s->pl_off, pn, s->refs, &p_out, &p_refs);
         if (lp < 0)
-            return fail(err, errlen, "malformed payload term in sequence %llu",
-                        (unsigned long long)s->id);
+            return fail(err, errlen, "malformed payload term in sequence %llu: %s",
+                        (unsigned long long)s->id, cn_term_error());
         if ((size_t)lp != pn)
             return fail(err, errlen, "%zu bytes after the payload term", pn - (size_t)lp);
     }

@@ -3,6 +3,7 @@
 #include "util/buf.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 /* One pass over a term: validates it and, when out is set, copies it with cache refs
@@ -401,6 +402,18 @@ static int item(walker *w, uint64_t *push, size_t *fun_at, size_t *delta0)
     }
 }
 
+/* Why the last walk on this thread failed (cn_term_error). */
+static _Thread_local char why[80];
+
+static int refuse(const char *what, size_t at, int tag)
+{
+    if (tag >= 0)
+        snprintf(why, sizeof why, "%s at byte %zu (tag %d)", what, at, tag);
+    else
+        snprintf(why, sizeof why, "%s at byte %zu", what, at);
+    return -1;
+}
+
 static int walk(walker *w)
 {
     pending st[CN_TERM_MAX_DEPTH + 1];
@@ -410,23 +423,34 @@ static int walk(walker *w)
         pending *f = &st[sp - 1];
         if (f->left == 0) {
             if (f->fun_at != NOT_FUN && close_fun(w, f) < 0)
-                return -1;
+                return refuse("a fun whose size does not match", f->fun_at, -1);
             sp--;
             continue;
         }
         f->left--;
         uint64_t push = 0;
-        size_t fun_at = NOT_FUN, delta0 = 0;
+        size_t fun_at = NOT_FUN, delta0 = 0, at = w->pos;
+        if (!have(w, 1))
+            return refuse("truncated", at, -1);
         if (item(w, &push, &fun_at, &delta0) < 0)
-            return -1;
+            return refuse("bad or truncated item", at, w->p[at]);
         if (push == 0 && fun_at == NOT_FUN)
             continue;
         /* Every element takes at least one byte: refuse counts the input cannot hold. */
-        if (push > w->n - w->pos || sp > CN_TERM_MAX_DEPTH)
+        if (push > w->n - w->pos)
+            return refuse("more elements than bytes left", at, -1);
+        if (sp > CN_TERM_MAX_DEPTH) {
+            snprintf(why, sizeof why, "nested deeper than %d levels", CN_TERM_MAX_DEPTH);
             return -1;
+        }
         st[sp++] = (pending){push, fun_at, delta0, fun_at == NOT_FUN ? 0 : w->fun_size};
     }
     return 0;
+}
+
+const char *cn_term_error(void)
+{
+    return why;
 }
 
 static void walker_init(walker *w, const uint8_t *p, size_t n, const cn_atom_refs *refs,
@@ -444,7 +468,7 @@ long cn_term_scan(const uint8_t *p, size_t n, const cn_atom_refs *refs, size_t *
 {
     walker w;
     walker_init(&w, p, n, refs, NULL);
-    if (n == 0 || walk(&w) < 0)
+    if (walk(&w) < 0)
         return -1;
     if (out_len)
         *out_len = w.pos + w.delta;
@@ -464,7 +488,7 @@ long cn_term_scan_rewrite(const uint8_t *p, size_t n, const cn_atom_refs *refs, 
 {
     walker w;
     walker_init(&w, p, n, refs, out);
-    if (n == 0 || walk(&w) < 0)
+    if (walk(&w) < 0)
         return -1;
     flush(&w);
     *out_len = w.opos;
@@ -490,7 +514,7 @@ size_t cn_term_rewrite_in_place(uint8_t *p, size_t n, const cn_atom_refs *refs, 
      * every write lands on input already read, and the tail after the last ref stays put. */
     walker w;
     walker_init(&w, p, n, refs, p - (out_len - n));
-    if (n == 0 || walk(&w) < 0)
+    if (walk(&w) < 0)
         return 0;
     flush(&w);
     return w.opos;

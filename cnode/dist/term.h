@@ -41,6 +41,9 @@ size_t cn_term_scan_rewrite_bound(size_t n, const cn_atom_refs *refs);
  * are not moved, so a large binary behind a few refs costs nothing. Returns the bytes written
  * (0 if the term does not scan). */
 size_t cn_term_rewrite_in_place(uint8_t *p, size_t n, const cn_atom_refs *refs, size_t out_len);
+/* Why the last scan or rewrite on this thread refused its term, for a log line (e.g. "nested
+ * deeper than 1000 levels", "truncated at byte 12"). */
+const char *cn_term_error(void);
 /* Is s[0..len) acceptable atom text: valid UTF-8, at most 255 characters, <= 1020 bytes? */
 int cn_term_atom_text_ok(const uint8_t *s, size_t len);
 

@@ -35,8 +35,7 @@ static int is_local(const cn_pid *pid)
     return pid->node == 0 && pid->creation == cn_ident_creation();
 }
 
-static int is_process_alive_1(cn_proc *self, const char *buf, int *idx, int arity,
-                              ei_x_buff *out)
+static int is_process_alive_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
     (void)self;
     (void)arity;
@@ -51,8 +50,7 @@ static int is_process_alive_1(cn_proc *self, const char *buf, int *idx, int arit
 }
 
 /* garbage_collect/1: there is no heap to collect; true for a live local process. */
-static int garbage_collect_1(cn_proc *self, const char *buf, int *idx, int arity,
-                             ei_x_buff *out)
+static int garbage_collect_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
     return is_process_alive_1(self, buf, idx, arity, out);
 }
@@ -152,8 +150,7 @@ static int getpid_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_bu
 }
 
 /* function_exported(M, F, A): what this node runs for an rpc of M:F/A. */
-static int function_exported_3(cn_proc *self, const char *buf, int *idx, int arity,
-                               ei_x_buff *out)
+static int function_exported_3(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
     (void)self;
     (void)arity;

@@ -513,10 +513,12 @@ defmodule Interop.HostileTest do
       _ = Raw.send_frame(r, Raw.hdr_frame({6, from, :"", :echo}, {:"$gen_call", {from, make_ref()}, deep}))
       Raw.assert_closed(r, 5_000, "the cnode to close the connection after a 100_000-deep term")
       wait_log(c, "connection down: #{r.name}", 3_000, after: mark)
+      wait_log(c, "malformed payload term: nested deeper than 1000 levels", 3_000, after: mark)
       assert_serving(c, "a 100_000-deep payload")
 
       # as the control term too
-      frame_closes(c, "a 100_000-deep control term", Raw.hdr_frame({6, from, deep, :echo}, :x))
+      frame_closes(c, "a 100_000-deep control term", Raw.hdr_frame({6, from, deep, :echo}, :x),
+        "malformed control term: nested deeper than 1000 levels")
     end
 
     test "a term nested 900 deep (below the limit) is still echoed over the raw connection", %{c: c} do

@@ -520,6 +520,7 @@ START_TEST(depth)
     free(b);
     b = nested(CN_TERM_MAX_DEPTH + 1, 104, &n);
     ck_assert_int_eq(scan(b, n), -1);
+    ck_assert_str_eq(cn_term_error(), "nested deeper than 1000 levels");
     free(b);
     b = nested(CN_TERM_MAX_DEPTH, 108, &n);
     ck_assert_int_eq(scan(b, n), (long)n);
@@ -538,6 +539,26 @@ START_TEST(depth)
     ck_assert_int_eq(scan(b, n), -1);
     free(b);
     ck_assert_msg(clock() - t0 < CLOCKS_PER_SEC, "depth bombs too slow");
+}
+END_TEST
+
+/* A refusal says why, for the log line that closes the connection. */
+START_TEST(errors_say_why)
+{
+    const uint8_t no_tail[] = {108, 0, 0, 0, 1, 97, 1}; /* [1 | _]: the tail is missing */
+    ck_assert_int_eq(scan(no_tail, sizeof no_tail), -1);
+    ck_assert_str_eq(cn_term_error(), "truncated at byte 7");
+    const uint8_t short_int[] = {104, 2, 97, 1, 98, 0};
+    ck_assert_int_eq(scan(short_int, sizeof short_int), -1);
+    ck_assert_str_eq(cn_term_error(), "bad or truncated item at byte 4 (tag 98)");
+    const uint8_t bad_tag[] = {104, 2, 97, 1, 80, 0, 0, 0, 1, 0};
+    ck_assert_int_eq(scan(bad_tag, sizeof bad_tag), -1);
+    ck_assert_str_eq(cn_term_error(), "bad or truncated item at byte 4 (tag 80)");
+    const uint8_t big_count[] = {108, 0x7f, 0xff, 0xff, 0xff, 97, 1, 106};
+    ck_assert_int_eq(scan(big_count, sizeof big_count), -1);
+    ck_assert_str_eq(cn_term_error(), "more elements than bytes left at byte 0");
+    ck_assert_int_eq(scan(big_count, 0), -1);
+    ck_assert_str_eq(cn_term_error(), "truncated at byte 0");
 }
 END_TEST
 
@@ -884,6 +905,7 @@ int main(void)
     tcase_add_test(tc, rejected_values);
     tcase_add_test(tc, fun_size);
     tcase_add_test(tc, depth);
+    tcase_add_test(tc, errors_say_why);
     tcase_add_test(tc, huge_lengths);
     tcase_add_test(tc, rewrite);
     tcase_add_test(tc, rewrite_in_place);
