@@ -1,6 +1,7 @@
 /* kv: an in-memory key-value store worker. Calls {:put, k, v} -> :ok, {:get, k} ->
  * {:ok, v} | :error, {:delete, k} -> :ok, :keys -> list; cast {:put, k, v}. Its state
- * is an Erlang map for :sys.get_state. Keys compare by their encoded bytes. */
+ * is an Erlang map for :sys.get_state, and a map starts one (state handoff). Keys compare
+ * by their encoded bytes. */
 #include "workers.h"
 
 #include <stdlib.h>
@@ -184,6 +185,24 @@ static int kv_export(void *state, ei_x_buff *out)
     return 0;
 }
 
+/* A state another node handed over (kv_export's map, or any map): every pair is put. */
+static int kv_import(cn_proc *self, const char *buf, int *idx, void **state)
+{
+    int n;
+    const char *k, *v;
+    int kl, vl;
+    if (ei_decode_map_header(buf, idx, &n) < 0 || kv_init(self, buf, idx, state) < 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (span(buf, idx, &k, &kl) < 0 || span(buf, idx, &v, &vl) < 0 ||
+            put(*state, k, kl, v, vl) < 0) {
+            kv_terminate(self, *state, NULL, 0);
+            *state = NULL;
+            return -1;
+        }
+    return 0;
+}
+
 const cn_worker cn_kv_worker = {
     .module = "kv",
     .init = kv_init,
@@ -191,4 +210,5 @@ const cn_worker cn_kv_worker = {
     .handle_cast = kv_cast,
     .terminate = kv_terminate,
     .export_state = kv_export,
+    .import_state = kv_import,
 };

@@ -103,6 +103,9 @@ typedef struct cn_spawn_opts {
     /* On a failed synchronous init: the exit reason, encoded (caller frees with free()). */
     char **init_error;
     int *init_error_len;
+    /* 1: args is a state that export_state made (here or on another node): the worker starts
+     * with import_state instead of init (state handoff); without import_state it fails. */
+    int import;
 } cn_spawn_opts;
 int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spawn_opts *o,
                 cn_pid *pid_out);

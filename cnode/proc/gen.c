@@ -29,6 +29,9 @@ typedef struct gen {
     cn_pid parent;
     unsigned long timeout_gen; /* bumped by every message: a pending timeout is stale */
     int timeout_armed;
+    int import;     /* started from a handed-off state (import_state, not init) */
+    int forwarding; /* handed off: messages go on to forward_to until the grace ends */
+    cn_pid forward_to;
 } gen;
 
 /* Is the atom at buf+idx `want` (ASCII)? Then step over it. Compared in place: every
@@ -75,6 +78,9 @@ static int decode_from(const char *buf, int *idx, cn_from *from)
 
 static void upgrade(cn_proc *p, gen *g, const char *buf, int idx, const cn_from *from);
 static int upgrade_request(const char *buf, int *idx);
+static int handoff_request(const char *buf, int *idx);
+static int timeout_msg(gen *g, const char *buf);
+static void handoff(cn_proc *p, gen *g, const char *buf, int idx, const cn_from *from);
 
 static int do_call(cn_proc *p, gen *g, const char *buf, int *idx)
 {
@@ -83,6 +89,10 @@ static int do_call(cn_proc *p, gen *g, const char *buf, int *idx)
         return CN_NOREPLY;
     if (upgrade_request(buf, idx)) {
         upgrade(p, g, buf, *idx, &from);
+        return CN_NOREPLY;
+    }
+    if (handoff_request(buf, idx)) {
+        handoff(p, g, buf, *idx, &from);
         return CN_NOREPLY;
     }
     if (!g->w->handle_call)
@@ -254,15 +264,120 @@ static void upgrade(cn_proc *p, gen *g, const char *buf, int idx, const cn_from 
     ei_x_free(&x);
 }
 
-/* Is this message the upgrade request, which is served even while suspended? */
+/* Is this message the upgrade or the handoff request, served even while suspended? */
 static int is_upgrade_call(const char *buf)
 {
     int idx = 0, version, arity;
     cn_from from;
-    return ei_decode_version(buf, &idx, &version) == 0 &&
-           ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 3 &&
-           atom_eq(buf, &idx, "$gen_call") && decode_from(buf, &idx, &from) == 0 &&
-           upgrade_request(buf, &idx);
+    if (ei_decode_version(buf, &idx, &version) < 0 ||
+        ei_decode_tuple_header(buf, &idx, &arity) < 0 || arity != 3 ||
+        !atom_eq(buf, &idx, "$gen_call") || decode_from(buf, &idx, &from) < 0)
+        return 0;
+    int at = idx;
+    return upgrade_request(buf, &idx) || handoff_request(buf, &at);
+}
+
+/* ---- state handoff (README "State handoff") ------------------------------------------ */
+
+/* How long a handed-off process goes on forwarding what still comes to it. */
+#define HANDOFF_GRACE_MS 5000
+#define HANDOFF_TIMEOUT_MS 15000
+
+/* Request {'$cnode_handoff', Node} (cnode:handoff/2). Returns 1 if buf+idx is it (idx then
+ * at Node), else 0. */
+static int handoff_request(const char *buf, int *idx)
+{
+    int i = *idx, arity;
+    if (ei_decode_tuple_header(buf, &i, &arity) < 0 || arity != 2 ||
+        !atom_eq(buf, &i, "$cnode_handoff"))
+        return 0;
+    *idx = i;
+    return 1;
+}
+
+static void reply_error(cn_proc *p, const cn_from *from, const char *why, const ei_x_buff *detail)
+{
+    ei_x_buff x;
+    ei_x_new(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "error");
+    if (detail) {
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_atom(&x, why);
+        ei_x_append_buf(&x, detail->buff, detail->index);
+    } else {
+        ei_x_encode_atom(&x, why);
+    }
+    cn_reply(p, from, x.buff, x.index);
+    ei_x_free(&x);
+}
+
+/* Move this worker to node: its exported state goes to Module:cnode_import(State) there (any
+ * C node answers that for its worker modules; a BEAM node, for a module that defines it),
+ * which answers {ok, Pid}. From then on this process forwards everything it gets to Pid (a
+ * call keeps its caller, so the answer comes from Pid), held messages first; after the grace
+ * it exits {shutdown, {handoff, Pid}}. On failure nothing changes. */
+static void handoff(cn_proc *p, gen *g, const char *buf, int idx, const cn_from *from)
+{
+    char node[MAXATOMLEN_UTF8];
+    if (ei_decode_atom(buf, &idx, node) < 0 || !g->w->export_state) {
+        reply_error(p, from, g->w->export_state ? "badarg" : "no_export_state", NULL);
+        return;
+    }
+    ei_x_buff args, res;
+    ei_x_new(&args);
+    ei_x_new(&res);
+    ei_x_encode_list_header(&args, 1);
+    encode_state(g, &args);
+    ei_x_encode_empty_list(&args);
+    int cls = -1, arity, i = 0;
+    cn_pid to;
+    int r = cn_rpc_call(p, node, g->w->module, "cnode_import", args.buff, args.index,
+                        HANDOFF_TIMEOUT_MS, &res, &cls);
+    if (r < 0 || cls != CN_RPC_RETURN || ei_decode_tuple_header(res.buff, &i, &arity) < 0 ||
+        arity != 2 || !atom_eq(res.buff, &i, "ok") || cn_decode_pid(res.buff, &i, &to) < 0) {
+        reply_error(p, from, "import_failed", r < 0 ? NULL : &res);
+    } else {
+        g->forwarding = 1;
+        g->forward_to = to;
+        for (deferred *d = g->held, *n; d; d = n) { /* in the order they came */
+            n = d->next;
+            cn_send(p, &to, d->m->data + 1, (int)d->m->len - 1);
+            cn_msg_free(d->m);
+            free(d);
+        }
+        g->held = NULL;
+        g->held_tail = &g->held;
+        g->suspended = 0;
+        const char done[] = {119, 19,  '$', 'c', 'n', 'o', 'd', 'e', '_', 'h', 'a',
+                             'n', 'd', 'o', 'f', 'f', '_', 'd', 'o', 'n', 'e'};
+        cn_send_after_self(p, HANDOFF_GRACE_MS, done, sizeof done);
+        cn_info("worker %s handed off to %s", g->w->module, node);
+        cn_reply(p, from, res.buff, res.index);
+    }
+    ei_x_free(&args);
+    ei_x_free(&res);
+}
+
+/* A handed-off process: the grace is over (CN_STOP), or the message goes on. */
+static int forward(cn_proc *p, gen *g, const cn_msg *m)
+{
+    int idx = 1;
+    if (atom_eq(m->data, &idx, "$cnode_handoff_done")) {
+        ei_x_buff x;
+        ei_x_new(&x);
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_atom(&x, "shutdown");
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_atom(&x, "handoff");
+        cn_encode_pid(&x, &g->forward_to);
+        cn_set_stop_reason(p, x.buff, x.index);
+        ei_x_free(&x);
+        return CN_STOP;
+    }
+    if (timeout_msg(g, m->data) < 0) /* our own timeouts stay here */
+        cn_send(p, &g->forward_to, m->data + 1, (int)m->len - 1);
+    return CN_NOREPLY;
 }
 
 static int resume(cn_proc *p, gen *g)
@@ -399,6 +514,8 @@ static int gen_message(cn_proc *p, const cn_msg *m)
     gen *g = p->beh;
     const char *buf = m->data;
     int idx = 0, version, arity, r = CN_NOREPLY;
+    if (g->forwarding)
+        return forward(p, g, m);
     int t = timeout_msg(g, buf);
     if (t == 0)
         return CN_NOREPLY;
@@ -479,7 +596,12 @@ static int run_init(cn_proc *p, gen *g, const char *args)
 {
     const char nil[] = {ERL_NIL_EXT};
     int idx = 0;
-    if (g->w->init && g->w->init(p, args ? args : nil, &idx, &g->state) < 0) {
+    int r =
+        g->import
+            ? (g->w->import_state ? g->w->import_state(p, args ? args : nil, &idx, &g->state) : -1)
+        : g->w->init ? g->w->init(p, args ? args : nil, &idx, &g->state)
+                     : 0;
+    if (r < 0) {
         init_failed_reason(p, g->w);
         return -1;
     }
@@ -506,6 +628,7 @@ int cn_spawn_ex(const cn_worker *w, const char *args, int args_len, const cn_spa
         return -1;
     g->w = w;
     g->held_tail = &g->held;
+    g->import = o->import;
     if (o->link)
         g->parent = *o->link;
     cn_proc *p = cn_proc_create(&gen_ops, g);

@@ -4,6 +4,7 @@
 #include "dist/conn.h"
 #include "proc/ident.h"
 #include "services/exports.h"
+#include "services/handoff.h"
 #include "services/introspect.h"
 #include "services/services.h"
 
@@ -58,6 +59,7 @@ int cn_builtins_start(void)
     r |= cn_export("cnode", "exports", 0, exports_0);
     r |= cn_code_rpc_start();   /* code:load_binary/3 and friends (code/code_rpc.c) */
     r |= cn_introspect_start(); /* processes, process_info, memory, ... (introspect*.c) */
+    r |= cn_handoff_start();    /* cnode:handoff/2 (handoff.c) */
     r |= cn_bifs_start();       /* is_process_alive, exit/2, send/2, halt, ... (bifs.c) */
     return r < 0 ? -1 : 0;
 }

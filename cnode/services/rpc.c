@@ -6,6 +6,7 @@
 #include "proc/plist.h"
 #include "proc/proc.h"
 #include "services/exports.h"
+#include "services/handoff.h"
 #include "util/log.h"
 
 #include <stdlib.h>
@@ -114,7 +115,9 @@ static int run_export(cn_proc *p, const char *buf, int *idx, outcome *o)
     ei_x_new(&o->stack);
     cn_code_ver *ver; /* loaded code stays mapped until the function has returned */
     cn_rpc_fn fn = cn_export_acquire(m, f, arity, &ver);
-    if (!fn) {
+    if (!fn && arity == 1 && !strcmp(f, "cnode_import") && cn_handoff_importable(m)) {
+        o->cls = cn_handoff_import(p, m, args.buff, args.index, &o->val); /* handoff.h */
+    } else if (!fn) {
         o->cls = CN_RPC_ERROR;
         ei_x_encode_atom(&o->val, "undef");
         undef_stack(&o->stack, m, f, buf + a_start, a_len);

@@ -1,0 +1,105 @@
+# State handoff: cnode:handoff(Pid, Node) moves a worker, with its state, to another C node
+# or to a BEAM node that defines Module:cnode_import/1; a BEAM process moves to a C node with
+# :erpc.call(c, Module, :cnode_import, [State]). What was sent to the old pid meanwhile
+# reaches the new one, and the old one ends {shutdown, {handoff, NewPid}}.
+CnodeTest.watchdog(240, __ENV__.file)
+ExUnit.start(trace: true, timeout: 120_000)
+
+defmodule Interop.HandoffTest do
+  use ExUnit.Case
+  import CnodeTest
+
+  # The BEAM side of kv: the same calls, the same state (a map), and cnode_import/1.
+  @kv_source """
+  defmodule :kv do
+    use GenServer
+    def cnode_import(state) when is_map(state), do: GenServer.start(__MODULE__, state)
+    def init(state), do: {:ok, state}
+    def handle_call({:put, k, v}, _from, s), do: {:reply, :ok, Map.put(s, k, v)}
+    def handle_call({:get, k}, _from, s), do: {:reply, Map.fetch(s, k), s}
+    def handle_call(:keys, _from, s), do: {:reply, Map.keys(s), s}
+    def handle_cast({:put, k, v}, s), do: {:noreply, Map.put(s, k, v)}
+  end
+  """
+
+  setup do
+    c1 = connect!(start_cnode(prefix: "h1"))
+    c2 = connect!(start_cnode(prefix: "h2"))
+    %{c1: c1, c2: c2}
+  end
+
+  defp kv(c, pairs) do
+    pid = Node.spawn(c.node, :kv, :start, [])
+    for {k, v} <- pairs, do: :ok = GenServer.call(pid, {:put, k, v})
+    pid
+  end
+
+  defp handoff(c, pid, node), do: :erpc.call(c.node, :cnode, :handoff, [pid, node], 40_000)
+
+  test "C to C: state, forwarding during the grace, then {shutdown, {handoff, new}}", ctx do
+    %{c1: c1, c2: c2} = ctx
+    old = kv(c1, a: 1, b: "two")
+    before = :sys.get_state(old)
+    ref = Process.monitor(old)
+    assert {:ok, new} = handoff(c1, old, c2.node)
+    assert node(new) == c2.node
+    assert :sys.get_state(new) == before
+    assert GenServer.call(new, {:get, :a}) == {:ok, 1}
+    # the old pid still answers for a while, through the new process
+    assert GenServer.call(old, {:put, :c, 3}) == :ok
+    GenServer.cast(old, {:put, :d, 4})
+    # through the old pid, in order: the forwarded cast is there before this call
+    assert GenServer.call(old, {:get, :d}) == {:ok, 4}
+    assert GenServer.call(new, {:get, :c}) == {:ok, 3}
+    assert_receive {:DOWN, ^ref, :process, ^old, {:shutdown, {:handoff, ^new}}}, 15_000
+    assert GenServer.call(new, {:get, :b}) == {:ok, "two"}
+  end
+
+  test "messages held while suspended go to the new process, in order", ctx do
+    %{c1: c1, c2: c2} = ctx
+    old = kv(c1, a: 1)
+    :ok = :sys.suspend(old)
+    for i <- 1..50, do: GenServer.cast(old, {:put, :n, i})
+    assert {:ok, new} = handoff(c1, old, c2.node)
+    assert GenServer.call(old, {:get, :n}) == {:ok, 50} # answered by new, after the 50 casts
+    assert GenServer.call(new, {:get, :n}) == {:ok, 50}
+    assert GenServer.call(new, {:get, :a}) == {:ok, 1}
+  end
+
+  test "C to a BEAM node and back", ctx do
+    %{c1: c1} = ctx
+    p = start_peer()
+    [{:kv, bin}] = Code.compile_string(@kv_source)
+    :code.purge(:kv)
+    :code.delete(:kv)
+    {:module, :kv} = peer_call(p, :code, :load_binary, [:kv, ~c"kv.ex", bin])
+    old = kv(c1, a: 1, b: [2, 3])
+    assert {:ok, bpid} = handoff(c1, old, p.node)
+    assert node(bpid) == p.node
+    assert GenServer.call(bpid, {:get, :b}) == {:ok, [2, 3]}
+    :ok = GenServer.call(bpid, {:put, :from_beam, true})
+    # and back: the BEAM process's state starts a C worker
+    assert {:ok, cpid} = :erpc.call(c1.node, :kv, :cnode_import, [:sys.get_state(bpid)])
+    assert node(cpid) == c1.node
+    assert GenServer.call(cpid, {:get, :from_beam}) == {:ok, true}
+    assert GenServer.call(cpid, {:get, :a}) == {:ok, 1}
+  end
+
+  test "a failed handoff changes nothing and says why", ctx do
+    %{c1: c1, c2: c2} = ctx
+    p = start_peer() # no kv module there
+    old = kv(c1, a: 1)
+    assert {:error, {:import_failed, :undef}} = handoff(c1, old, p.node)
+    assert {:error, {:import_failed, {:erpc, :noconnection}}} =
+             handoff(c1, old, :"nobody@nowhere-#{System.unique_integer([:positive])}")
+    assert GenServer.call(old, {:get, :a}) == {:ok, 1}
+    # a worker that exports no state cannot move
+    probe = Node.spawn(c1.node, :probe, :start, [self()])
+    assert handoff(c1, probe, c2.node) == {:error, :no_export_state}
+    # cnode_import: a state kv cannot take; a module that imports nothing
+    assert :erpc.call(c2.node, :kv, :cnode_import, [:not_a_map]) == {:error, :import_failed}
+    assert {:exception, :undef, _} = catch_error(:erpc.call(c2.node, :probe, :cnode_import, [%{}]))
+    assert {:error, :noproc} = handoff(c1, :no_such_name, c2.node)
+    assert GenServer.call(old, {:get, :a}) == {:ok, 1}
+  end
+end
