@@ -10,6 +10,7 @@
 #include "proc/ident.h"
 #include "proc/proc.h"
 #include "proc/sched.h"
+#include "services/handoff.h"
 #include "services/services.h"
 #include "util/log.h"
 
@@ -19,6 +20,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,8 @@
 cn_node_state cn_node;
 
 static cn_ev epmd_ev, signal_ev;
+static char drain_to_buf[256], *drain_to; /* --drain-to */
+static atomic_int draining;
 
 void cn_config_defaults(cn_config *c)
 {
@@ -192,7 +196,7 @@ static void on_signal(void *ctx, uint32_t events)
     struct signalfd_siginfo si;
     if (read(signal_ev.fd, &si, sizeof si) == (ssize_t)sizeof si)
         cn_info("signal %u received, shutting down", si.ssi_signo);
-    cn_loop_stop();
+    cn_node_stop();
 }
 
 static int do_register(const char *alive, char *err, size_t errlen)
@@ -286,6 +290,8 @@ int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code)
     cn_reconnect_set_max(c->reconnect_max_ms > 0 ? (uint32_t)c->reconnect_max_ms : 0);
     cn_reconnect_set_meshed(c->reconnect_meshed);
     cn_rxmod_set_nap(c->rx_coalesce_us > 0 ? (uint32_t)c->rx_coalesce_us : 0);
+    if (c->drain_to && strlen(c->drain_to) < sizeof drain_to_buf)
+        drain_to = strcpy(drain_to_buf, c->drain_to);
 
     /* Signals are taken by the I/O loop through a signalfd; block them before any thread
      * exists so that every thread inherits the mask. */
@@ -357,5 +363,8 @@ int cn_node_run(void)
 
 void cn_node_stop(void)
 {
+    /* with --drain-to, the first stop drains (and then stops); a second one stops at once */
+    if (drain_to && !atomic_exchange(&draining, 1) && cn_handoff_drain(drain_to) == 0)
+        return;
     cn_loop_stop();
 }

@@ -31,6 +31,8 @@ static const char usage[] =
     "  --reconnect-max-ms MS   largest back-off between redials of --connect peers\n"
     "                          (default 10000; 0: do not redial)\n"
     "  --reconnect-meshed      also redial the peers :global meshed us with, after a drop\n"
+    "  --drain-to NODE         on SIGTERM or init:stop, hand stateful workers off to NODE\n"
+    "                          (cnode:handoff/2) before stopping\n"
     "  --net-ticktime SECS     net_ticktime, as the kernel parameter (default 60)\n"
     "  --handshake-timeout MS  handshake time limit (default 7000, net_setuptime)\n"
     "  --schedulers N          scheduler threads (default: one per CPU it may run on)\n"
@@ -207,6 +209,10 @@ int main(int argc, char **argv)
             if (parse_num(v, 0, 3600000, &n) < 0)
                 return die_usage("bad --reconnect-max-ms '%s'", v);
             c.reconnect_max_ms = (int)n;
+        } else if (!strcmp(a, "--drain-to")) {
+            if (!strchr(v, '@') || strlen(v) > 255)
+                return die_usage("bad --drain-to '%s' (a node name, name@host)", v);
+            c.drain_to = v;
         } else if (!strcmp(a, "--rx-coalesce-us")) {
             if (parse_num(v, 0, 100000, &n) < 0)
                 return die_usage("bad --rx-coalesce-us '%s'", v);

@@ -320,6 +320,9 @@ typedef struct cn_config {
     /* Receive moderation: while a peer streams messages, read its connection every this many
      * microseconds instead of on every arrival (default 150; 0: always on arrival). */
     int rx_coalesce_us;
+    /* On SIGTERM or init:stop, first hand every worker that exports and imports its state off
+     * to this node (cnode:handoff/2), then stop. NULL: stop at once. */
+    const char *drain_to;
 } cn_config;
 
 void cn_config_defaults(cn_config *c);

@@ -718,6 +718,14 @@ int cn_gen_describe(const cn_proc *p, const char **module, int *suspended, size_
     return 0;
 }
 
+int cn_gen_movable(const cn_proc *p)
+{
+    if (p->ops != &gen_ops || !p->beh)
+        return 0;
+    const gen *g = p->beh;
+    return g->started && !g->forwarding && g->w->export_state && g->w->import_state;
+}
+
 void cn_gen_held_foreach(const cn_proc *p, void (*fn)(const cn_msg *m, void *arg), void *arg)
 {
     if (p->ops != &gen_ops || !p->beh)

@@ -19,6 +19,10 @@ int cn_gen_describe(const cn_proc *p, const char **module, int *suspended, size_
  * version byte), oldest first; same calling rule as cn_gen_describe. */
 void cn_gen_held_foreach(const cn_proc *p, void (*fn)(const cn_msg *m, void *arg), void *arg);
 
+/* Can p be handed off (a gen_server process whose worker exports and imports its state, and
+ * not handed off already)? Any thread; a snapshot. */
+int cn_gen_movable(const cn_proc *p);
+
 /* The registered worker module names (cn_worker_register) and those of loaded code, at most
  * cap; returns how many. */
 size_t cn_worker_list(const char **out, size_t cap);

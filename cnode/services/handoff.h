@@ -11,6 +11,9 @@ int cn_handoff_start(void);
 int cn_handoff_importable(const char *module);
 /* Module:cnode_import(State) (rpc, from run_export): state is the term, without version
  * byte. Appends {ok, Pid} or {error, import_failed}; returns CN_RPC_RETURN. */
+/* --drain-to: in a process of its own, hand every movable worker (cn_gen_movable) off to
+ * node, one after another, then stop the event loop. Returns 0, or -1 if it cannot start. */
+int cn_handoff_drain(const char *node);
 int cn_handoff_import(cn_proc *self, const char *module, const char *state, int len,
                       ei_x_buff *out);
 

@@ -85,6 +85,27 @@ defmodule Interop.HandoffTest do
     assert GenServer.call(cpid, {:get, :a}) == {:ok, 1}
   end
 
+  test "--drain-to: SIGTERM hands every stateful worker to the other node, then stops" do
+    c2 = connect!(start_cnode(prefix: "h2"))
+    c1 = connect!(start_cnode(prefix: "h1", args: ["--drain-to", c2.node]))
+    kvs_on = fn c ->
+      for p <- :erpc.call(c.node, :erlang, :processes, []),
+          :erpc.call(c.node, :erlang, :process_info, [p, :initial_call]) ==
+            {:initial_call, {:kv, :init, 1}},
+          do: p
+    end
+    assert kvs_on.(c2) == []
+    olds = for i <- 1..3, do: kv(c1, n: i, data: String.duplicate("x", i))
+    states = Enum.map(olds, &:sys.get_state/1)
+    _echo = :sys.get_state({:echo, c1.node}) # echo exports but does not import: it stays
+    sigterm(c1)
+    wait_log(c1, ~r/drained 3 of 3 workers to #{Regex.escape(to_string(c2.node))}/, 20_000)
+    assert wait_exit(c1, 20_000) == 0
+    moved = kvs_on.(c2)
+    assert length(moved) == 3
+    assert Enum.sort(Enum.map(moved, &:sys.get_state/1)) == Enum.sort(states)
+  end
+
   test "a failed handoff changes nothing and says why", ctx do
     %{c1: c1, c2: c2} = ctx
     p = start_peer() # no kv module there
