@@ -279,8 +279,6 @@ static int is_upgrade_call(const char *buf)
 
 /* ---- state handoff (README "State handoff") ------------------------------------------ */
 
-/* How long a handed-off process goes on forwarding what still comes to it. */
-#define HANDOFF_GRACE_MS 5000
 #define HANDOFF_TIMEOUT_MS 15000
 
 /* Request {'$cnode_handoff', Node} (cnode:handoff/2). Returns 1 if buf+idx is it (idx then
@@ -351,7 +349,7 @@ static void handoff(cn_proc *p, gen *g, const char *buf, int idx, const cn_from 
         g->suspended = 0;
         const char done[] = {119, 19,  '$', 'c', 'n', 'o', 'd', 'e', '_', 'h', 'a',
                              'n', 'd', 'o', 'f', 'f', '_', 'd', 'o', 'n', 'e'};
-        cn_send_after_self(p, HANDOFF_GRACE_MS, done, sizeof done);
+        cn_send_after_self(p, CN_HANDOFF_GRACE_MS, done, sizeof done);
         cn_info("worker %s handed off to %s", g->w->module, node);
         cn_reply(p, from, res.buff, res.index);
     }

@@ -19,6 +19,9 @@ int cn_gen_describe(const cn_proc *p, const char **module, int *suspended, size_
  * version byte), oldest first; same calling rule as cn_gen_describe. */
 void cn_gen_held_foreach(const cn_proc *p, void (*fn)(const cn_msg *m, void *arg), void *arg);
 
+/* How long a handed-off process goes on forwarding what still comes to it, ms. */
+#define CN_HANDOFF_GRACE_MS 5000
+
 /* Can p be handed off (a gen_server process whose worker exports and imports its state, and
  * not handed off already)? Any thread; a snapshot. */
 int cn_gen_movable(const cn_proc *p);

@@ -130,6 +130,10 @@ static int drain_init(cn_proc *self, const char *buf, int *idx, void **state)
     }
     ei_x_free(&req);
     cn_info("drained %zu of %zu workers to %s", moved, d->n, d->node);
+    /* the old pids forward what is still sent to them until their grace ends (and they end
+     * {shutdown, {handoff, New}}): only then is the node gone */
+    if (moved > 0)
+        cn_sleep(self, CN_HANDOFF_GRACE_MS + 200);
     cn_loop_stop();
     return 0;
 }

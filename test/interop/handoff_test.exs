@@ -9,18 +9,8 @@ defmodule Interop.HandoffTest do
   use ExUnit.Case
   import CnodeTest
 
-  # The BEAM side of kv: the same calls, the same state (a map), and cnode_import/1.
-  @kv_source """
-  defmodule :kv do
-    use GenServer
-    def cnode_import(state) when is_map(state), do: GenServer.start(__MODULE__, state)
-    def init(state), do: {:ok, state}
-    def handle_call({:put, k, v}, _from, s), do: {:reply, :ok, Map.put(s, k, v)}
-    def handle_call({:get, k}, _from, s), do: {:reply, Map.fetch(s, k), s}
-    def handle_call(:keys, _from, s), do: {:reply, Map.keys(s), s}
-    def handle_cast({:put, k, v}, s), do: {:noreply, Map.put(s, k, v)}
-  end
-  """
+  # The BEAM side of kv (the demo's module): the same calls, the same state, cnode_import/1.
+  @kv_source Path.expand("../../scripts/demo/kv.ex", __DIR__)
 
   setup do
     c1 = connect!(start_cnode(prefix: "h1"))
@@ -69,7 +59,7 @@ defmodule Interop.HandoffTest do
   test "C to a BEAM node and back", ctx do
     %{c1: c1} = ctx
     p = start_peer()
-    [{:kv, bin}] = Code.compile_string(@kv_source)
+    [{:kv, bin}] = Code.compile_file(@kv_source)
     :code.purge(:kv)
     :code.delete(:kv)
     {:module, :kv} = peer_call(p, :code, :load_binary, [:kv, ~c"kv.ex", bin])
@@ -78,11 +68,17 @@ defmodule Interop.HandoffTest do
     assert node(bpid) == p.node
     assert GenServer.call(bpid, {:get, :b}) == {:ok, [2, 3]}
     :ok = GenServer.call(bpid, {:put, :from_beam, true})
-    # and back: the BEAM process's state starts a C worker
+    # and back: the BEAM process's state starts a C worker (cnode_import), and the BEAM
+    # process forwards to it meanwhile, as cnoded does
     assert {:ok, cpid} = :erpc.call(c1.node, :kv, :cnode_import, [:sys.get_state(bpid)])
     assert node(cpid) == c1.node
     assert GenServer.call(cpid, {:get, :from_beam}) == {:ok, true}
     assert GenServer.call(cpid, {:get, :a}) == {:ok, 1}
+    ref = Process.monitor(bpid)
+    assert {:ok, cpid2} = peer_call(p, :kv, :handoff, [bpid, c1.node])
+    assert GenServer.call(bpid, {:put, :late, 1}) == :ok # forwarded
+    assert GenServer.call(cpid2, {:get, :late}) == {:ok, 1}
+    assert_receive {:DOWN, ^ref, :process, ^bpid, {:shutdown, {:handoff, ^cpid2}}}, 15_000
   end
 
   test "--drain-to: SIGTERM hands every stateful worker to the other node, then stops" do
