@@ -84,8 +84,12 @@ static int load_cookie(const char *given, char *out, size_t cap, char *err, size
     const char *home = getenv("HOME");
     char path[1024];
     snprintf(path, sizeof path, "%s/.erlang.cookie", home ? home : ".");
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        if (errno != ENOENT) {
+            snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+            return -1;
+        }
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0400);
         if (fd < 0) {
             snprintf(err, errlen, "no cookie given and cannot create %s: %s", path,
@@ -105,12 +109,40 @@ static int load_cookie(const char *given, char *out, size_t cap, char *err, size
         snprintf(out, cap, "%s", c);
         return 0;
     }
-    size_t n = fread(out, 1, cap - 1, f);
+    /* as erl (auth.erl): a regular file that only its owner may read or write */
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "Cookie file %s is not a regular file", path);
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        snprintf(err, errlen, "Cookie file %s must be accessible by owner only", path);
+        return -1;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char raw[1024];
+    size_t n = fread(raw, 1, sizeof raw, f);
     fclose(f);
-    out[n] = '\0';
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
-        out[--n] = '\0';
-    if (n == 0) {
+    /* as erl: the cookie is the printable characters up to the first other one; only line
+     * ends and spaces may follow */
+    size_t len = 0;
+    while (len < n && raw[len] >= ' ' && raw[len] <= '~')
+        len++;
+    for (size_t i = len; i < n; i++)
+        if (raw[i] != '\n' && raw[i] != '\r' && raw[i] != ' ') {
+            snprintf(err, errlen, "bad characters in the cookie in %s", path);
+            return -1;
+        }
+    if (len >= cap || n == sizeof raw) {
+        snprintf(err, errlen, "the cookie in %s is longer than %zu characters", path, cap - 1);
+        return -1;
+    }
+    memcpy(out, raw, len);
+    out[len] = '\0';
+    if (len == 0) {
         snprintf(err, errlen, "%s is empty", path);
         return -1;
     }
