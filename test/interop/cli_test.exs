@@ -1,5 +1,6 @@
-# The command line and the start-up checks: ~/.erlang.cookie refused as erl refuses it when
-# others may read it.
+# The command line and the start-up checks: bad flags are one-line errors with exit status 2,
+# --config FILE (options one per line; the command line wins), and ~/.erlang.cookie refused
+# as erl refuses it when others may read it.
 CnodeTest.watchdog(240, __ENV__.file)
 ExUnit.start(trace: true, timeout: 90_000)
 
@@ -45,6 +46,100 @@ defmodule Interop.CliTest do
   defp in_epmd?(name) do
     {:ok, names} = :net_adm.names()
     Enum.any?(names, fn {n, _port} -> to_string(n) == name end)
+  end
+
+  describe "bad flags" do
+    test "each is one line naming the problem, exit status 2" do
+      for {args, expected} <- [
+            {["--sname", "x", "--bogus"], "unknown option '--bogus'"},
+            {["--bogus", "--sname", "x"], "unknown option '--bogus'"},
+            {["--sname", "x", "--hidden=1"], "unknown option '--hidden=1'"},
+            {["--sname", "x", "-sname", "y"], "unknown option '-sname'"},
+            {["--sname", "x", "stray"], "unexpected argument 'stray'"},
+            {["--sname", "x", "--port"], "--port needs a value"},
+            {["--sname", "x", "--port", "70000"], "bad port '70000'"},
+            {["--sname", "x", "--schedulers", "0"], "bad scheduler count '0'"},
+            {["--sname", "x", "--config"], "--config needs a value"},
+            {["--sname", "x", "--name", "y@127.0.0.1"], "only one of --sname/--name"},
+            {["--cookie", "x"], "a node name is required"}
+          ] do
+        assert_usage_error(args, expected)
+      end
+    end
+  end
+
+  describe "--config FILE" do
+    test "a node started with only --config has the file's name, cookie and epmd port" do
+      name = unique_name("conf")
+      cookie = "conf_cookie_#{System.unique_integer([:positive])}"
+
+      f =
+        write_conf("""
+        # a cnoded config file
+        sname #{name}
+
+          cookie #{cookie}
+        epmd-port #{epmd_port!()}
+        no-epmd-start
+        schedulers 2
+        """)
+
+      c = start_cnode(bare: true, name: name, cookie: cookie, args: ["--config", f])
+      assert in_epmd?(name)
+      Node.set_cookie(c.node, String.to_atom(cookie))
+      assert connect(c.node) == true, "not reachable with the file's cookie\n#{log_text(c)}"
+      assert echo(c, {:from_config, 1}) == {:from_config, 1}
+      assert :erpc.call(c.node, :erlang, :system_info, [:schedulers]) == 2
+    end
+
+    test "command-line flags override the file's, before or after --config" do
+      file_name = unique_name("conffile")
+      cli_name = unique_name("confcli")
+      cli_cookie = "cli_cookie_#{System.unique_integer([:positive])}"
+
+      f =
+        write_conf("""
+        sname #{file_name}
+        cookie file_cookie_never_used
+        epmd-port #{epmd_port!()}
+        no-epmd-start
+        schedulers 3
+        """)
+
+      c =
+        start_cnode(
+          bare: true,
+          name: cli_name,
+          cookie: cli_cookie,
+          args: ["--cookie", cli_cookie, "--config", f, "--sname", cli_name, "--schedulers", "1"]
+        )
+
+      assert in_epmd?(cli_name)
+      refute in_epmd?(file_name)
+      Node.set_cookie(c.node, String.to_atom(cli_cookie))
+      assert connect(c.node) == true, "not reachable with the command line's cookie\n#{log_text(c)}"
+      assert :erpc.call(c.node, :erlang, :system_info, [:schedulers]) == 1
+    end
+
+    test "errors in the file name FILE:LINE, exit status 2" do
+      for {text, line, expected} <- [
+            {"sname x\n# fine\nbogus 1\n", 3, "unknown option 'bogus'"},
+            {"sname x\nport abc\n", 2, "bad port 'abc'"},
+            {"sname x\nhidden yes\n", 2, "hidden takes no value"},
+            {"sname x\nport\n", 2, "port needs a value"},
+            {"\n--sname x\n", 2, "write the option without its leading dashes"},
+            {"sname x\nconfig other.conf\n", 2, "'config' cannot be used in a config file"},
+            {"sname x\ncookie #{String.duplicate("c", 5000)}\n", 2, "line longer than 4096 bytes"}
+          ] do
+        f = write_conf(text)
+        assert_usage_error(["--config", f], "#{f}:#{line}: #{expected}")
+      end
+
+      # the whole file is bounded
+      big = write_conf(String.duplicate("# padding\n", 7000))
+      assert_usage_error(["--config", big], "#{big}: larger than 65536 bytes")
+      assert_usage_error(["--config", Path.join(tmp(), "no_such.conf")], "No such file")
+    end
   end
 
   describe "~/.erlang.cookie" do
