@@ -154,10 +154,10 @@ defmodule Interop.CliTest do
       env = [{"HOME", home}]
       base = ["--sname", name, "--epmd-port", epmd_port!(), "--no-epmd-start"]
 
-      # what erl itself does with this file
+      # what erl itself does with this file (it crashes: its dump goes to the temp dir)
       {erl_out, erl_status} =
         System.cmd("timeout", ["60", "erl", "-sname", unique_name("erlck"), "-noshell", "-eval", "halt()."],
-          env: env, stderr_to_stdout: true)
+          env: env, stderr_to_stdout: true, cd: home)
 
       assert erl_status != 0
       assert erl_out =~ "Cookie file #{path} must be accessible by owner only"
