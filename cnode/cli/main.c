@@ -192,6 +192,30 @@ static int find_opt(const char *name)
     return -1;
 }
 
+/* What is wrong with node name v (NULL: nothing), by the rules of net_kernel's create_name:
+ * letters, digits, _ and - before the @; no blanks or control characters after it. */
+static const char *bad_node_name(const char *v, int longnames)
+{
+    size_t head = strcspn(v, "@");
+    if (head == 0 || head > 255)
+        return "the part before @ must be 1 to 255 characters";
+    for (size_t i = 0; i < head; i++) {
+        char ch = v[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-'))
+            return "the part before @ may have only letters, digits, _ and -";
+    }
+    if (!v[head] || !v[head + 1])
+        return NULL; /* "name" or "name@": this host's name is added, as erl does */
+    const char *host = v + head + 1;
+    for (const char *h = host; *h; h++)
+        if ((unsigned char)*h <= ' ' || *h == 0x7f)
+            return "the host part may not have blanks or control characters";
+    if (!longnames && strchr(host, '.'))
+        return "a short name's host part cannot have a dot (use --name)";
+    return NULL;
+}
+
 static const char *connect_to[256]; /* static: usage errors return without freeing */
 static const char *pg_scopes[256];
 
@@ -223,10 +247,18 @@ static int apply_opt(cn_config *c, int k, const char *a, char *v)
     case O_NAME:
         if (c->name)
             return die_usage("%s: only one of --sname/--name may be given", a);
+        const char *why = bad_node_name(v, k == O_NAME);
+        if (why) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "bad node name '%.300s': %s", v, why);
+            return die_usage("%s", msg);
+        }
         c->name = v;
         c->longnames = k == O_NAME;
         break;
     case O_COOKIE:
+        if (!v[0] || strlen(v) > 255)
+            return die_usage("%s", "bad --cookie (1 to 255 characters)");
         c->cookie = v;
         break;
     case O_PORT:

@@ -61,7 +61,12 @@ defmodule Interop.CliTest do
             {["--sname", "x", "--schedulers", "0"], "bad scheduler count '0'"},
             {["--sname", "x", "--config"], "--config needs a value"},
             {["--sname", "x", "--name", "y@127.0.0.1"], "only one of --sname/--name"},
-            {["--cookie", "x"], "a node name is required"}
+            {["--cookie", "x"], "a node name is required"},
+            {["--sname", ""], "bad node name ''"},
+            {["--sname", "a b"], "bad node name 'a b': the part before @ may have only letters, digits, _ and -"},
+            {["--sname", "a@host.example"], "a short name's host part cannot have a dot"},
+            {["--name", "a@bad host"], "the host part may not have blanks"},
+            {["--sname", "x", "--cookie", ""], "bad --cookie"}
           ] do
         assert_usage_error(args, expected)
       end
