@@ -189,5 +189,42 @@ defmodule Interop.CliTest do
         eventually(fn -> not in_epmd?(name) end, 10_000, what: "#{name} to leave epmd")
       end
     end
+
+    test "without ~/.erlang.cookie, $XDG_CONFIG_HOME/erlang/.erlang.cookie is read, as erl reads it" do
+      home = tmp_dir("home")
+      xdg = Path.join(home, "xdg")
+      File.mkdir_p!(Path.join(xdg, "erlang"))
+      xpath = Path.join([xdg, "erlang", ".erlang.cookie"])
+      cookie = "xdg_cookie_#{System.unique_integer([:positive])}"
+      File.write!(xpath, cookie)
+      File.chmod!(xpath, 0o400)
+      env = [{"HOME", home}, {"XDG_CONFIG_HOME", xdg}]
+      name = unique_name("ckxdg")
+
+      c =
+        start_cnode(bare: true, name: name, cookie: cookie, env: env,
+          args: ["--sname", name, "--epmd-port", epmd_port!(), "--no-epmd-start"])
+
+      Node.set_cookie(c.node, String.to_atom(cookie))
+      assert connect(c.node) == true, log_text(c)
+      assert echo(c, :xdg) == :xdg
+      refute File.exists?(Path.join(home, ".erlang.cookie"))
+
+      {erl_out, 0} =
+        System.cmd("timeout", ["60", "erl", "-sname", unique_name("erlxdg"), "-noshell", "-eval",
+          "io:format(\"cookie=~s~n\", [erlang:get_cookie()]), halt()."],
+          env: env, stderr_to_stdout: true, cd: home)
+
+      assert erl_out =~ "cookie=#{cookie}"
+
+      # a readable one there is refused too
+      stop_cnode(c)
+      File.chmod!(xpath, 0o640)
+      eventually(fn -> not in_epmd?(name) end, 10_000, what: "#{name} to leave epmd")
+      c = start_cnode(bare: true, name: name, env: env, wait: false, fail_fast: false,
+        args: ["--sname", name, "--epmd-port", epmd_port!(), "--no-epmd-start"])
+      assert wait_exit(c, 10_000) == 1
+      wait_log(c, "Cookie file #{xpath} must be accessible by owner only", 2_000)
+    end
   end
 end
