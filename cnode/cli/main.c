@@ -112,7 +112,8 @@ static int code_tool(int argc, char **argv)
     return 0;
 }
 
-/* The long options, by name without the dashes; VAL: takes a value. */
+/* The long options, by name without the dashes (val: takes a value). A new flag gets an
+ * entry here and a case in apply_opt; the command line and --config both read it then. */
 enum {
     O_HELP,
     O_VERSION,
