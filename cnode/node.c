@@ -74,7 +74,59 @@ static int host_part(int longnames, char *out, size_t cap)
     return 0;
 }
 
-/* The cookie: given, else ~/.erlang.cookie, created as erl creates it if missing. */
+/* Read the cookie file at path as erl (auth.erl) reads it. Returns 0, 1 when there is no
+ * such file, or -1 with a one-line reason. */
+static int read_cookie_file(const char *path, char *out, size_t cap, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        if (errno == ENOENT)
+            return 1;
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* a regular file that only its owner may read or write */
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "Cookie file %s is not a regular file", path);
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        snprintf(err, errlen, "Cookie file %s must be accessible by owner only", path);
+        return -1;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char raw[1024];
+    size_t n = fread(raw, 1, sizeof raw, f);
+    fclose(f);
+    /* the cookie is the printable characters up to the first other one; only line ends and
+     * spaces may follow */
+    size_t len = 0;
+    while (len < n && raw[len] >= ' ' && raw[len] <= '~')
+        len++;
+    for (size_t i = len; i < n; i++)
+        if (raw[i] != '\n' && raw[i] != '\r' && raw[i] != ' ') {
+            snprintf(err, errlen, "bad characters in the cookie in %s", path);
+            return -1;
+        }
+    if (len >= cap || n == sizeof raw) {
+        snprintf(err, errlen, "the cookie in %s is longer than %zu characters", path, cap - 1);
+        return -1;
+    }
+    memcpy(out, raw, len);
+    out[len] = '\0';
+    if (len == 0) {
+        snprintf(err, errlen, "%s is empty", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The cookie: given, else ~/.erlang.cookie, else $XDG_CONFIG_HOME/erlang/.erlang.cookie
+ * (~/.config when unset), else a new ~/.erlang.cookie, as erl does. */
 static int load_cookie(const char *given, char *out, size_t cap, char *err, size_t errlen)
 {
     if (given) {
@@ -85,39 +137,34 @@ static int load_cookie(const char *given, char *out, size_t cap, char *err, size
         snprintf(out, cap, "%s", given);
         return 0;
     }
-    const char *home = getenv("HOME");
-    char path[1024];
+    const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+    char path[1024], xpath[1100];
     snprintf(path, sizeof path, "%s/.erlang.cookie", home ? home : ".");
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0400);
-        if (fd < 0) {
-            snprintf(err, errlen, "no cookie given and cannot create %s: %s", path,
-                     strerror(errno));
-            return -1;
-        }
-        char c[21];
-        for (int i = 0; i < 20; i++)
-            c[i] = (char)('A' + randombytes_uniform(26));
-        c[20] = '\0';
-        ssize_t w = write(fd, c, 20);
-        close(fd);
-        if (w != 20) {
-            snprintf(err, errlen, "cannot write %s", path);
-            return -1;
-        }
-        snprintf(out, cap, "%s", c);
-        return 0;
-    }
-    size_t n = fread(out, 1, cap - 1, f);
-    fclose(f);
-    out[n] = '\0';
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
-        out[--n] = '\0';
-    if (n == 0) {
-        snprintf(err, errlen, "%s is empty", path);
+    int r = read_cookie_file(path, out, cap, err, errlen);
+    if (r <= 0)
+        return r;
+    if (xdg && xdg[0])
+        snprintf(xpath, sizeof xpath, "%s/erlang/.erlang.cookie", xdg);
+    else
+        snprintf(xpath, sizeof xpath, "%s/.config/erlang/.erlang.cookie", home ? home : ".");
+    if ((r = read_cookie_file(xpath, out, cap, err, errlen)) <= 0)
+        return r;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0400);
+    if (fd < 0) {
+        snprintf(err, errlen, "no cookie given and cannot create %s: %s", path, strerror(errno));
         return -1;
     }
+    char c[21];
+    for (int i = 0; i < 20; i++)
+        c[i] = (char)('A' + randombytes_uniform(26));
+    c[20] = '\0';
+    ssize_t w = write(fd, c, 20);
+    close(fd);
+    if (w != 20) {
+        snprintf(err, errlen, "cannot write %s", path);
+        return -1;
+    }
+    snprintf(out, cap, "%s", c);
     return 0;
 }
 

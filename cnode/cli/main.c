@@ -2,6 +2,7 @@
 #include "cnode.h"
 #include "code/sign.h"
 #include "services/services.h"
+#include "util/conffile.h"
 #include "util/log.h"
 #include "workers/workers.h"
 
@@ -20,6 +21,9 @@ static const char usage[] =
     "  --sname NAME            short node name: NAME@<short host name>\n"
     "  --name NAME[@HOST]      long node name (host: the fully qualified host name)\n"
     "  --cookie COOKIE         the magic cookie (default: ~/.erlang.cookie)\n"
+    "  --config FILE           more options from FILE, one per line without the dashes\n"
+    "                          (sname c1, cookie secret, hidden); # starts a comment line;\n"
+    "                          options on the command line override the file's\n"
     "  --hidden                connect as a hidden node (not in Node.list/0)\n"
     "  --port N                distribution listen port (default: any free port)\n"
     "  --epmd-port N           epmd port (default: $ERL_EPMD_PORT or 4369)\n"
@@ -54,9 +58,11 @@ static const char usage[] =
     "  --version               print the version\n"
     "  --help                  this text\n";
 
+static char usage_where[1100]; /* "FILE:LINE: " while the config file is applied */
+
 static int die_usage(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "cnoded: ");
+    fprintf(stderr, "cnoded: %s", usage_where);
     fprintf(stderr, fmt, arg);
     fprintf(stderr, " (see cnoded --help)\n");
     return 2;
@@ -108,156 +114,352 @@ static int code_tool(int argc, char **argv)
     return 0;
 }
 
+/* The long options, by name without the dashes (val: takes a value). A new flag gets an
+ * entry here and a case in apply_opt; the command line and --config both read it then. */
+enum {
+    O_HELP,
+    O_VERSION,
+    O_CONFIG,
+    O_HIDDEN,
+    O_NO_EPMD_START,
+    O_ALLOW_UNSIGNED,
+    O_RECONNECT_MESHED,
+    O_TLS_NO_HOST_CHECK,
+    O_TLS_CHECK_CLIENT_HOST,
+    O_SNAME,
+    O_NAME,
+    O_COOKIE,
+    O_PORT,
+    O_EPMD_PORT,
+    O_CONNECT,
+    O_CHILD,
+    O_PG_SCOPE,
+    O_RECONNECT_MAX_MS,
+    O_RX_COALESCE_US,
+    O_DRAIN_TO,
+    O_NET_TICKTIME,
+    O_HANDSHAKE_TIMEOUT,
+    O_SCHEDULERS,
+    O_MAX_MESSAGE_SIZE,
+    O_TRUST_KEY,
+    O_TRUST_DIR,
+    O_PROTO_DIST,
+    O_SSL_DIST_OPTFILE,
+    O_TLS_CERTFILE,
+    O_TLS_KEYFILE,
+    O_TLS_CACERTFILE,
+    O_LOG_LEVEL,
+    O_COUNT
+};
+static const struct {
+    const char *name;
+    int val;
+} opts[O_COUNT] = {
+    [O_HELP] = {"help", 0},
+    [O_VERSION] = {"version", 0},
+    [O_CONFIG] = {"config", 1},
+    [O_HIDDEN] = {"hidden", 0},
+    [O_NO_EPMD_START] = {"no-epmd-start", 0},
+    [O_ALLOW_UNSIGNED] = {"allow-unsigned", 0},
+    [O_RECONNECT_MESHED] = {"reconnect-meshed", 0},
+    [O_TLS_NO_HOST_CHECK] = {"tls-no-host-check", 0},
+    [O_TLS_CHECK_CLIENT_HOST] = {"tls-check-client-host", 0},
+    [O_SNAME] = {"sname", 1},
+    [O_NAME] = {"name", 1},
+    [O_COOKIE] = {"cookie", 1},
+    [O_PORT] = {"port", 1},
+    [O_EPMD_PORT] = {"epmd-port", 1},
+    [O_CONNECT] = {"connect", 1},
+    [O_CHILD] = {"child", 1},
+    [O_PG_SCOPE] = {"pg-scope", 1},
+    [O_RECONNECT_MAX_MS] = {"reconnect-max-ms", 1},
+    [O_RX_COALESCE_US] = {"rx-coalesce-us", 1},
+    [O_DRAIN_TO] = {"drain-to", 1},
+    [O_NET_TICKTIME] = {"net-ticktime", 1},
+    [O_HANDSHAKE_TIMEOUT] = {"handshake-timeout", 1},
+    [O_SCHEDULERS] = {"schedulers", 1},
+    [O_MAX_MESSAGE_SIZE] = {"max-message-size", 1},
+    [O_TRUST_KEY] = {"trust-key", 1},
+    [O_TRUST_DIR] = {"trust-dir", 1},
+    [O_PROTO_DIST] = {"proto-dist", 1},
+    [O_SSL_DIST_OPTFILE] = {"ssl-dist-optfile", 1},
+    [O_TLS_CERTFILE] = {"tls-certfile", 1},
+    [O_TLS_KEYFILE] = {"tls-keyfile", 1},
+    [O_TLS_CACERTFILE] = {"tls-cacertfile", 1},
+    [O_LOG_LEVEL] = {"log-level", 1},
+};
+
+static int find_opt(const char *name)
+{
+    for (int k = 0; k < O_COUNT; k++)
+        if (!strcmp(opts[k].name, name))
+            return k;
+    return -1;
+}
+
+/* What is wrong with node name v (NULL: nothing), by the rules of net_kernel's create_name:
+ * letters, digits, _ and - before the @; no blanks or control characters after it. */
+static const char *bad_node_name(const char *v, int longnames)
+{
+    size_t head = strcspn(v, "@");
+    if (head == 0 || head > 255)
+        return "the part before @ must be 1 to 255 characters";
+    for (size_t i = 0; i < head; i++) {
+        char ch = v[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-'))
+            return "the part before @ may have only letters, digits, _ and -";
+    }
+    if (!v[head] || !v[head + 1])
+        return NULL; /* "name" or "name@": this host's name is added, as erl does */
+    const char *host = v + head + 1;
+    for (const char *h = host; *h; h++)
+        if ((unsigned char)*h <= ' ' || *h == 0x7f)
+            return "the host part may not have blanks or control characters";
+    if (!longnames && strchr(host, '.'))
+        return "a short name's host part cannot have a dot (use --name)";
+    return NULL;
+}
+
+static const char *connect_to[256]; /* static: usage errors return without freeing */
+static const char *pg_scopes[256];
+
+/* Apply option k with value v (NULL for flags) to c; a (the option as the user wrote it)
+ * names it in errors. Returns 0, or the exit status after a usage error. */
+static int apply_opt(cn_config *c, int k, const char *a, char *v)
+{
+    long n;
+    switch (k) {
+    case O_HIDDEN:
+        c->hidden = 1;
+        break;
+    case O_NO_EPMD_START:
+        c->no_epmd_start = 1;
+        break;
+    case O_ALLOW_UNSIGNED:
+        cn_code_allow_unsigned(1);
+        break;
+    case O_RECONNECT_MESHED:
+        c->reconnect_meshed = 1;
+        break;
+    case O_TLS_NO_HOST_CHECK:
+        c->tls_no_host_check = 1;
+        break;
+    case O_TLS_CHECK_CLIENT_HOST:
+        c->tls_check_client_host = 1;
+        break;
+    case O_SNAME:
+    case O_NAME:
+        if (c->name)
+            return die_usage("%s: only one of --sname/--name may be given", a);
+        const char *why = bad_node_name(v, k == O_NAME);
+        if (why) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "bad node name '%.300s': %s", v, why);
+            return die_usage("%s", msg);
+        }
+        c->name = v;
+        c->longnames = k == O_NAME;
+        break;
+    case O_COOKIE:
+        if (!v[0] || strlen(v) > 255)
+            return die_usage("%s", "bad --cookie (1 to 255 characters)");
+        c->cookie = v;
+        break;
+    case O_PORT:
+        if (parse_num(v, 0, 65535, &n) < 0)
+            return die_usage("bad port '%s'", v);
+        c->port = (uint16_t)n;
+        break;
+    case O_EPMD_PORT:
+        if (parse_num(v, 1, 65535, &n) < 0)
+            return die_usage("bad epmd port '%s'", v);
+        c->epmd_port = (uint16_t)n;
+        break;
+    case O_CONNECT:
+        if (!strchr(v, '@'))
+            return die_usage("--connect needs a full node name (name@host), got '%s'", v);
+        if (c->nconnect >= (int)(sizeof connect_to / sizeof connect_to[0]))
+            return die_usage("too many --connect flags (at most %s)", "256");
+        connect_to[c->nconnect++] = v;
+        break;
+    case O_CHILD: {
+        char *mod = v, *name = strchr(mod, ':');
+        size_t mlen = name ? (size_t)(name - mod) : strlen(mod);
+        int bad = mlen == 0 || mlen > 255 || (name && (!name[1] || strlen(name + 1) > 255));
+        if (name && !bad)
+            *name++ = 0; /* the value is ours to edit; the strings live as long as the node */
+        /* names the node itself registers would be lost to it (or to the child) */
+        int reserved = name && (!strcmp(name, "echo") || !strcmp(name, "net_kernel") ||
+                                !strcmp(name, "cnode_sup"));
+        if (bad || reserved || !cn_worker_lookup(mod) ||
+            cn_supervisor_static_child(mod, name) < 0) {
+            if (bad)
+                return die_usage("bad --child '%s' (MOD or MOD:NAME)", v);
+            if (reserved)
+                return die_usage("--child: the name '%s' is the node's own", name);
+            return cn_worker_lookup(mod) ? die_usage("too many --child flags (at %s)", mod)
+                                         : die_usage("--child: no worker module '%s'", mod);
+        }
+        break;
+    }
+    case O_PG_SCOPE:
+        if (!v[0] || strlen(v) > 255)
+            return die_usage("bad --pg-scope '%s' (an atom of 1 to 255 characters)", v);
+        if (c->npg_scopes >= (int)(sizeof pg_scopes / sizeof pg_scopes[0]))
+            return die_usage("too many --pg-scope flags (at most %s)", "256");
+        pg_scopes[c->npg_scopes++] = v;
+        break;
+    case O_RECONNECT_MAX_MS:
+        if (parse_num(v, 0, 3600000, &n) < 0)
+            return die_usage("bad --reconnect-max-ms '%s'", v);
+        c->reconnect_max_ms = (int)n;
+        break;
+    case O_RX_COALESCE_US:
+        if (parse_num(v, 0, 100000, &n) < 0)
+            return die_usage("bad --rx-coalesce-us '%s'", v);
+        c->rx_coalesce_us = (int)n;
+        break;
+    case O_DRAIN_TO:
+        if (!strchr(v, '@') || strlen(v) > 255)
+            return die_usage("bad --drain-to '%s' (a node name, name@host)", v);
+        c->drain_to = v;
+        break;
+    case O_NET_TICKTIME:
+        if (parse_num(v, 1, 86400, &n) < 0)
+            return die_usage("bad net_ticktime '%s'", v);
+        c->net_ticktime = (int)n;
+        break;
+    case O_HANDSHAKE_TIMEOUT:
+        if (parse_num(v, 100, 600000, &n) < 0)
+            return die_usage("bad handshake timeout '%s'", v);
+        c->handshake_timeout_ms = (int)n;
+        break;
+    case O_SCHEDULERS:
+        if (parse_num(v, 1, 1024, &n) < 0)
+            return die_usage("bad scheduler count '%s'", v);
+        c->schedulers = (int)n;
+        break;
+    case O_MAX_MESSAGE_SIZE:
+        if (parse_num(v, 1024, 1L << 31, &n) < 0)
+            return die_usage("bad message size '%s'", v);
+        c->max_message = (size_t)n;
+        break;
+    case O_TRUST_KEY:
+    case O_TRUST_DIR: {
+        char err[600];
+        if ((k == O_TRUST_KEY ? cn_code_trust_key_file(v, err, sizeof err)
+                              : cn_code_trust_dir(v, err, sizeof err)) < 0)
+            return die_usage("%s", err);
+        break;
+    }
+    case O_PROTO_DIST:
+        if (strcmp(v, "inet_tcp") != 0 && strcmp(v, "inet_tls") != 0)
+            return die_usage("bad --proto-dist '%s' (inet_tcp or inet_tls)", v);
+        c->proto_dist = v;
+        break;
+    case O_SSL_DIST_OPTFILE:
+        c->tls_optfile = v;
+        break;
+    case O_TLS_CERTFILE:
+        c->tls_certfile = v;
+        break;
+    case O_TLS_KEYFILE:
+        c->tls_keyfile = v;
+        break;
+    case O_TLS_CACERTFILE:
+        c->tls_cacertfile = v;
+        break;
+    case O_LOG_LEVEL: {
+        int l = cn_log_parse_level(v);
+        if (l < 0)
+            return die_usage("bad log level '%s'", v);
+        cn_log_level = l;
+        break;
+    }
+    default:
+        return die_usage("unknown option '%s'", a);
+    }
+    return 0;
+}
+
+/* The lines of --config FILE, applied after the command line: an option the command line
+ * gave (either name option for --sname/--name) is skipped, so the command line wins
+ * whatever the order. The file's strings live as long as the node. */
+static int apply_config(cn_config *c, const char *path, const unsigned char *given)
+{
+    static cn_conf conf;
+    char err[1200];
+    if (cn_conf_read(path, &conf, err, sizeof err) < 0) {
+        fprintf(stderr, "cnoded: %s\n", err);
+        return 2;
+    }
+    for (int i = 0; i < conf.n; i++) {
+        const cn_conf_entry *e = &conf.e[i];
+        snprintf(usage_where, sizeof usage_where, "%s:%d: ", path, e->line);
+        int k = find_opt(e->name);
+        if (k < 0)
+            return die_usage("unknown option '%s'", e->name);
+        if (k == O_HELP || k == O_VERSION || k == O_CONFIG)
+            return die_usage("'%s' cannot be used in a config file", e->name);
+        if (opts[k].val && !e->value)
+            return die_usage("%s needs a value", e->name);
+        if (!opts[k].val && e->value)
+            return die_usage("%s takes no value", e->name);
+        if (given[k] || ((k == O_SNAME || k == O_NAME) && (given[O_SNAME] || given[O_NAME])))
+            continue;
+        int r = apply_opt(c, k, e->name, (char *)e->value);
+        if (r)
+            return r;
+    }
+    usage_where[0] = '\0';
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && (!strcmp(argv[1], "keygen") || !strcmp(argv[1], "sign")))
         return code_tool(argc, argv);
     cn_config c;
     cn_config_defaults(&c);
-    static const char *connect[256]; /* static: usage errors return without freeing */
-    static const char *pg_scopes[256];
-    c.connect = connect;
+    c.connect = connect_to;
     c.pg_scopes = pg_scopes;
     cn_workers_register_builtin(); /* before parsing: --child names a worker module */
+    unsigned char given[O_COUNT] = {0};
+    const char *config = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        if (a[0] != '-')
+            return die_usage("unexpected argument '%s'", a);
+        int k = !strcmp(a, "-h") ? O_HELP : strncmp(a, "--", 2) ? -1 : find_opt(a + 2);
+        if (k < 0)
+            return die_usage("unknown option '%s'", a);
+        if (opts[k].val && i + 1 >= argc)
+            return die_usage("%s needs a value", a);
+        char *v = opts[k].val ? argv[++i] : NULL;
+        given[k] = 1;
+        if (k == O_HELP) {
             fputs(usage, stdout);
             return 0;
         }
-        if (!strcmp(a, "--version")) {
+        if (k == O_VERSION) {
             printf("cnoded %s\n", CNODED_VERSION);
             return 0;
         }
-        if (!strcmp(a, "--hidden")) {
-            c.hidden = 1;
+        if (k == O_CONFIG) {
+            if (config)
+                return die_usage("%s", "--config may be given once");
+            config = v;
             continue;
         }
-        if (!strcmp(a, "--no-epmd-start")) {
-            c.no_epmd_start = 1;
-            continue;
-        }
-        if (!strcmp(a, "--allow-unsigned")) {
-            cn_code_allow_unsigned(1);
-            continue;
-        }
-        if (!strcmp(a, "--reconnect-meshed")) {
-            c.reconnect_meshed = 1;
-            continue;
-        }
-        if (!strcmp(a, "--tls-no-host-check")) {
-            c.tls_no_host_check = 1;
-            continue;
-        }
-        if (!strcmp(a, "--tls-check-client-host")) {
-            c.tls_check_client_host = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0)
-            return die_usage("unexpected argument '%s'", a);
-        if (!v)
-            return die_usage("%s needs a value", a);
-        i++;
-        if (!strcmp(a, "--sname") || !strcmp(a, "--name")) {
-            if (c.name)
-                return die_usage("%s: only one of --sname/--name may be given", a);
-            c.name = v;
-            c.longnames = a[2] == 'n';
-        } else if (!strcmp(a, "--cookie")) {
-            c.cookie = v;
-        } else if (!strcmp(a, "--port")) {
-            if (parse_num(v, 0, 65535, &n) < 0)
-                return die_usage("bad port '%s'", v);
-            c.port = (uint16_t)n;
-        } else if (!strcmp(a, "--epmd-port")) {
-            if (parse_num(v, 1, 65535, &n) < 0)
-                return die_usage("bad epmd port '%s'", v);
-            c.epmd_port = (uint16_t)n;
-        } else if (!strcmp(a, "--connect")) {
-            if (!strchr(v, '@'))
-                return die_usage("--connect needs a full node name (name@host), got '%s'", v);
-            if (c.nconnect >= (int)(sizeof connect / sizeof connect[0]))
-                return die_usage("too many --connect flags (at most %s)", "256");
-            connect[c.nconnect++] = v;
-        } else if (!strcmp(a, "--child")) {
-            char *mod = argv[i], *name = strchr(mod, ':');
-            size_t mlen = name ? (size_t)(name - mod) : strlen(mod);
-            int bad = mlen == 0 || mlen > 255 || (name && (!name[1] || strlen(name + 1) > 255));
-            if (name && !bad)
-                *name++ = 0; /* argv is ours to edit; the strings live as long as the node */
-            /* names the node itself registers would be lost to it (or to the child) */
-            int reserved = name && (!strcmp(name, "echo") || !strcmp(name, "net_kernel") ||
-                                    !strcmp(name, "cnode_sup"));
-            if (bad || reserved || !cn_worker_lookup(mod) ||
-                cn_supervisor_static_child(mod, name) < 0) {
-                if (bad)
-                    return die_usage("bad --child '%s' (MOD or MOD:NAME)", v);
-                if (reserved)
-                    return die_usage("--child: the name '%s' is the node's own", name);
-                return cn_worker_lookup(mod) ? die_usage("too many --child flags (at %s)", mod)
-                                             : die_usage("--child: no worker module '%s'", mod);
-            }
-        } else if (!strcmp(a, "--pg-scope")) {
-            if (!v[0] || strlen(v) > 255)
-                return die_usage("bad --pg-scope '%s' (an atom of 1 to 255 characters)", v);
-            if (c.npg_scopes >= (int)(sizeof pg_scopes / sizeof pg_scopes[0]))
-                return die_usage("too many --pg-scope flags (at most %s)", "256");
-            pg_scopes[c.npg_scopes++] = v;
-        } else if (!strcmp(a, "--reconnect-max-ms")) {
-            if (parse_num(v, 0, 3600000, &n) < 0)
-                return die_usage("bad --reconnect-max-ms '%s'", v);
-            c.reconnect_max_ms = (int)n;
-        } else if (!strcmp(a, "--drain-to")) {
-            if (!strchr(v, '@') || strlen(v) > 255)
-                return die_usage("bad --drain-to '%s' (a node name, name@host)", v);
-            c.drain_to = v;
-        } else if (!strcmp(a, "--rx-coalesce-us")) {
-            if (parse_num(v, 0, 100000, &n) < 0)
-                return die_usage("bad --rx-coalesce-us '%s'", v);
-            c.rx_coalesce_us = (int)n;
-        } else if (!strcmp(a, "--net-ticktime")) {
-            if (parse_num(v, 1, 86400, &n) < 0)
-                return die_usage("bad net_ticktime '%s'", v);
-            c.net_ticktime = (int)n;
-        } else if (!strcmp(a, "--handshake-timeout")) {
-            if (parse_num(v, 100, 600000, &n) < 0)
-                return die_usage("bad handshake timeout '%s'", v);
-            c.handshake_timeout_ms = (int)n;
-        } else if (!strcmp(a, "--schedulers")) {
-            if (parse_num(v, 1, 1024, &n) < 0)
-                return die_usage("bad scheduler count '%s'", v);
-            c.schedulers = (int)n;
-        } else if (!strcmp(a, "--max-message-size")) {
-            if (parse_num(v, 1024, 1L << 31, &n) < 0)
-                return die_usage("bad message size '%s'", v);
-            c.max_message = (size_t)n;
-        } else if (!strcmp(a, "--trust-key") || !strcmp(a, "--trust-dir")) {
-            char err[600];
-            if ((a[8] == 'k' ? cn_code_trust_key_file(v, err, sizeof err)
-                             : cn_code_trust_dir(v, err, sizeof err)) < 0)
-                return die_usage("%s", err);
-        } else if (!strcmp(a, "--proto-dist")) {
-            if (strcmp(v, "inet_tcp") != 0 && strcmp(v, "inet_tls") != 0)
-                return die_usage("bad --proto-dist '%s' (inet_tcp or inet_tls)", v);
-            c.proto_dist = v;
-        } else if (!strcmp(a, "--ssl-dist-optfile")) {
-            c.tls_optfile = v;
-        } else if (!strcmp(a, "--tls-certfile")) {
-            c.tls_certfile = v;
-        } else if (!strcmp(a, "--tls-keyfile")) {
-            c.tls_keyfile = v;
-        } else if (!strcmp(a, "--tls-cacertfile")) {
-            c.tls_cacertfile = v;
-        } else if (!strcmp(a, "--log-level")) {
-            int l = cn_log_parse_level(v);
-            if (l < 0)
-                return die_usage("bad log level '%s'", v);
-            cn_log_level = l;
-        } else {
-            return die_usage("unknown option '%s'", a);
-        }
+        int r = apply_opt(&c, k, a, v);
+        if (r)
+            return r;
+    }
+    if (config) {
+        int r = apply_config(&c, config, given);
+        if (r)
+            return r;
     }
     if (!c.name)
         return die_usage("%s", "a node name is required: --sname NAME or --name NAME@HOST");

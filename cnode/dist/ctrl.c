@@ -3,6 +3,7 @@
 #include "dist/cdec.h"
 #include "dist/ctrl_ops.h"
 #include "dist/out.h"
+#include "proc/gen.h"
 #include "proc/ident.h"
 #include "proc/proc.h"
 #include "util/log.h"
@@ -365,6 +366,13 @@ int cn_spawn_hook_register(const char *mod, cn_spawn_hook fn)
     return 0;
 }
 
+static cn_spawn_fallback fallback;
+
+void cn_spawn_fallback_register(cn_spawn_fallback fn)
+{
+    fallback = fn; /* registered at start, before any connection */
+}
+
 cn_spawn_hook cn_spawn_hook_lookup(const char *mod)
 {
     for (int i = 0; i < nhooks; i++)
@@ -411,7 +419,8 @@ static void undef_args(ei_x_buff *x, const char *mod, const char *fun, const uin
 }
 
 /* SPAWN_REQUEST {29, ReqId, From, GroupLeader, {M, F, A}, Opts} + Args (PROTOCOL.md §4.5):
- * start a worker of module M with Args; always answer with SPAWN_REPLY. */
+ * start a worker of module M with Args (F: start or start_link), or run the exported
+ * function M:F(Args) in a new process; always answer with SPAWN_REPLY. */
 static int do_spawn(ctl *c, cn_dist_msg *m)
 {
     cn_ref req;
@@ -438,19 +447,32 @@ static int do_spawn(ctl *c, cn_dist_msg *m)
     if (!m->payload)
         return bad(c, "spawn request without arguments");
     cn_spawn_hook hook = cn_spawn_hook_lookup(mod);
-    if (hook) { /* e.g. erpc: rpc and erpc calls (PROTOCOL.md §6.4), served by services/ */
+    const cn_worker *w = hook ? NULL : cn_worker_lookup(mod);
+    if (w && !cn_worker_entry_fun(fun))
+        w = NULL; /* kv:nosuch is undef, as a missing function of a loaded BEAM module */
+    if (hook || (!w && fallback)) {
+        /* hook: e.g. erpc, rpc and erpc calls (PROTOCOL.md §6.4); fallback: an exported
+         * function run in a process of its own. Both are served by services/. */
         cn_pid pid;
         const char *why = "badarg";
-        if (hook(fun, (const char *)m->payload + 1, (int)m->payload_len - 1, link ? &from : NULL,
-                 monitor ? &from : NULL, &req, &gl, &pid, &why) < 0) {
+        const char *a = (const char *)m->payload + 1;
+        int alen = (int)m->payload_len - 1, r;
+        if (hook)
+            r = hook(fun, a, alen, link ? &from : NULL, monitor ? &from : NULL, &req, &gl, &pid,
+                     &why);
+        else
+            r = fallback(mod, fun, a, alen, link ? &from : NULL, monitor ? &from : NULL, &req, &gl,
+                         &pid, &why);
+        if (r < 0) {
             cn_out_spawn_reply(&req, &from, 0, NULL, why);
             return 0;
         }
-        cn_out_spawn_reply(&req, &from, (link ? 1 : 0) | (monitor ? 2 : 0), &pid, NULL);
-        cn_spawn_go(&pid);
-        return 0;
+        if (r == 0) {
+            cn_out_spawn_reply(&req, &from, (link ? 1 : 0) | (monitor ? 2 : 0), &pid, NULL);
+            cn_spawn_go(&pid);
+            return 0;
+        }
     }
-    const cn_worker *w = cn_worker_lookup(mod);
     ei_x_buff undef;
     const char *args = (const char *)m->payload + 1;
     int args_len = (int)m->payload_len - 1;

@@ -24,6 +24,15 @@ typedef int (*cn_spawn_hook)(const char *fun, const char *args, int args_len, co
 int cn_spawn_hook_register(const char *mod, cn_spawn_hook fn);
 cn_spawn_hook cn_spawn_hook_lookup(const char *mod);
 
+/* The service that runs spawn requests of mod:fun that no worker module starts (exported
+ * functions, services/rpc.c): returns 1 when mod:fun/arity is not its to run (the process
+ * then exits with undef), else as cn_spawn_hook. args: the argument list, encoded. */
+typedef int (*cn_spawn_fallback)(const char *mod, const char *fun, const char *args, int args_len,
+                                 const cn_pid *link, const cn_pid *monitor_by,
+                                 const cn_ref *monitor_ref, const cn_pid *group_leader,
+                                 cn_pid *pid_out, const char **why);
+void cn_spawn_fallback_register(cn_spawn_fallback fn);
+
 /* A process gave up waiting for the SPAWN_REPLY of its request req (cn_rpc_call timed out):
  * when the reply comes, it is dropped and the new process's monitor taken down. */
 void cn_spawn_abandon(const cn_ref *req, const cn_pid *caller);

@@ -787,6 +787,11 @@ const cn_worker *cn_worker_lookup(const char *module)
     return w ? w : cn_code_worker_stub(module); /* loaded code: a stand-in (code/table.h) */
 }
 
+int cn_worker_entry_fun(const char *fun)
+{
+    return !strcmp(fun, "start") || !strcmp(fun, "start_link");
+}
+
 size_t cn_worker_list(const char **out, size_t cap)
 {
     size_t n = 0;

@@ -33,4 +33,8 @@ size_t cn_worker_list(const char **out, size_t cap);
 /* A worker module registered with cn_worker_register (built-in code only), or NULL. */
 const cn_worker *cn_worker_builtin_lookup(const char *module);
 
+/* Is fun a function a worker module starts through (spawn, a child spec's start MFA)?
+ * start and start_link, as a GenServer module's; any other is undef, as on a BEAM node. */
+int cn_worker_entry_fun(const char *fun);
+
 #endif

@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ERPC_CALL, ERPC_CAST, REX_CALL, REX_CAST };
+/* SPAWN: spawn(M, F, A) of an exported function, which ends the process as on a BEAM node */
+enum { ERPC_CALL, ERPC_CAST, REX_CALL, REX_CAST, SPAWN };
 
 /* Exit reasons, encoded (SMALL_ATOM_UTF8_EXT). */
 static const char BADARG[] = {119, 6, 'b', 'a', 'd', 'a', 'r', 'g'};
@@ -130,7 +131,7 @@ static int run_export(cn_proc *p, const char *buf, int *idx, outcome *o)
             o->cls = CN_RPC_ERROR;
             ei_x_encode_atom(&o->val, "badarg");
         }
-        if (o->cls == CN_RPC_ERROR)
+        if (o->cls == CN_RPC_ERROR || o->cls == CN_RPC_THROW)
             fn_stack(&o->stack, m, f, arity);
         cn_code_release(ver);
     }
@@ -198,6 +199,30 @@ static void rex_answer(cn_proc *p, rpc *r, const char *res, int len)
     ei_x_free(&x);
 }
 
+/* How a process that ran spawn(M, F, A) ends (nothing: normal), as a BEAM process whose
+ * function returned, called exit(R) (R), raised error E ({E, Stack}) or threw T
+ * ({{nocatch, T}, Stack}). */
+static void spawn_exit_reason(const outcome *o, ei_x_buff *x)
+{
+    switch (o->cls) {
+    case CN_RPC_EXIT:
+        ei_x_append_buf(x, o->val.buff, o->val.index);
+        break;
+    case CN_RPC_ERROR:
+    case CN_RPC_THROW:
+        ei_x_encode_tuple_header(x, 2);
+        if (o->cls == CN_RPC_THROW) {
+            ei_x_encode_tuple_header(x, 2);
+            ei_x_encode_atom(x, "nocatch");
+        }
+        ei_x_append_buf(x, o->val.buff, o->val.index);
+        ei_x_append_buf(x, o->stack.buff, o->stack.index);
+        break;
+    default:
+        break;
+    }
+}
+
 /* The caller may have given up (erpc timeout: DEMONITOR) while the function ran: then it
  * gets no exit report. */
 static void drop_demonitored(cn_proc *p)
@@ -221,7 +246,7 @@ static int rpc_start(cn_proc *p)
     rpc *r = p->beh;
     const char *buf = r->args;
     int idx = 0, n, res_start = 0, res_len = 0;
-    int want = r->kind == ERPC_CALL ? 4 : 3;
+    int want = r->kind == ERPC_CALL ? 4 : 3; /* [ResRef, M, F, A] or [M, F, A] */
     outcome o;
     int ok = ei_decode_list_header(buf, &idx, &n) == 0 && n == want;
     if (ok && r->kind == ERPC_CALL) {
@@ -257,6 +282,11 @@ static int rpc_start(cn_proc *p)
     case REX_CALL:
         rex_result(&o, &x);
         rex_answer(p, r, x.buff, x.index);
+        break;
+    case SPAWN:
+        spawn_exit_reason(&o, &x);
+        if (x.index > 0)
+            cn_set_stop_reason(p, x.buff, x.index);
         break;
     default: /* casts: nobody waits, the process ends normally */
         if (o.cls != CN_RPC_RETURN)
@@ -453,4 +483,40 @@ int cn_rpc_spawn_rex(const char *mfa, int mfa_len, const cn_from *from, const cn
     cn_pid pid = p->pid;
     cn_proc_release(p);
     return cn_spawn_go(&pid);
+}
+
+int cn_rpc_spawn_export(const char *mod, const char *fun, const char *args, int args_len,
+                        const cn_pid *link, const cn_pid *monitor_by, const cn_ref *monitor_ref,
+                        const cn_pid *group_leader, cn_pid *pid_out, const char **why)
+{
+    ei_x_buff scratch;
+    int idx = 0, arity = 0;
+    ei_x_new(&scratch);
+    int ok = args_of(args, &idx, &scratch, &arity) == 0 && idx == args_len;
+    ei_x_free(&scratch);
+    if (!ok || !cn_export_lookup(mod, fun, arity))
+        return 1; /* not a function we have: the caller's process exits with undef */
+    ei_x_buff a;  /* [M, F, A], as rex's requests */
+    ei_x_new(&a);
+    ei_x_encode_list_header(&a, 3);
+    ei_x_encode_atom(&a, mod);
+    ei_x_encode_atom(&a, fun);
+    ei_x_append_buf(&a, args, args_len);
+    ei_x_encode_empty_list(&a);
+    rpc *r = rpc_new(SPAWN, a.buff, a.index);
+    ei_x_free(&a);
+    cn_proc *p = r ? cn_proc_create(&rpc_ops, r) : NULL;
+    if (!p) {
+        free(r);
+        *why = "system_limit";
+        return -1;
+    }
+    p->group_leader = group_leader ? *group_leader : p->pid;
+    if (link)
+        cn_proc_add_link(p, link);
+    if (monitor_by)
+        cn_proc_add_monitored_by(p, monitor_by, monitor_ref);
+    *pid_out = p->pid;
+    cn_proc_release(p);
+    return 0;
 }

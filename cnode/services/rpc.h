@@ -12,6 +12,14 @@ int cn_rpc_spawn(const char *fun, const char *args, int args_len, const cn_pid *
                  const cn_pid *monitor_by, const cn_ref *monitor_ref, const cn_pid *group_leader,
                  cn_pid *pid_out, const char **why);
 
+/* spawn(Mod, Fun, Args) of an exported function (dist/ctrl.h's fallback): start (held) a
+ * process that runs it and ends as on a BEAM node: normal when it returns, R for exit(R),
+ * {E, Stack} for an error, {{nocatch, T}, Stack} for a throw. Returns 1 when Mod:Fun/arity
+ * is not exported, else as cn_rpc_spawn. */
+int cn_rpc_spawn_export(const char *mod, const char *fun, const char *args, int args_len,
+                        const cn_pid *link, const cn_pid *monitor_by, const cn_ref *monitor_ref,
+                        const cn_pid *group_leader, cn_pid *pid_out, const char **why);
+
 /* For rex: start a process that runs M:F(A) (mfa: the terms M, F and A one after another,
  * encoded without version byte) and answers as rex's workers do: the value, a thrown term,
  * {badrpc, {'EXIT', R}} or {badrpc, {'EXIT', {E, Stack}}} (also when the process is killed)

@@ -8,6 +8,7 @@
 
 int cn_services_start(void)
 {
+    cn_spawn_fallback_register(cn_rpc_spawn_export);
     if (cn_spawn_hook_register("erpc", cn_rpc_spawn) < 0 || cn_builtins_start() < 0 ||
         cn_net_kernel_start() < 0 || cn_rex_start() < 0 || cn_supervisor_start() < 0 ||
         cn_pg_service_start() < 0 || cn_global_start() < 0)

@@ -2,6 +2,8 @@
  * supervisor.c shares with it. */
 #include "services/sup_spec.h"
 
+#include "proc/gen.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,7 +195,9 @@ static int spec_from_parts(const char *buf, const parts *pt, sup_spec *sp, ei_x_
     }
 
     sp->w = cn_worker_lookup(mod);
-    if (!sp->w) { /* as apply/3 of a module that does not exist: {undef, [{M, F, A, []}]} */
+    if (sp->w && !cn_worker_entry_fun(fun))
+        sp->w = NULL; /* a worker module has no other function */
+    if (!sp->w) {     /* as apply/3 of a function that does not exist: {undef, [{M, F, A, []}]} */
         ei_x_encode_tuple_header(err, 2);
         ei_x_encode_atom(err, "undef");
         ei_x_encode_list_header(err, 1);

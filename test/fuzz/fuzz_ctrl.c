@@ -1,13 +1,15 @@
 /* fuzz_ctrl: hostile control messages from a peer, through rx (frames.h) and the control
  * dispatcher into a running node: a registered gen_server-like process ("echo") and a
  * process trapping exits ("trap") receive what the peer sends, link, monitor, exit, spawn
- * requests included. The node must refuse or route each message without crashing; what
+ * requests included (of echo:start, an exported function here, one runs it in a new
+ * process). The node must refuse or route each message without crashing; what
  * goes back to the peer finds no connection and is dropped. */
 #include "dist/ctrl.h"
 #include "loop.h"
 #include "proc/ident.h"
 #include "proc/proc.h"
 #include "proc/sched.h"
+#include "services/rpc.h"
 #include "util/log.h"
 
 #include "frames.h"
@@ -64,6 +66,18 @@ static const cn_worker trapping = {.module = "fz",
                                    .handle_info = w_cast,
                                    .terminate = w_terminate};
 
+/* echo:start/N, exported: a spawn request of it runs it in a new process (the spawn
+ * fallback), whatever arguments the peer sends. */
+static int fz_export(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)self;
+    for (int i = 0; i < arity; i++)
+        if (ei_skip_term(buf, idx) < 0)
+            break;
+    ei_x_encode_atom(out, "ok");
+    return CN_RPC_RETURN;
+}
+
 /* The two processes, started again when a message killed them. */
 static void ensure(const cn_worker *w, const char *name)
 {
@@ -84,6 +98,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (n <= 0)
         abort();
     peer = (uint32_t)n;
+    cn_spawn_fallback_register(cn_rpc_spawn_export);
+    if (cn_export("echo", "start", -1, fz_export) != 0)
+        abort();
     return 0;
 }
 

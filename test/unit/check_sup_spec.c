@@ -104,8 +104,9 @@ START_TEST(six_tuple_with_id)
 {
     ei_x_buff x;
     ei_x_new(&x);
-    ei_x_format_wo_ver(&x, "{{some, id}, {w_test, f, []}, temporary, brutal_kill, supervisor, "
-                           "dynamic}");
+    ei_x_format_wo_ver(&x,
+                       "{{some, id}, {w_test, start_link, []}, temporary, brutal_kill, supervisor, "
+                       "dynamic}");
     sup_spec sp;
     char *err;
     ck_assert_int_eq(parse(&x, &sp, &err), 0);
@@ -126,10 +127,10 @@ START_TEST(shutdown_values)
         const char *term;
         long want;
     } ok[] = {
-        {"{{w_test, f, []}, permanent, 0, worker, []}", 0},
-        {"{{w_test, f, []}, permanent, infinity, worker, []}", SHUTDOWN_INFINITY},
-        {"{{w_test, f, []}, permanent, brutal_kill, supervisor, []}", SHUTDOWN_BRUTAL},
-        {"{{w_test, f, []}, permanent, 4294967295, worker, []}", 0xffffffffL},
+        {"{{w_test, start_link, []}, permanent, 0, worker, []}", 0},
+        {"{{w_test, start_link, []}, permanent, infinity, worker, []}", SHUTDOWN_INFINITY},
+        {"{{w_test, start_link, []}, permanent, brutal_kill, supervisor, []}", SHUTDOWN_BRUTAL},
+        {"{{w_test, start_link, []}, permanent, 4294967295, worker, []}", 0xffffffffL},
     };
     for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
         ei_x_buff x;
@@ -151,7 +152,7 @@ START_TEST(string_args_become_a_list)
 {
     ei_x_buff x;
     ei_x_new(&x);
-    ei_x_format_wo_ver(&x, "{{w_test, f, \"ab\"}, permanent, 5000, worker, [w_test]}");
+    ei_x_format_wo_ver(&x, "{{w_test, start_link, \"ab\"}, permanent, 5000, worker, [w_test]}");
     sup_spec sp;
     char *err;
     ck_assert_int_eq(parse(&x, &sp, &err), 0);
@@ -224,7 +225,7 @@ START_TEST(map_refusals)
     ei_x_new(&x);
     ei_x_encode_map_header(&x, 2);
     ei_x_encode_atom(&x, "start");
-    ei_x_format_wo_ver(&x, "{w_test, f, []}");
+    ei_x_format_wo_ver(&x, "{w_test, start_link, []}");
     ei_x_encode_atom(&x, "shutdown");
     ei_x_encode_long(&x, -5);
     ck_assert_int_eq(parse(&x, &sp, &err), -1);
@@ -248,34 +249,47 @@ START_TEST(unknown_module_is_undef)
 }
 END_TEST
 
+START_TEST(unknown_function_of_a_worker_module_is_undef)
+{
+    refused("{{w_test, nosuch, [1]}, permanent, 5000, worker, [w_test]}",
+            "{undef, [{w_test, nosuch, [1], []}]}");
+    refused("{{w_test, init, []}, permanent, 5000, worker, [w_test]}",
+            "{undef, [{w_test, init, [], []}]}");
+}
+END_TEST
+
 START_TEST(wrong_shapes)
 {
     refused("foo", "{invalid_child_spec, foo}");
     refused("[]", "{invalid_child_spec, []}");
     refused("{}", "{invalid_child_spec, {}}");
-    refused("{{w_test, f, []}, permanent, 5000, worker}",
-            "{invalid_child_spec, {{w_test, f, []}, permanent, 5000, worker}}");
-    refused("{a, {w_test, f, []}, permanent, 5000, worker, [], extra}",
-            "{invalid_child_spec, {a, {w_test, f, []}, permanent, 5000, worker, [], extra}}");
+    refused("{{w_test, start_link, []}, permanent, 5000, worker}",
+            "{invalid_child_spec, {{w_test, start_link, []}, permanent, 5000, worker}}");
+    refused(
+        "{a, {w_test, start_link, []}, permanent, 5000, worker, [], extra}",
+        "{invalid_child_spec, {a, {w_test, start_link, []}, permanent, 5000, worker, [], extra}}");
 }
 END_TEST
 
 START_TEST(bad_mfa)
 {
     refused("{{w_test, f}, permanent, 5000, worker, []}", "{invalid_mfa, {w_test, f}}");
-    refused("{{w_test, f, [], x}, permanent, 5000, worker, []}",
-            "{invalid_mfa, {w_test, f, [], x}}");
+    refused("{{w_test, start_link, [], x}, permanent, 5000, worker, []}",
+            "{invalid_mfa, {w_test, start_link, [], x}}");
     refused("{w_test, permanent, 5000, worker, []}", "{invalid_mfa, w_test}");
     refused("{{\"w_test\", f, []}, permanent, 5000, worker, []}",
             "{invalid_mfa, {\"w_test\", f, []}}");
     refused("{{w_test, 1, []}, permanent, 5000, worker, []}", "{invalid_mfa, {w_test, 1, []}}");
-    refused("{{w_test, f, x}, permanent, 5000, worker, []}", "{invalid_mfa, {w_test, f, x}}");
-    refused("{{w_test, f, 3}, permanent, 5000, worker, []}", "{invalid_mfa, {w_test, f, 3}}");
-    refused("{{w_test, f, {1}}, permanent, 5000, worker, []}", "{invalid_mfa, {w_test, f, {1}}}");
+    refused("{{w_test, start_link, x}, permanent, 5000, worker, []}",
+            "{invalid_mfa, {w_test, start_link, x}}");
+    refused("{{w_test, start_link, 3}, permanent, 5000, worker, []}",
+            "{invalid_mfa, {w_test, start_link, 3}}");
+    refused("{{w_test, start_link, {1}}, permanent, 5000, worker, []}",
+            "{invalid_mfa, {w_test, start_link, {1}}}");
 }
 END_TEST
 
-/* {w_test, f, [1 | 2]}: ei_x_format cannot write an improper list, so build it by hand. */
+/* {w_test, start_link, [1 | 2]}: ei_x_format cannot write an improper list, so build it by hand. */
 START_TEST(improper_args_list)
 {
     ei_x_buff x;
@@ -283,7 +297,7 @@ START_TEST(improper_args_list)
     ei_x_encode_tuple_header(&x, 5);
     ei_x_encode_tuple_header(&x, 3);
     ei_x_encode_atom(&x, "w_test");
-    ei_x_encode_atom(&x, "f");
+    ei_x_encode_atom(&x, "start_link");
     ei_x_encode_list_header(&x, 1);
     ei_x_encode_long(&x, 1);
     ei_x_encode_long(&x, 2); /* the tail */
@@ -294,7 +308,7 @@ START_TEST(improper_args_list)
     sup_spec sp;
     char *err;
     ck_assert_int_eq(parse(&x, &sp, &err), -1);
-    ck_assert_str_eq(err, "{invalid_mfa, {w_test, f, [1 | 2]}}");
+    ck_assert_str_eq(err, "{invalid_mfa, {w_test, start_link, [1 | 2]}}");
     free(err);
     ei_x_free(&x);
 }
@@ -302,34 +316,41 @@ END_TEST
 
 START_TEST(bad_restart_shutdown_type)
 {
-    refused("{{w_test, f, []}, forever, 5000, worker, []}", "{invalid_restart_type, forever}");
-    refused("{{w_test, f, []}, 1, 5000, worker, []}", "{invalid_restart_type, 1}");
-    refused("{{w_test, f, []}, \"permanent\", 5000, worker, []}",
+    refused("{{w_test, start_link, []}, forever, 5000, worker, []}",
+            "{invalid_restart_type, forever}");
+    refused("{{w_test, start_link, []}, 1, 5000, worker, []}", "{invalid_restart_type, 1}");
+    refused("{{w_test, start_link, []}, \"permanent\", 5000, worker, []}",
             "{invalid_restart_type, \"permanent\"}");
-    refused("{{w_test, f, []}, permanent, -1, worker, []}", "{invalid_shutdown, -1}");
-    refused("{{w_test, f, []}, permanent, 4294967296, worker, []}",
+    refused("{{w_test, start_link, []}, permanent, -1, worker, []}", "{invalid_shutdown, -1}");
+    refused("{{w_test, start_link, []}, permanent, 4294967296, worker, []}",
             "{invalid_shutdown, 4294967296}");
-    refused("{{w_test, f, []}, permanent, 1.5, worker, []}", "{invalid_shutdown, 1.500000}");
-    refused("{{w_test, f, []}, permanent, never, worker, []}", "{invalid_shutdown, never}");
-    refused("{{w_test, f, []}, permanent, 5000, thread, []}", "{invalid_child_type, thread}");
-    refused("{{w_test, f, []}, permanent, 5000, {worker}, []}", "{invalid_child_type, {worker}}");
+    refused("{{w_test, start_link, []}, permanent, 1.5, worker, []}",
+            "{invalid_shutdown, 1.500000}");
+    refused("{{w_test, start_link, []}, permanent, never, worker, []}",
+            "{invalid_shutdown, never}");
+    refused("{{w_test, start_link, []}, permanent, 5000, thread, []}",
+            "{invalid_child_type, thread}");
+    refused("{{w_test, start_link, []}, permanent, 5000, {worker}, []}",
+            "{invalid_child_type, {worker}}");
     /* the first bad part is the one named */
-    refused("{{w_test, f, []}, forever, -1, thread, 7}", "{invalid_restart_type, forever}");
+    refused("{{w_test, start_link, []}, forever, -1, thread, 7}",
+            "{invalid_restart_type, forever}");
 }
 END_TEST
 
 START_TEST(bad_modules)
 {
-    refused("{{w_test, f, []}, permanent, 5000, worker, w_test}", "{invalid_modules, w_test}");
-    refused("{{w_test, f, []}, permanent, 5000, worker, [1]}", "{invalid_modules, [1]}");
-    refused("{{w_test, f, []}, permanent, 5000, worker, [a, \"b\"]}",
+    refused("{{w_test, start_link, []}, permanent, 5000, worker, w_test}",
+            "{invalid_modules, w_test}");
+    refused("{{w_test, start_link, []}, permanent, 5000, worker, [1]}", "{invalid_modules, [1]}");
+    refused("{{w_test, start_link, []}, permanent, 5000, worker, [a, \"b\"]}",
             "{invalid_modules, [a, \"b\"]}");
-    refused("{{w_test, f, []}, permanent, 5000, worker, {a}}", "{invalid_modules, {a}}");
+    refused("{{w_test, start_link, []}, permanent, 5000, worker, {a}}", "{invalid_modules, {a}}");
 
     ei_x_buff x; /* [a | b]: built by hand, ei_x_format writes no improper list */
     ei_x_new(&x);
     ei_x_encode_tuple_header(&x, 5);
-    ei_x_format_wo_ver(&x, "{w_test, f, []}");
+    ei_x_format_wo_ver(&x, "{w_test, start_link, []}");
     ei_x_format_wo_ver(&x, "permanent");
     ei_x_format_wo_ver(&x, "5000");
     ei_x_format_wo_ver(&x, "worker");
@@ -358,7 +379,7 @@ START_TEST(oversized_parts)
     ei_x_encode_tuple_header(&x, 5);
     ei_x_encode_tuple_header(&x, 3);
     ei_x_encode_atom(&x, "w_test");
-    ei_x_encode_atom(&x, "f");
+    ei_x_encode_atom(&x, "start_link");
     ei_x_encode_string(&x, s);
     ei_x_encode_atom(&x, "permanent");
     ei_x_encode_long(&x, 1);
@@ -388,7 +409,7 @@ START_TEST(oversized_parts)
     ei_x_encode_tuple_header(&x, 5);
     ei_x_encode_tuple_header(&x, 3);
     ei_x_encode_atom(&x, "w_test");
-    ei_x_encode_atom(&x, "f");
+    ei_x_encode_atom(&x, "start_link");
     for (int k = 0; k < DEPTH; k++)
         ei_x_encode_list_header(&x, 1);
     ei_x_encode_empty_list(&x);
@@ -474,6 +495,7 @@ static Suite *suite(void)
     tcase_add_test(tc, map_defaults);
     tcase_add_test(tc, map_refusals);
     tcase_add_test(tc, unknown_module_is_undef);
+    tcase_add_test(tc, unknown_function_of_a_worker_module_is_undef);
     tcase_add_test(tc, wrong_shapes);
     tcase_add_test(tc, bad_mfa);
     tcase_add_test(tc, improper_args_list);

@@ -94,19 +94,20 @@ defmodule CnodeTest do
     @moduledoc false
     use GenServer
 
-    def start(exe, args, log_path) do
-      GenServer.start(__MODULE__, {exe, args, log_path})
+    def start(exe, args, log_path, env \\ []) do
+      GenServer.start(__MODULE__, {exe, args, log_path, env})
     end
 
     @impl true
-    def init({exe, args, log_path}) do
+    def init({exe, args, log_path, env}) do
       port =
         Port.open({:spawn_executable, exe}, [
           :binary,
           :exit_status,
           :stderr_to_stdout,
           :use_stdio,
-          args: args
+          args: args,
+          env: for({k, v} <- env, do: {to_charlist(k), to_charlist(v)})
         ])
 
       # nil when the program already exited (a bad flag refused at once): its output and
@@ -223,7 +224,10 @@ defmodule CnodeTest do
   false returns at once, e.g. to check an exit status), `:start_timeout` (ms, default 10_000),
   `:fail_fast` (default true: after one start failure, later start_cnode calls in the same file
   fail at once; pass false when a start failure is what the test expects), `:wrap` (a command
-  and its arguments that exec cnoded, e.g. `["taskset", "-c", "0"]`).
+  and its arguments that exec cnoded, e.g. `["taskset", "-c", "0"]`), `:env` (`[{"NAME",
+  "value"}]` added to cnoded's environment, e.g. HOME), `:bare` (true: pass only `:args`, none of
+  the default --sname/--cookie/--epmd-port/--no-epmd-start; `:name` and `:cookie` then say what
+  the args, or a --config file, give).
   The node is stopped by an on_exit callback when called from a test or setup.
   """
   def start_cnode(opts \\ []) do
@@ -240,7 +244,10 @@ defmodule CnodeTest do
     cookie = to_string(opts[:cookie] || Node.get_cookie())
 
     args =
-      ["--sname", name, "--cookie", cookie, "--epmd-port", epmd_port!(), "--no-epmd-start"] ++
+      if(opts[:bare],
+        do: [],
+        else: ["--sname", name, "--cookie", cookie, "--epmd-port", epmd_port!(), "--no-epmd-start"]
+      ) ++
         if(opts[:hidden], do: ["--hidden"], else: []) ++
         Enum.map(opts[:args] || [], &to_string/1)
 
@@ -257,7 +264,7 @@ defmodule CnodeTest do
       end
 
     collector =
-      case LogCollector.start(exe, args, log_path) do
+      case LogCollector.start(exe, args, log_path, opts[:env] || []) do
         {:ok, pid} -> pid
         {:error, reason} -> flunk("could not start #{exe} #{Enum.join(args, " ")}: #{inspect(reason)}")
       end
