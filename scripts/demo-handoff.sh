@@ -3,11 +3,15 @@
 # client keeps incrementing a counter through, moves C node -> C node -> BEAM node -> C node,
 # and at last leaves a C node that is shut down with SIGTERM (--drain-to). The client never
 # stops, and the counter comes out exact: no update is lost on the way.
-#   scripts/demo-handoff.sh   (a private epmd on a free port; everything started is stopped)
+#   scripts/demo-handoff.sh   (a private epmd on a free port; everything started is stopped;
+#                              CNODED=/path/to/cnoded runs that build instead of build/cnoded)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-make --no-print-directory all >/dev/null
+if [ -z "${CNODED:-}" ]; then
+  make --no-print-directory all >/dev/null
+  CNODED=$here/build/cnoded
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/cnode-handoff.XXXXXX")
 pids=()
 cleanup() {
@@ -28,7 +32,7 @@ c1=demo_c1_$$ c2=demo_c2_$$
 start_c() { # name, extra flags...
   local n=$1
   shift
-  build/cnoded --sname "$n" --cookie "$cookie" --epmd-port "$port" --no-epmd-start "$@" \
+  "$CNODED" --sname "$n" --cookie "$cookie" --epmd-port "$port" --no-epmd-start "$@" \
     >"$work/$n.log" 2>&1 &
   pids+=($!)
   eval "pid_$n=$!"

@@ -102,6 +102,17 @@ defmodule Interop.HandoffTest do
     assert Enum.sort(Enum.map(moved, &:sys.get_state/1)) == Enum.sort(states)
   end
 
+  test "scripts/demo-handoff.sh: four moves and a drain under a busy client lose no update" do
+    script = Path.expand("../../scripts/demo-handoff.sh", __DIR__)
+    {out, status} = System.cmd("bash", [script], stderr_to_stdout: true,
+                               env: [{"CNODED", System.fetch_env!("CNODED")}])
+    assert status == 0, out
+    [_, n] = Regex.run(~r/increments the client made\s+(\d+)/, out)
+    assert String.to_integer(n) > 0
+    assert out =~ ~r/count in the worker, after four moves\s+#{n}\n/
+    assert out =~ "{:shutdown, {:handoff,"
+  end
+
   test "a failed handoff changes nothing and says why", ctx do
     %{c1: c1, c2: c2} = ctx
     p = start_peer() # no kv module there
