@@ -347,9 +347,11 @@ static void handoff(cn_proc *p, gen *g, const char *buf, int idx, const cn_from 
         g->held = NULL;
         g->held_tail = &g->held;
         g->suspended = 0;
-        const char done[] = {119, 19,  '$', 'c', 'n', 'o', 'd', 'e', '_', 'h', 'a',
-                             'n', 'd', 'o', 'f', 'f', '_', 'd', 'o', 'n', 'e'};
-        cn_send_after_self(p, CN_HANDOFF_GRACE_MS, done, sizeof done);
+        ei_x_buff done;
+        ei_x_new(&done);
+        ei_x_encode_atom(&done, "$cnode_handoff_done");
+        cn_send_after_self(p, CN_HANDOFF_GRACE_MS, done.buff, done.index);
+        ei_x_free(&done);
         cn_info("worker %s handed off to %s", g->w->module, node);
         cn_reply(p, from, res.buff, res.index);
     }
@@ -594,11 +596,12 @@ static int run_init(cn_proc *p, gen *g, const char *args)
 {
     const char nil[] = {ERL_NIL_EXT};
     int idx = 0;
-    int r =
-        g->import
-            ? (g->w->import_state ? g->w->import_state(p, args ? args : nil, &idx, &g->state) : -1)
-        : g->w->init ? g->w->init(p, args ? args : nil, &idx, &g->state)
-                     : 0;
+    const char *at = args ? args : nil;
+    int r = 0;
+    if (g->import) /* a handed-off state: a worker that cannot import fails to start */
+        r = g->w->import_state ? g->w->import_state(p, at, &idx, &g->state) : -1;
+    else if (g->w->init)
+        r = g->w->init(p, at, &idx, &g->state);
     if (r < 0) {
         init_failed_reason(p, g->w);
         return -1;
