@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The "live state handoff" demo, as one command: a kv worker, held under a :global name that a
 # client keeps incrementing a counter through, moves C node -> C node -> BEAM node -> C node,
-# and at last leaves a C node that is shut down with SIGTERM (--drain-to). The client never
-# stops, and the counter comes out exact: no update is lost on the way.
+# and at last leaves a C node that is shut down with SIGTERM (--drain-to). The name moves with
+# it each time, the client never stops, and the counter comes out exact: no update is lost.
 #   scripts/demo-handoff.sh   (a private epmd on a free port; everything started is stopped;
 #                              CNODED=/path/to/cnoded runs that build instead of build/cnoded)
 set -euo pipefail
@@ -52,12 +52,12 @@ true = Node.connect(c1) and Node.connect(c2)
 show = fn label, v -> IO.puts(String.pad_trailing(label, 62) <> inspect(v)); v end
 where = fn -> :global.whereis_name(:demo_kv) end
 move = fn label, {:ok, new} ->
-  :global.re_register_name(:demo_kv, new)
-  Process.put(:seen, [new | Process.get(:seen, [])])
+  ^new = where.() # the :global name has moved with the worker (no re_register_name here)
   show.(label, {new, node(new)})
 end
 
 pid = Node.spawn(c1, :kv, :start, [])
+:ok = :global.sync() # every node knows the name from the start
 :yes = :global.register_name(:demo_kv, pid)
 show.("kv on #{c1}", {pid, node(pid)})
 :ok = GenServer.call(pid, {:put, :owner, "alice"})
@@ -86,21 +86,16 @@ move.("kv.handoff(pid, c1)               BEAM -> C", :kv.handoff(where.(), c1))
 Process.sleep(300)
 before = where.()
 ref = Process.monitor(before)
-seen = Process.get(:seen)
 show.("kill -TERM c1 (cnoded --drain-to c2)", System.cmd("kill", ["-TERM", c1_os]) |> elem(1))
-# the drained worker is on c2 now: the one kv there whose owner is alice (the old pid
-# forwards to it meanwhile, for 5 s, before c1 is gone)
-find = fn find, tries ->
-  found = for p <- :erpc.call(c2, :erlang, :processes, []),
-              p not in seen,
-              :erpc.call(c2, :erlang, :process_info, [p, :initial_call]) == {:initial_call, {:kv, :init, 1}},
-              GenServer.call(p, {:get, :owner}) == {:ok, "alice"}, do: p
-  case found do
-    [p] -> p
-    _ when tries > 0 -> Process.sleep(50); find.(find, tries - 1)
+# the drain moves the worker, and its :global name, to c2 (the old pid forwards meanwhile,
+# for 5 s, before c1 is gone)
+wait = fn wait, tries ->
+  case where.() do
+    ^before when tries > 0 -> Process.sleep(20); wait.(wait, tries - 1)
+    moved -> moved
   end
 end
-move.("drained to", {:ok, find.(find, 100)})
+move.("drained to", {:ok, wait.(wait, 500)})
 receive do {:DOWN, ^ref, _, _, why} -> show.("  the old pid on c1 ended with", why) end
 Process.sleep(300)
 

@@ -282,6 +282,9 @@ int cn_pg_demonitor(cn_proc *self, const char *scope, const cn_ref *ref); /* 0, 
 int cn_global_register_name(cn_proc *self, const char *name, const cn_pid *pid);
 /* global:unregister_name/1. 0, or -1 if the lock could not be had. */
 int cn_global_unregister_name(cn_proc *self, const char *name);
+/* The :global name from holds (if any) moves to `to`, as global:re_register_name/2 does it
+ * (one lock, everywhere): 1 if it moved, 0 if from has no name, -1 if the lock failed. */
+int cn_global_move_name(cn_proc *self, const cn_pid *from, const cn_pid *to);
 /* global:whereis_name/1 from this node's table: 0 and the pid, or -1 (undefined). */
 int cn_global_whereis_name(const char *name, cn_pid *out);
 /* global:send/2: msg (encoded without version byte) to the pid of name; -1 if undefined. */

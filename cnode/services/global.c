@@ -685,6 +685,18 @@ int gl_pid_has_name(const cn_pid *pid)
     return r;
 }
 
+int gl_name_of(const cn_pid *pid, ei_x_buff *name, ei_x_buff *method)
+{
+    pthread_mutex_lock(&gl_mx);
+    gt_name *e = gt_names_find_pid(&gl_names, pid);
+    if (e) {
+        ei_x_append_buf(name, e->name, e->name_len);
+        ei_x_append_buf(method, e->method, e->method_len);
+    }
+    pthread_mutex_unlock(&gl_mx);
+    return e ? 0 : -1;
+}
+
 cn_pid gl_server_pid(void)
 {
     return server_pid;

@@ -30,6 +30,9 @@ int gl_where(const char *name, int len, cn_pid *out);
 void gl_registered_names(ei_x_buff *x);
 /* Is pid registered under some name? */
 int gl_pid_has_name(const cn_pid *pid);
+/* The name pid is registered under and its method (encoded, appended to name and method):
+ * 0, or -1 if it has none. */
+int gl_name_of(const cn_pid *pid, ei_x_buff *name, ei_x_buff *method);
 /* Is every visible node we are connected to in the known set (global:sync/0's condition)? */
 int gl_synced_with_visible(void);
 cn_pid gl_server_pid(void);

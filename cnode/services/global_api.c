@@ -258,6 +258,46 @@ static int unregister_term(cn_proc *self, const char *name, int nlen)
     return r;
 }
 
+int cn_global_move_name(cn_proc *self, const cn_pid *from, const cn_pid *to)
+{
+    ei_x_buff name, method, id;
+    ei_x_new(&name);
+    ei_x_new(&method);
+    if (gl_name_of(from, &name, &method) < 0) {
+        ei_x_free(&name);
+        ei_x_free(&method);
+        return 0;
+    }
+    ei_x_new(&id);
+    ei_x_encode_tuple_header(&id, 2);
+    ei_x_encode_atom(&id, "global");
+    cn_pid mine = cn_self(self);
+    cn_encode_pid(&id, &mine);
+    int n, r = -1;
+    char **all = lock_known(self, &id, &n);
+    if (all) { /* as global:re_register_name/3: a register over the name replaces it */
+        cn_pid cur;
+        r = 0;
+        if (gl_where(name.buff, name.index, &cur) == 0 && cn_pid_eq(&cur, from)) {
+            ei_x_buff req;
+            ei_x_new(&req);
+            ei_x_encode_tuple_header(&req, 4);
+            ei_x_encode_atom(&req, "register");
+            ei_x_append_buf(&req, name.buff, name.index);
+            cn_encode_pid(&req, to);
+            ei_x_append_buf(&req, method.buff, method.index);
+            multi_call(self, all, n, &req);
+            ei_x_free(&req);
+            r = 1;
+        }
+        unlock_known(self, &id, all, n);
+    }
+    ei_x_free(&id);
+    ei_x_free(&name);
+    ei_x_free(&method);
+    return r;
+}
+
 static void atom_term(ei_x_buff *x, const char *name)
 {
     ei_x_encode_atom(x, name);

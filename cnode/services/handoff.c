@@ -20,6 +20,22 @@ static int error_atom(ei_x_buff *out, const char *why)
     return CN_RPC_RETURN;
 }
 
+/* The worker's answer to {'$cnode_handoff', Node}: {ok, NewPid} moves its :global name, if it
+ * has one, to NewPid (the old pid forwards meanwhile). Returns 1 for {ok, _}, else 0. */
+static int after_handoff(cn_proc *self, const cn_pid *old, const ei_x_buff *reply)
+{
+    int k = 0, arity;
+    char a[MAXATOMLEN_UTF8];
+    cn_pid to;
+    if (ei_decode_tuple_header(reply->buff, &k, &arity) < 0 || arity != 2 ||
+        ei_decode_atom(reply->buff, &k, a) < 0 || strcmp(a, "ok") != 0 ||
+        cn_decode_pid(reply->buff, &k, &to) < 0)
+        return 0;
+    if (cn_global_move_name(self, old, &to) < 0)
+        cn_warn("handoff: the :global name of the old process could not be moved");
+    return 1;
+}
+
 int cn_handoff_importable(const char *module)
 {
     const cn_worker *w = cn_worker_builtin_lookup(module);
@@ -70,9 +86,10 @@ static int handoff_2(cn_proc *self, const char *buf, int *idx, int arity, ei_x_b
     ei_x_new(&reply);
     /* the import's own timeout (gen.c) is shorter: this one only catches a stuck worker */
     int r = cn_call(self, &pid, req.buff, req.index, 30000, &reply);
-    if (r == 0)
+    if (r == 0) {
+        after_handoff(self, &pid, &reply);
         ei_x_append_buf(out, reply.buff, reply.index);
-    else
+    } else
         error_atom(out, r == -1 ? "timeout" : "noproc");
     ei_x_free(&req);
     ei_x_free(&reply);
@@ -120,11 +137,8 @@ static int drain_init(cn_proc *self, const char *buf, int *idx, void **state)
     for (size_t i = 0; i < d->n && cn_now_ms() < until; i++) {
         ei_x_buff reply;
         ei_x_new(&reply);
-        int k = 0, arity;
-        char a[MAXATOMLEN_UTF8];
         if (cn_call(self, &d->pids[i], req.buff, req.index, 20000, &reply) == 0 &&
-            ei_decode_tuple_header(reply.buff, &k, &arity) == 0 && arity == 2 &&
-            ei_decode_atom(reply.buff, &k, a) == 0 && !strcmp(a, "ok"))
+            after_handoff(self, &d->pids[i], &reply))
             moved++;
         ei_x_free(&reply);
     }

@@ -1,8 +1,9 @@
 # The BEAM side of cnoded's `kv` worker: the same calls and the same state (a map), and both
 # halves of state handoff. cnode_import/1 lets cnode:handoff/2 move a kv worker from a C node
 # to a BEAM node that has this module loaded; handoff/2 (or the same {'$cnode_handoff', Node}
-# call cnode:handoff/2 makes) moves it on, to a C node or a BEAM node, the way cnoded does: the
-# old process forwards what still comes to it for 5 s, then ends {shutdown, {handoff, New}}.
+# call cnode:handoff/2 makes) moves it on, to a C node or a BEAM node, the way cnoded does: its
+# :global name goes with it, and the old process forwards what still comes to it for 5 s, then
+# ends {shutdown, {handoff, New}}.
 defmodule :kv do
   use GenServer
   @grace 5_000
@@ -22,6 +23,9 @@ defmodule :kv do
   def handle_call({:"$cnode_handoff", node}, _from, s) do
     case :erpc.call(node, :kv, :cnode_import, [s], 15_000) do
       {:ok, new} ->
+        # a :global name goes with it, as cnoded moves it
+        for n <- :global.registered_names(), :global.whereis_name(n) == self(),
+            do: :global.re_register_name(n, new)
         Process.send_after(self(), :handoff_done, @grace)
         {:reply, {:ok, new}, {:forward, new}}
 

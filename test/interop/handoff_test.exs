@@ -29,10 +29,14 @@ defmodule Interop.HandoffTest do
   test "C to C: state, forwarding during the grace, then {shutdown, {handoff, new}}", ctx do
     %{c1: c1, c2: c2} = ctx
     old = kv(c1, a: 1, b: "two")
+    name = :"handoff_kv_#{System.unique_integer([:positive])}"
+    :ok = :global.sync() # the C nodes know every name from here on
+    :yes = :global.register_name(name, old)
     before = :sys.get_state(old)
     ref = Process.monitor(old)
     assert {:ok, new} = handoff(c1, old, c2.node)
     assert node(new) == c2.node
+    assert :global.whereis_name(name) == new # its :global name went with it
     assert :sys.get_state(new) == before
     assert GenServer.call(new, {:get, :a}) == {:ok, 1}
     # the old pid still answers for a while, through the new process
@@ -92,6 +96,8 @@ defmodule Interop.HandoffTest do
     end
     assert kvs_on.(c2) == []
     olds = for i <- 1..3, do: kv(c1, n: i, data: String.duplicate("x", i))
+    :ok = :global.sync()
+    :yes = :global.register_name(:drained_kv, hd(olds))
     states = Enum.map(olds, &:sys.get_state/1)
     _echo = :sys.get_state({:echo, c1.node}) # echo exports but does not import: it stays
     sigterm(c1)
@@ -100,6 +106,8 @@ defmodule Interop.HandoffTest do
     moved = kvs_on.(c2)
     assert length(moved) == 3
     assert Enum.sort(Enum.map(moved, &:sys.get_state/1)) == Enum.sort(states)
+    assert :global.whereis_name(:drained_kv) in moved
+    assert GenServer.call({:global, :drained_kv}, {:get, :n}) == {:ok, 1}
   end
 
   test "scripts/demo-handoff.sh: four moves and a drain under a busy client lose no update" do
