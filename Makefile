@@ -96,6 +96,11 @@ $(BUILD)/fuzz/%: test/fuzz/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(LIB) $(LDLIBS)
 
+# fuzz_extract also links the scanner it fuzzes (workers/, not libcnode).
+$(BUILD)/fuzz/fuzz_extract: test/fuzz/fuzz_extract.c $(BUILD)/workers/extract_scan.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(BUILD)/workers/extract_scan.o $(LIB) $(LDLIBS)
+
 deps:
 	@bash scripts/install-deps.sh
 

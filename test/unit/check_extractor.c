@@ -19,22 +19,24 @@ typedef struct out {
     long count[EX_NKINDS];
     long total;
     size_t last_end; /* matches come in order and never overlap */
+    long bad;        /* matches that did not */
     const unsigned char *doc;
 } out;
 
+/* No ck_assert here: Check records every assertion it passes (a write in fork mode), and
+ * hostile documents give hundreds of thousands of matches. run_n asserts on `bad` instead. */
 static int collect(void *ctx, int kind, size_t start, size_t len)
 {
     out *o = ctx;
-    ck_assert_int_ge(kind, 0);
-    ck_assert_int_lt(kind, EX_NKINDS);
-    ck_assert_uint_gt(len, 0);
-    ck_assert_uint_ge(start, o->last_end);
+    int k = kind < 0 || kind >= EX_NKINDS ? 0 : kind;
+    if (k != kind || len == 0 || start < o->last_end)
+        o->bad++;
     o->last_end = start + len;
-    o->count[kind]++;
+    o->count[k]++;
     o->total++;
     if (o->used + len + 16 < sizeof o->text) {
         o->used += (size_t)snprintf(o->text + o->used, sizeof o->text - o->used,
-                                    "%s%s=", o->used ? "|" : "", kind_names[kind]);
+                                    "%s%s=", o->used ? "|" : "", kind_names[k]);
         memcpy(o->text + o->used, o->doc + start, len);
         o->used += len;
         o->text[o->used] = 0;
@@ -46,6 +48,8 @@ static out run_n(const void *doc, size_t len)
 {
     out o = {.doc = doc};
     ck_assert_int_eq(ex_scan(doc, len, collect, &o), 0);
+    ck_assert_int_eq(o.bad, 0);
+    ck_assert_uint_le(o.last_end, len);
     return o;
 }
 
