@@ -11,12 +11,13 @@
 # done and the sample agreed), 2 for bad settings.
 # Environment: DOCS (default 5000), C_NODES (1), BEAM_NODES (1), WORKERS_PER_NODE (2),
 # IN_FLIGHT (jobs in flight per worker, 4), SEED (1), DOC_BYTES (documents are 1 to DOC_BYTES
-# bytes long, about; default 3000), CNODED (default build/cnoded).
+# bytes long, about; default 3000), SOLO=1 (then the same documents on the C nodes alone and
+# on the BEAM nodes alone), CNODED (default build/cnoded).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cnoded=${CNODED:-$here/build/cnoded}
 docs=${DOCS:-5000} c_nodes=${C_NODES:-1} beam_nodes=${BEAM_NODES:-1}
-workers=${WORKERS_PER_NODE:-2} in_flight=${IN_FLIGHT:-4} seed=${SEED:-1} doc_bytes=${DOC_BYTES:-3000}
+workers=${WORKERS_PER_NODE:-2} in_flight=${IN_FLIGHT:-4} seed=${SEED:-1} doc_bytes=${DOC_BYTES:-3000} solo=${SOLO:-0}
 
 say() { printf 'desk: %s\n' "$*"; }
 bad() { say "error: $*" >&2; exit 2; }
@@ -102,7 +103,7 @@ done
 
 # ---- the orchestrator -----------------------------------------------------------------------
 DESK_C_NODES=$cnames DESK_BEAM_NODES=$bnames DESK_DOCS=$docs DESK_SEED=$seed \
-  DESK_WORKERS=$workers DESK_IN_FLIGHT=$in_flight DESK_DOC_BYTES=$doc_bytes \
+  DESK_WORKERS=$workers DESK_IN_FLIGHT=$in_flight DESK_DOC_BYTES=$doc_bytes DESK_SOLO=$solo \
   elixir --sname "desk_orch_$$" --cookie "$cookie" --erl "-start_epmd false" \
   "$here/scripts/desk/orchestrator.exs" </dev/null &
 opid=$!

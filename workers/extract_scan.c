@@ -299,12 +299,18 @@ static size_t (*const matchers[EX_NKINDS])(const doc *, size_t) = {
     [EX_DATE] = date, [EX_PHONE] = phone, [EX_NAME] = name,
 };
 
+/* Can any kind start with byte c? (Each matcher would refuse the others at once.) */
+static int may_start(int c)
+{
+    return is_alnum(c) || c == '$' || c == '+' || c == '(' || c == 0xE2 || c == 0xC2;
+}
+
 int ex_scan(const unsigned char *d, size_t n, ex_found_fn found, void *ctx)
 {
     doc s = {d, n};
     size_t i = 0;
     while (i < n) {
-        if (i == 0 || !is_word(d[i - 1])) {
+        if (may_start(d[i]) && (i == 0 || !is_word(d[i - 1]))) {
             for (int kind = 0; kind < EX_NKINDS; kind++) {
                 size_t end = matchers[kind](&s, i);
                 if (end) {

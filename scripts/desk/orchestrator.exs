@@ -7,7 +7,8 @@
 # reason on standard error.
 #
 # Environment (set by the script): DESK_C_NODES, DESK_BEAM_NODES (short names, space
-# separated), DESK_DOCS, DESK_SEED, DESK_WORKERS, DESK_IN_FLIGHT, DESK_DOC_BYTES.
+# separated), DESK_DOCS, DESK_SEED, DESK_WORKERS, DESK_IN_FLIGHT, DESK_DOC_BYTES, DESK_SOLO (1:
+# also run the documents on each kind of node alone).
 Code.require_file("extractor.ex", __DIR__)
 Code.require_file("docgen.ex", __DIR__)
 
@@ -49,6 +50,7 @@ defmodule Desk.Orchestrator do
 
     {run_us, results} = :timer.tc(fn -> run(List.to_tuple(docs), workers, in_flight) end)
     report(c_nodes, beam_nodes, workers, docs, results, run_us)
+    if System.get_env("DESK_SOLO") == "1", do: solo(docs, workers, in_flight)
     agree(docs, results, c_nodes, beam_nodes)
   end
 
@@ -114,25 +116,25 @@ defmodule Desk.Orchestrator do
     :exit, reason -> fail("a job on #{nd} failed: #{inspect(reason, limit: 10)}")
   end
 
+  defp row(label, kind, w, sizes, us) do
+    d = length(sizes)
+    b = Enum.sum(sizes)
+
+    say(
+      String.pad_trailing(label, 34) <>
+        String.pad_trailing(kind, 5) <>
+        String.pad_leading("#{w}", 8) <>
+        String.pad_leading("#{d}", 7) <>
+        String.pad_leading(mb(b), 8) <>
+        String.pad_leading(fmt(rate(d, us)), 10) <>
+        String.pad_leading(fmt(rate(b / 1_000_000, us)), 8)
+    )
+  end
+
   defp report(c_nodes, beam_nodes, workers, docs, results, us) do
     sizes = docs |> Enum.with_index() |> Map.new(fn {d, i} -> {i, byte_size(d)} end)
     by_node = Enum.group_by(results, fn {_i, {nd, _, _}} -> nd end, fn {i, _} -> sizes[i] end)
     nw = fn nd -> Enum.count(workers, fn {w, _, _} -> w == nd end) end
-
-    line = fn label, kind, w, sz ->
-      d = length(sz)
-      b = Enum.sum(sz)
-
-      say(
-        String.pad_trailing(label, 34) <>
-          String.pad_trailing(kind, 5) <>
-          String.pad_leading("#{w}", 8) <>
-          String.pad_leading("#{d}", 7) <>
-          String.pad_leading(mb(b), 8) <>
-          String.pad_leading(fmt(rate(d, us)), 10) <>
-          String.pad_leading(fmt(rate(b / 1_000_000, us)), 8)
-      )
-    end
 
     say(
       String.pad_trailing("node", 34) <>
@@ -142,12 +144,19 @@ defmodule Desk.Orchestrator do
         String.pad_leading("MB", 8) <> String.pad_leading("docs/s", 10) <> String.pad_leading("MB/s", 8)
     )
 
-    for nd <- c_nodes, do: line.("#{nd}", "C", nw.(nd), Map.get(by_node, nd, []))
-    for nd <- beam_nodes, do: line.("#{nd}", "BEAM", nw.(nd), Map.get(by_node, nd, []))
+    for nd <- c_nodes, do: row("#{nd}", "C", nw.(nd), Map.get(by_node, nd, []), us)
+    for nd <- beam_nodes, do: row("#{nd}", "BEAM", nw.(nd), Map.get(by_node, nd, []), us)
     sum = fn nds -> Enum.flat_map(nds, &Map.get(by_node, &1, [])) end
-    line.("C nodes", "C", Enum.sum(Enum.map(c_nodes, nw)), sum.(c_nodes))
-    line.("BEAM nodes", "BEAM", Enum.sum(Enum.map(beam_nodes, nw)), sum.(beam_nodes))
-    line.("total", "all", length(workers), sum.(c_nodes ++ beam_nodes))
+    cw = Enum.sum(Enum.map(c_nodes, nw))
+    bw = Enum.sum(Enum.map(beam_nodes, nw))
+    row("C nodes", "C", cw, sum.(c_nodes), us)
+    row("BEAM nodes", "BEAM", bw, sum.(beam_nodes), us)
+    row("total", "all", length(workers), sum.(c_nodes ++ beam_nodes), us)
+
+    if cw > 0 and bw > 0 and sum.(beam_nodes) != [] do
+      per = fn nds, w -> length(sum.(nds)) / w end
+      say("C vs BEAM: #{fmt(per.(c_nodes, cw) / per.(beam_nodes, bw))}x the documents per worker, side by side")
+    end
 
     counts =
       for {_i, {_, _, r}} <- results, {k, l} <- r, reduce: %{} do
@@ -160,6 +169,25 @@ defmodule Desk.Orchestrator do
     )
 
     if map_size(results) != length(docs), do: fail("#{map_size(results)} results for #{length(docs)} documents")
+  end
+
+  # SOLO: the same documents again on the C workers alone, then on the BEAM workers alone (each
+  # kind with the machine to itself but for the orchestrator).
+  defp solo(docs, workers, in_flight) do
+    sizes = Enum.map(docs, &byte_size/1)
+
+    rates =
+      for {label, kind, tag} <- [{"C nodes alone", :c, "C"}, {"BEAM nodes alone", :beam, "BEAM"}],
+          ws = Enum.filter(workers, fn {_, k, _} -> k == kind end),
+          ws != [] do
+        {us, res} = :timer.tc(fn -> run(List.to_tuple(docs), ws, in_flight) end)
+        if map_size(res) != length(docs), do: fail("#{label}: #{map_size(res)} results")
+        row(label, tag, length(ws), sizes, us)
+        {kind, rate(length(docs), us) / length(ws)}
+      end
+
+    with %{c: c, beam: b} <- Map.new(rates),
+         do: say("C vs BEAM alone: #{fmt(c / b)}x the documents per worker")
   end
 
   # A sample of documents extracted again on a C node and on a BEAM node (or here, when the run

@@ -27,7 +27,9 @@ defmodule Interop.DeskTest do
   end
 
   test "one C node and one BEAM node: report, agreement, clean exit" do
-    {out, rc} = run([{"DOCS", "200"}, {"C_NODES", "1"}, {"BEAM_NODES", "1"}, {"WORKERS_PER_NODE", "2"}])
+    {out, rc} =
+      run([{"DOCS", "200"}, {"C_NODES", "1"}, {"BEAM_NODES", "1"}, {"WORKERS_PER_NODE", "2"}, {"SOLO", "1"}])
+
     assert rc == 0, out
     assert out =~ ~r/desk: 200 documents \([\d.]+ MB, seed 1/
     assert out =~ ~r/desk: desk_c1_\d+@\S+\s+C\s+2\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+/
@@ -37,6 +39,10 @@ defmodule Interop.DeskTest do
     assert [_, total] = Regex.run(~r/desk: total\s+all\s+4\s+(\d+)/, out)
     assert total == "200"
     assert out =~ ~r/entities found: [1-9]\d* \(dates \d+, emails \d+, money \d+, names \d+, phones \d+, urls \d+\)/
+    assert out =~ ~r/desk: C vs BEAM: [\d.]+x the documents per worker, side by side/
+    assert out =~ ~r/desk: C nodes alone\s+C\s+2\s+200\s/
+    assert out =~ ~r/desk: BEAM nodes alone\s+BEAM\s+2\s+200\s/
+    assert out =~ ~r/desk: C vs BEAM alone: [\d.]+x/
     assert out =~ "agreement: 50 sampled documents give the same entities on C and BEAM"
     assert_all_gone(out)
   end
@@ -51,6 +57,7 @@ defmodule Interop.DeskTest do
     assert out =~ ~r/desk: desk_c2_\d+@\S+\s+C\s+1\s+\d+/
     assert out =~ ~r/desk: total\s+all\s+2\s+150 /
     assert out =~ "agreement: 50 sampled documents"
+    refute out =~ "alone"
     assert_all_gone(out)
   end
 
