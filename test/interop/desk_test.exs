@@ -80,7 +80,7 @@ defmodule Interop.DeskTest do
         :exit_status,
         :stderr_to_stdout,
         args: [@script],
-        env: for({k, v} <- env([{"DOCS", "400000"}]), do: {~c"#{k}", ~c"#{v}"})
+        env: for({k, v} <- env([{"DOCS", "100000"}]), do: {~c"#{k}", ~c"#{v}"})
       ])
 
     {:os_pid, script_pid} = Port.info(port, :os_pid)

@@ -177,6 +177,12 @@ defmodule Interop.ExtractorTest do
     assert st.entities == Enum.sum(for d <- docs, {_, l} <- DeskExtractor.extract(d), do: length(l))
     assert st.refused == 6
 
+    # casts and other messages are ignored
+    GenServer.cast(w, {:extract, "Ann Lee"})
+    send(w, :hello)
+    assert GenServer.call(w, {:extract, "Ann Lee"}).names == ["Ann Lee"]
+    assert %{documents: 22, refused: 6} = :sys.get_state(w)
+
     # under cnode_sup, and the one --child started at boot
     {:ok, sup_w} =
       DynamicSupervisor.start_child({:cnode_sup, c.node}, %{id: :ex, start: {:extractor, :start_link, []}})

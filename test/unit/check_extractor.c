@@ -97,6 +97,14 @@ START_TEST(emails)
     memset(local, 'a', 65);
     strcpy(local + 65, "@b.com");
     ck_assert_uint_eq(run_n(local, strlen(local)).count[EX_EMAIL], 0); /* local part > 64 */
+    /* a domain of 253 bytes, then 254 */
+    char dom[300] = "a@";
+    memset(dom + 2, 'b', 249);
+    strcpy(dom + 251, ".com");
+    ck_assert_uint_eq(run_n(dom, strlen(dom)).count[EX_EMAIL], 1);
+    memset(dom + 2, 'b', 250);
+    strcpy(dom + 252, ".com");
+    ck_assert_uint_eq(run_n(dom, strlen(dom)).count[EX_EMAIL], 0);
 }
 END_TEST
 
