@@ -138,7 +138,11 @@ defmodule DeskDocs do
     {a, st} = int(99999, st)
     {c, st} = digits(2, st)
     {form, st} = int(5, st)
-    big = if a >= 1000, do: "#{div(a, 1000)},#{String.pad_leading("#{rem(a, 1000)}", 3, "0")}", else: "#{a}"
+
+    big =
+      if a >= 1000,
+        do: "#{div(a, 1000)},#{String.pad_leading("#{rem(a, 1000)}", 3, "0")}",
+        else: "#{a}"
 
     case form do
       1 -> {"$#{big}.#{c}", st}
@@ -159,9 +163,32 @@ defmodule DeskDocs do
 
   defp near_miss(st) do
     pick(
-      ["a@b", "x@y.z", "$ 5", "12345", "1234567890123456", "http://", "https://...", "March 32, 2024",
-       "2024-13-01", "13/13/2024", "5 usd", "NASA", "McDonald Farm", "A Team", "US$5", "Ann  Lee",
-       "@@@", "+", "((555))", "May Smith", "3.14159265", "1,2345", "\u00e9a@b.com", "2024-03-12x"],
+      [
+        "a@b",
+        "x@y.z",
+        "$ 5",
+        "12345",
+        "1234567890123456",
+        "http://",
+        "https://...",
+        "March 32, 2024",
+        "2024-13-01",
+        "13/13/2024",
+        "5 usd",
+        "NASA",
+        "McDonald Farm",
+        "A Team",
+        "US$5",
+        "Ann  Lee",
+        "@@@",
+        "+",
+        "((555))",
+        "May Smith",
+        "3.14159265",
+        "1,2345",
+        "\u00e9a@b.com",
+        "2024-03-12x"
+      ],
       st
     )
   end

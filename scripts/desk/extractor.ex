@@ -48,13 +48,21 @@ defmodule DeskExtractor do
   def handle_call({:extract, doc}, _from, s) when is_binary(doc) and byte_size(doc) <= @max_doc do
     r = extract(doc)
     found = Enum.reduce(r, 0, fn {_, l}, a -> a + length(l) end)
-    {:reply, r, %{s | documents: s.documents + 1, bytes: s.bytes + byte_size(doc), entities: s.entities + found}}
+
+    {:reply, r,
+     %{
+       s
+       | documents: s.documents + 1,
+         bytes: s.bytes + byte_size(doc),
+         entities: s.entities + found
+     }}
   end
 
   def handle_call({:extract, doc}, _from, s) when is_binary(doc),
     do: {:reply, {:error, :system_limit}, %{s | refused: s.refused + 1}}
 
-  def handle_call(_other, _from, s), do: {:reply, {:error, :badarg}, %{s | refused: s.refused + 1}}
+  def handle_call(_other, _from, s),
+    do: {:reply, {:error, :badarg}, %{s | refused: s.refused + 1}}
 
   # ---- the scan ----------------------------------------------------------------------------
 
@@ -143,7 +151,9 @@ defmodule DeskExtractor do
       end
 
     if j do
-      k = skip(d, j, n, n, &url_byte?/1) |> then(&strip(d, j, &1, fn c -> c in ~c".,;:!?)'\"" end))
+      k =
+        skip(d, j, n, n, &url_byte?/1) |> then(&strip(d, j, &1, fn c -> c in ~c".,;:!?)'\"" end))
+
       if k > j, do: k, else: 0
     else
       0
@@ -305,9 +315,14 @@ defmodule DeskExtractor do
     c = :binary.at(d, j)
 
     cond do
-      digit?(c) -> if digits + 1 > @phone_max, do: 0, else: phone_run(d, j + 1, n, digits + 1, 0, j + 1)
-      c in ~c" -.()" and seps + 1 <= 2 -> phone_run(d, j + 1, n, digits, seps + 1, last)
-      true -> phone_end(d, n, digits, last)
+      digit?(c) ->
+        if digits + 1 > @phone_max, do: 0, else: phone_run(d, j + 1, n, digits + 1, 0, j + 1)
+
+      c in ~c" -.()" and seps + 1 <= 2 ->
+        phone_run(d, j + 1, n, digits, seps + 1, last)
+
+      true ->
+        phone_end(d, n, digits, last)
     end
   end
 

@@ -67,21 +67,28 @@ defmodule Desk.Orchestrator do
   defp fmt(x), do: :erlang.float_to_binary(x * 1.0, decimals: 1)
 
   # Connect (retrying while the node starts), and for a BEAM node wait for DeskExtractor.
-  defp await_node(nd, beam?), do: await_node(nd, beam?, System.monotonic_time(:millisecond) + @connect_ms)
+  defp await_node(nd, beam?),
+    do: await_node(nd, beam?, System.monotonic_time(:millisecond) + @connect_ms)
 
   defp await_node(nd, beam?, deadline) do
     ready =
       try do
         Node.connect(nd) == true and
-          (not beam? or match?({:file, _}, :erpc.call(nd, :code, :is_loaded, [DeskExtractor], 5_000)))
+          (not beam? or
+             match?({:file, _}, :erpc.call(nd, :code, :is_loaded, [DeskExtractor], 5_000)))
       catch
         _, _ -> false
       end
 
     cond do
-      ready -> :ok
-      System.monotonic_time(:millisecond) > deadline -> fail("#{nd} did not come up within #{@connect_ms} ms")
-      true -> Process.sleep(100) && await_node(nd, beam?, deadline)
+      ready ->
+        :ok
+
+      System.monotonic_time(:millisecond) > deadline ->
+        fail("#{nd} did not come up within #{@connect_ms} ms")
+
+      true ->
+        Process.sleep(100) && await_node(nd, beam?, deadline)
     end
   end
 
@@ -141,7 +148,8 @@ defmodule Desk.Orchestrator do
         String.pad_trailing("kind", 5) <>
         String.pad_leading("workers", 8) <>
         String.pad_leading("docs", 7) <>
-        String.pad_leading("MB", 8) <> String.pad_leading("docs/s", 10) <> String.pad_leading("MB/s", 8)
+        String.pad_leading("MB", 8) <>
+        String.pad_leading("docs/s", 10) <> String.pad_leading("MB/s", 8)
     )
 
     for nd <- c_nodes, do: row("#{nd}", "C", nw.(nd), Map.get(by_node, nd, []), us)
@@ -155,7 +163,10 @@ defmodule Desk.Orchestrator do
 
     if cw > 0 and bw > 0 and sum.(beam_nodes) != [] do
       per = fn nds, w -> length(sum.(nds)) / w end
-      say("C vs BEAM: #{fmt(per.(c_nodes, cw) / per.(beam_nodes, bw))}x the documents per worker, side by side")
+
+      say(
+        "C vs BEAM: #{fmt(per.(c_nodes, cw) / per.(beam_nodes, bw))}x the documents per worker, side by side"
+      )
     end
 
     counts =
@@ -168,7 +179,8 @@ defmodule Desk.Orchestrator do
         Enum.map_join(Enum.sort(counts), ", ", fn {k, v} -> "#{k} #{v}" end) <> ")"
     )
 
-    if map_size(results) != length(docs), do: fail("#{map_size(results)} results for #{length(docs)} documents")
+    if map_size(results) != length(docs),
+      do: fail("#{map_size(results)} results for #{length(docs)} documents")
   end
 
   # SOLO: the same documents again on the C workers alone, then on the BEAM workers alone (each
@@ -200,15 +212,33 @@ defmodule Desk.Orchestrator do
 
     c_of = fn doc, k ->
       case c_nodes do
-        [] -> nil
-        _ -> :erpc.call(Enum.at(c_nodes, rem(k, length(c_nodes))), :extractor, :extract, [doc], @call_ms)
+        [] ->
+          nil
+
+        _ ->
+          :erpc.call(
+            Enum.at(c_nodes, rem(k, length(c_nodes))),
+            :extractor,
+            :extract,
+            [doc],
+            @call_ms
+          )
       end
     end
 
     beam_of = fn doc, k ->
       case beam_nodes do
-        [] -> DeskExtractor.extract(doc)
-        _ -> :erpc.call(Enum.at(beam_nodes, rem(k, length(beam_nodes))), DeskExtractor, :extract, [doc], @call_ms)
+        [] ->
+          DeskExtractor.extract(doc)
+
+        _ ->
+          :erpc.call(
+            Enum.at(beam_nodes, rem(k, length(beam_nodes))),
+            DeskExtractor,
+            :extract,
+            [doc],
+            @call_ms
+          )
       end
     end
 
@@ -226,7 +256,9 @@ defmodule Desk.Orchestrator do
         say("agreement: #{length(sample)} sampled documents give the same entities on C and BEAM")
 
       _ ->
-        fail("C and BEAM disagree on documents #{inspect(Enum.take(bad, 10))} (of #{length(sample)} sampled)")
+        fail(
+          "C and BEAM disagree on documents #{inspect(Enum.take(bad, 10))} (of #{length(sample)} sampled)"
+        )
     end
   end
 end

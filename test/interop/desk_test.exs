@@ -13,7 +13,10 @@ defmodule Interop.DeskTest do
   defp env(extra), do: [{"CNODED", cnoded!()} | extra]
 
   defp run(extra) do
-    System.cmd("timeout", ["-k", "5", "90", "bash", @script], env: env(extra), stderr_to_stdout: true)
+    System.cmd("timeout", ["-k", "5", "90", "bash", @script],
+      env: env(extra),
+      stderr_to_stdout: true
+    )
   end
 
   defp pids_started(out) do
@@ -23,12 +26,20 @@ defmodule Interop.DeskTest do
   defp assert_all_gone(out) do
     pids = pids_started(out)
     assert pids != []
-    for p <- pids, do: assert(eventually(fn -> not os_alive?(p) end, 5_000), "pid #{p} left running")
+
+    for p <- pids,
+        do: assert(eventually(fn -> not os_alive?(p) end, 5_000), "pid #{p} left running")
   end
 
   test "one C node and one BEAM node: report, agreement, clean exit" do
     {out, rc} =
-      run([{"DOCS", "200"}, {"C_NODES", "1"}, {"BEAM_NODES", "1"}, {"WORKERS_PER_NODE", "2"}, {"SOLO", "1"}])
+      run([
+        {"DOCS", "200"},
+        {"C_NODES", "1"},
+        {"BEAM_NODES", "1"},
+        {"WORKERS_PER_NODE", "2"},
+        {"SOLO", "1"}
+      ])
 
     assert rc == 0, out
     assert out =~ ~r/desk: 200 documents \([\d.]+ MB, seed 1/
@@ -38,7 +49,10 @@ defmodule Interop.DeskTest do
     assert out =~ ~r/desk: BEAM nodes\s+BEAM\s+2\s+\d+/
     assert [_, total] = Regex.run(~r/desk: total\s+all\s+4\s+(\d+)/, out)
     assert total == "200"
-    assert out =~ ~r/entities found: [1-9]\d* \(dates \d+, emails \d+, money \d+, names \d+, phones \d+, urls \d+\)/
+
+    assert out =~
+             ~r/entities found: [1-9]\d* \(dates \d+, emails \d+, money \d+, names \d+, phones \d+, urls \d+\)/
+
     assert out =~ ~r/desk: C vs BEAM: [\d.]+x the documents per worker, side by side/
     assert out =~ ~r/desk: C nodes alone\s+C\s+2\s+200\s/
     assert out =~ ~r/desk: BEAM nodes alone\s+BEAM\s+2\s+200\s/
@@ -49,8 +63,15 @@ defmodule Interop.DeskTest do
 
   test "C nodes only (checked against the reference in the orchestrator), other settings" do
     {out, rc} =
-      run([{"DOCS", "150"}, {"C_NODES", "2"}, {"BEAM_NODES", "0"}, {"WORKERS_PER_NODE", "1"},
-           {"IN_FLIGHT", "2"}, {"SEED", "9"}, {"DOC_BYTES", "500"}])
+      run([
+        {"DOCS", "150"},
+        {"C_NODES", "2"},
+        {"BEAM_NODES", "0"},
+        {"WORKERS_PER_NODE", "1"},
+        {"IN_FLIGHT", "2"},
+        {"SEED", "9"},
+        {"DOC_BYTES", "500"}
+      ])
 
     assert rc == 0, out
     assert out =~ "seed 9"
@@ -62,8 +83,12 @@ defmodule Interop.DeskTest do
   end
 
   test "bad settings are refused before anything starts" do
-    for bad <- [[{"DOCS", "abc"}], [{"DOCS", "0"}], [{"C_NODES", "0"}, {"BEAM_NODES", "0"}],
-                [{"WORKERS_PER_NODE", "0"}]] do
+    for bad <- [
+          [{"DOCS", "abc"}],
+          [{"DOCS", "0"}],
+          [{"C_NODES", "0"}, {"BEAM_NODES", "0"}],
+          [{"WORKERS_PER_NODE", "0"}]
+        ] do
       {out, rc} = run(bad)
       assert rc == 2, "#{inspect(bad)}: #{out}"
       assert out =~ "desk: error:"

@@ -40,7 +40,10 @@ defmodule Interop.ExtractorTest do
     true = Node.connect(c.node)
     peer = start_peer()
     bin = :persistent_term.get(:desk_extractor_beam)
-    {:module, DeskExtractor} = peer_call(peer, :code, :load_binary, [DeskExtractor, ~c"extractor.ex", bin])
+
+    {:module, DeskExtractor} =
+      peer_call(peer, :code, :load_binary, [DeskExtractor, ~c"extractor.ex", bin])
+
     {:ok, c: c, peer: peer}
   end
 
@@ -66,7 +69,10 @@ defmodule Interop.ExtractorTest do
 
       for {how, got} <- [call: via_call, rpc: via_rpc, beam_peer: via_peer], got != ref do
         diff = for k <- @kinds, got[k] != ref[k], do: {k, c: got[k], elixir: ref[k]}
-        flunk("#{how} differs from the Elixir reference on #{inspect(doc, limit: 200)}:\n#{inspect(diff)}")
+
+        flunk(
+          "#{how} differs from the Elixir reference on #{inspect(doc, limit: 200)}:\n#{inspect(diff)}"
+        )
       end
 
       found + Enum.sum(for {_, l} <- ref, do: length(l))
@@ -99,11 +105,18 @@ defmodule Interop.ExtractorTest do
     # hand-checked answers, so that agreement is not agreement on something wrong
     assert GenServer.call(w, {:extract, Enum.at(@edge, 2)}) == %{
              emails: ["jo.smith+tag@mail.example.co.uk", "a@b.io"],
-             urls: [], phones: [], dates: [], money: [], names: []
+             urls: [],
+             phones: [],
+             dates: [],
+             money: [],
+             names: []
            }
 
     assert GenServer.call(w, {:extract, Enum.at(@edge, 6)}) == %{
-             emails: [], urls: [], phones: [], money: [],
+             emails: [],
+             urls: [],
+             phones: [],
+             money: [],
              dates: ["March 12, 2024"],
              names: ["Ada Lovelace", "Alan Mathison Turing"]
            }
@@ -136,7 +149,9 @@ defmodule Interop.ExtractorTest do
       assert ms < 10_000, "#{what}: #{ms} ms for 1 MiB"
     end
 
-    assert %{names: [one]} = GenServer.call(w, {:extract, :binary.copy("Abc ", div(mb, 4))}, 60_000)
+    assert %{names: [one]} =
+             GenServer.call(w, {:extract, :binary.copy("Abc ", div(mb, 4))}, 60_000)
+
     assert byte_size(one) == mb - 1
   end
 
@@ -148,8 +163,15 @@ defmodule Interop.ExtractorTest do
 
     calls =
       Enum.take(DeskDocs.docs(99, 20), 20) ++
-        [{:bad, 123}, {:bad, ~c"charlist"}, {:bad, <<1::3>>}, {:raw, :foo}, {:raw, {:extract}},
-         {:raw, {:extract, "a", "b"}}, ""]
+        [
+          {:bad, 123},
+          {:bad, ~c"charlist"},
+          {:bad, <<1::3>>},
+          {:raw, :foo},
+          {:raw, {:extract}},
+          {:raw, {:extract, "a", "b"}},
+          ""
+        ]
 
     for call <- calls do
       req =
@@ -174,7 +196,10 @@ defmodule Interop.ExtractorTest do
     assert st == :sys.get_state(b)
     assert st.documents == length(docs)
     assert st.bytes == Enum.sum(Enum.map(docs, &byte_size/1))
-    assert st.entities == Enum.sum(for d <- docs, {_, l} <- DeskExtractor.extract(d), do: length(l))
+
+    assert st.entities ==
+             Enum.sum(for d <- docs, {_, l} <- DeskExtractor.extract(d), do: length(l))
+
     assert st.refused == 6
 
     # casts and other messages are ignored
@@ -185,7 +210,10 @@ defmodule Interop.ExtractorTest do
 
     # under cnode_sup, and the one --child started at boot
     {:ok, sup_w} =
-      DynamicSupervisor.start_child({:cnode_sup, c.node}, %{id: :ex, start: {:extractor, :start_link, []}})
+      DynamicSupervisor.start_child({:cnode_sup, c.node}, %{
+        id: :ex,
+        start: {:extractor, :start_link, []}
+      })
 
     assert GenServer.call(sup_w, {:extract, "ring +1 555 123 4567"}).phones == ["+1 555 123 4567"]
     assert GenServer.call({:desk_extractor, c.node}, {:extract, "Ann Lee"}).names == ["Ann Lee"]
