@@ -12,16 +12,18 @@
 # Environment: DOCS (default 5000), C_NODES (1), BEAM_NODES (1), WORKERS_PER_NODE (2),
 # IN_FLIGHT (jobs in flight per worker, 4), SEED (1), DOC_BYTES (documents are 1 to DOC_BYTES
 # bytes long, about; default 3000), SOLO=1 (then the same documents on the C nodes alone and
-# on the BEAM nodes alone), CNODED (default build/cnoded).
+# on the BEAM nodes alone), CONNECT_MS (how long a node may take to come up, 20000),
+# CNODED (default build/cnoded).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cnoded=${CNODED:-$here/build/cnoded}
 docs=${DOCS:-5000} c_nodes=${C_NODES:-1} beam_nodes=${BEAM_NODES:-1}
 workers=${WORKERS_PER_NODE:-2} in_flight=${IN_FLIGHT:-4} seed=${SEED:-1} doc_bytes=${DOC_BYTES:-3000} solo=${SOLO:-0}
+connect_ms=${CONNECT_MS:-20000}
 
 say() { printf 'desk: %s\n' "$*"; }
 bad() { say "error: $*" >&2; exit 2; }
-for v in docs c_nodes beam_nodes workers in_flight seed doc_bytes; do
+for v in docs c_nodes beam_nodes workers in_flight seed doc_bytes connect_ms; do
   [[ ${!v} =~ ^[0-9]+$ ]] || bad "$v must be a number (got '${!v}')"
 done
 [ "$docs" -ge 1 ] || bad "DOCS must be at least 1"
@@ -104,6 +106,7 @@ done
 # ---- the orchestrator -----------------------------------------------------------------------
 DESK_C_NODES=$cnames DESK_BEAM_NODES=$bnames DESK_DOCS=$docs DESK_SEED=$seed \
   DESK_WORKERS=$workers DESK_IN_FLIGHT=$in_flight DESK_DOC_BYTES=$doc_bytes DESK_SOLO=$solo \
+  DESK_CONNECT_MS=$connect_ms \
   elixir --sname "desk_orch_$$" --cookie "$cookie" --erl "-start_epmd false" \
   "$here/scripts/desk/orchestrator.exs" </dev/null &
 opid=$!
@@ -113,4 +116,5 @@ set +e
 wait "$opid"
 rc=$?
 set -e
+unset 'pids[-1]' # reaped: its pid is free for others now
 exit $rc

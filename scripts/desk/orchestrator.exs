@@ -8,12 +8,12 @@
 #
 # Environment (set by the script): DESK_C_NODES, DESK_BEAM_NODES (short names, space
 # separated), DESK_DOCS, DESK_SEED, DESK_WORKERS, DESK_IN_FLIGHT, DESK_DOC_BYTES, DESK_SOLO (1:
-# also run the documents on each kind of node alone).
+# also run the documents on each kind of node alone), DESK_CONNECT_MS (how long a node may
+# take to come up, default 20000).
 Code.require_file("extractor.ex", __DIR__)
 Code.require_file("docgen.ex", __DIR__)
 
 defmodule Desk.Orchestrator do
-  @connect_ms 20_000
   @call_ms 60_000
 
   def main do
@@ -54,6 +54,9 @@ defmodule Desk.Orchestrator do
     agree(docs, results, c_nodes, beam_nodes)
   end
 
+  # how long a node may take to come up (DESK_CONNECT_MS, default 20 s)
+  defp connect_ms, do: String.to_integer(System.get_env("DESK_CONNECT_MS") || "20000")
+
   defp say(line), do: IO.puts("desk: " <> line)
 
   defp fail(why) do
@@ -68,7 +71,7 @@ defmodule Desk.Orchestrator do
 
   # Connect (retrying while the node starts), and for a BEAM node wait for DeskExtractor.
   defp await_node(nd, beam?),
-    do: await_node(nd, beam?, System.monotonic_time(:millisecond) + @connect_ms)
+    do: await_node(nd, beam?, System.monotonic_time(:millisecond) + connect_ms())
 
   defp await_node(nd, beam?, deadline) do
     ready =
@@ -85,7 +88,7 @@ defmodule Desk.Orchestrator do
         :ok
 
       System.monotonic_time(:millisecond) > deadline ->
-        fail("#{nd} did not come up within #{@connect_ms} ms")
+        fail("#{nd} did not come up within #{connect_ms()} ms")
 
       true ->
         Process.sleep(100) && await_node(nd, beam?, deadline)

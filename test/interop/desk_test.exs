@@ -10,7 +10,7 @@ defmodule Interop.DeskTest do
 
   @script Path.expand("../../scripts/desk-datacenter.sh", __DIR__)
 
-  defp env(extra), do: [{"CNODED", cnoded!()} | extra]
+  defp env(extra), do: Enum.uniq_by(extra ++ [{"CNODED", cnoded!()}], &elem(&1, 0))
 
   defp run(extra) do
     System.cmd("timeout", ["-k", "5", "90", "bash", @script],
@@ -82,12 +82,23 @@ defmodule Interop.DeskTest do
     assert_all_gone(out)
   end
 
+  test "a node that does not come up: status 1, the reason, and everything stopped" do
+    {out, rc} =
+      run([{"CNODED", "/bin/false"}, {"CONNECT_MS", "3000"}, {"DOCS", "10"}, {"BEAM_NODES", "1"}])
+
+    assert rc == 1, out
+    assert out =~ ~r/desk: error: desk_c1_\d+@\S+ did not come up within 3000 ms/
+    assert length(pids_started(out)) == 4
+    assert_all_gone(out)
+  end
+
   test "bad settings are refused before anything starts" do
     for bad <- [
           [{"DOCS", "abc"}],
           [{"DOCS", "0"}],
           [{"C_NODES", "0"}, {"BEAM_NODES", "0"}],
-          [{"WORKERS_PER_NODE", "0"}]
+          [{"WORKERS_PER_NODE", "0"}],
+          [{"CONNECT_MS", "x"}]
         ] do
       {out, rc} = run(bad)
       assert rc == 2, "#{inspect(bad)}: #{out}"
