@@ -77,6 +77,11 @@ $(BUILD)/test/%: test/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs check)
 
+# check_extractor also links the scanner it tests, which lives in workers/ (not libcnode).
+$(BUILD)/test/check_extractor: test/unit/check_extractor.c $(BUILD)/workers/extract_scan.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(BUILD)/workers/extract_scan.o $(LIB) $(LDLIBS) $(shell pkg-config --libs check)
+
 # Fuzzing the network parsers (test/fuzz/, scripts/fuzz.sh): `make fuzz` runs each harness for
 # FUZZ_SECONDS (default 60); `make fuzz-smoke` (in `make test`) replays the seeds and a fixed
 # number of mutations. Both build with clang into build-fuzz/, whatever SAN says.
@@ -90,6 +95,11 @@ fuzz-bins: $(FUZZ_BIN)
 $(BUILD)/fuzz/%: test/fuzz/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(LIB) $(LDLIBS)
+
+# fuzz_extract also links the scanner it fuzzes (workers/, not libcnode).
+$(BUILD)/fuzz/fuzz_extract: test/fuzz/fuzz_extract.c $(BUILD)/workers/extract_scan.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(BUILD)/workers/extract_scan.o $(LIB) $(LDLIBS)
 
 deps:
 	@bash scripts/install-deps.sh
