@@ -13,9 +13,10 @@
 # IN_FLIGHT (jobs in flight per worker, 4), SEED (1), DOC_BYTES (documents are 1 to DOC_BYTES
 # bytes long, about; default 3000), SOLO=1 (then the same documents on the C nodes alone and
 # on the BEAM nodes alone), CONNECT_MS (how long a node may take to come up, 20000),
-# CNODED (default build/cnoded).
+# CNODED (default build/cnoded, built or brought up to date first).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+[ -n "${CNODED:-}" ] || make --no-print-directory -C "$here" all >/dev/null
 cnoded=${CNODED:-$here/build/cnoded}
 docs=${DOCS:-5000} c_nodes=${C_NODES:-1} beam_nodes=${BEAM_NODES:-1}
 workers=${WORKERS_PER_NODE:-2} in_flight=${IN_FLIGHT:-4} seed=${SEED:-1} doc_bytes=${DOC_BYTES:-3000} solo=${SOLO:-0}
