@@ -1,0 +1,127 @@
+# The keeper (cnode/services/keeper.c): cnoded's named system processes come back under the
+# same name when they exit while the node runs, as kernel_safe_sup brings pg back on a BEAM
+# node (where rex, global_name_server and net_kernel take the whole node down instead). Each
+# test kills a process from the BEAM side and checks that the name is registered again, to a
+# new pid, and works; past the restart intensity (4 restarts of a name within 3600 s, as
+# kernel_safe_sup) a name stays down with an error in the log; shutdown restarts nothing.
+CnodeTest.watchdog(280, __ENV__.file)
+ExUnit.start(trace: true, timeout: 90_000)
+
+defmodule Interop.KeeperTest do
+  use ExUnit.Case
+  import CnodeTest
+
+  defp whereis(c, name), do: :erpc.call(c.node, :erlang, :whereis, [name], 5_000)
+
+  # Kill the process registered as name; wait until another pid holds the name. Returns it.
+  defp kill_and_wait(c, name) do
+    old = whereis(c, name)
+    assert is_pid(old), "#{name} is not registered on #{c.node}"
+    ref = Process.monitor(old)
+    Process.exit(old, :kill)
+    assert_receive {:DOWN, ^ref, :process, ^old, reason}, 5_000
+    assert reason in [:killed, :noproc]
+
+    eventually(
+      fn ->
+        case whereis(c, name) do
+          p when is_pid(p) and p != old -> p
+          _ -> nil
+        end
+      end,
+      10_000,
+      what: "#{name} registered again to a new pid"
+    )
+  end
+
+  test "echo comes back after a kill and answers the health check" do
+    c = connect!(start_cnode())
+    assert GenServer.call({:echo, c.node}, :before) == :before
+    new = kill_and_wait(c, :echo)
+    assert GenServer.call({:echo, c.node}, {:hi, [1, 2]}, 5_000) == {:hi, [1, 2]}
+    assert GenServer.call({:echo, c.node}, :count, 5_000) == 0, "a fresh echo starts at count 0"
+    wait_log(c, ~r/keeper: \*\*\* echo <[\d.]+> exited \(killed\)/, 5_000)
+    wait_log(c, "keeper: *** started a fresh echo", 5_000)
+    assert node(new) == c.node
+  end
+
+  test "echo killed through a link to a crashing BEAM process comes back" do
+    c = connect!(start_cnode())
+    echo = whereis(c, :echo)
+    ref = Process.monitor(echo)
+
+    {pid, mref} =
+      spawn_monitor(fn ->
+        Process.link(echo)
+        exit(:crash)
+      end)
+
+    assert_receive {:DOWN, ^mref, :process, ^pid, :crash}, 5_000
+    assert_receive {:DOWN, ^ref, :process, ^echo, :crash}, 5_000
+
+    eventually(fn -> GenServer.call({:echo, c.node}, :back, 2_000) == :back end, 10_000,
+      what: "echo answering again"
+    )
+  end
+
+  test "rex comes back: rpc:block_call, rex calls and erpc work" do
+    c = connect!(start_cnode())
+    kill_and_wait(c, :rex)
+    assert :rpc.block_call(c.node, :demo, :add, [1, 2], 5_000) == 3
+    assert GenServer.call({:rex, c.node}, {:call, :demo, :add, [2, 3], :user}, 5_000) == 5
+    assert :erpc.call(c.node, :demo, :add, [3, 4], 5_000) == 7
+    assert :rpc.call(c.node, :demo, :add, [4, 5], 5_000) == 9
+  end
+
+  test "net_kernel comes back: ping gives :pong on a new connection, connections stay up" do
+    c = connect!(start_cnode())
+    :erlang.monitor_node(c.node, true)
+    kill_and_wait(c, :net_kernel)
+    # the connections do not belong to the net_kernel process in cnoded: they stay up
+    refute_receive {:nodedown, _}, 500
+    assert ping(c.node) == :pong
+    :erlang.monitor_node(c.node, false)
+    Node.disconnect(c.node)
+    eventually(fn -> c.node not in Node.list() end, 5_000, what: "disconnected")
+    eventually(fn -> ping(c.node) == :pong end, 10_000, what: "ping answered again")
+    assert GenServer.call({:net_kernel, c.node}, {:is_auth, node()}, 5_000) == :yes
+  end
+
+  test "past 4 restarts of a name within the hour it stays down, with an error; other names still come back" do
+    c = connect!(start_cnode())
+    for _ <- 1..4, do: kill_and_wait(c, :echo)
+    # the log line of a restart may come after the name is back
+    eventually(fn -> length(log_lines(c, "started a fresh echo")) == 4 end, 5_000,
+      what: "4 restarts logged"
+    )
+    mark = log_mark(c)
+    echo = whereis(c, :echo)
+    Process.exit(echo, :kill)
+    wait_log(c, "keeper: echo exited more than 4 times within 3600 s: not restarted again", 10_000,
+      after: mark
+    )
+    Process.sleep(500)
+    assert whereis(c, :echo) == :undefined
+    refute_log(c, "started a fresh echo", after: mark)
+    # the limit is per name
+    kill_and_wait(c, :rex)
+    assert :rpc.block_call(c.node, :demo, :add, [1, 2], 5_000) == 3
+  end
+
+  test "SIGTERM: nothing is restarted, the node exits 0 promptly" do
+    c = connect!(start_cnode())
+    kill_and_wait(c, :echo)
+    mark = log_mark(c)
+    sigterm(c)
+    assert wait_exit(c, 8_000) == 0
+    refute_log(c, "keeper:", after: mark)
+  end
+
+  test ":init.stop: nothing is restarted, the node exits 0 promptly" do
+    c = connect!(start_cnode())
+    mark = log_mark(c)
+    :erpc.cast(c.node, :init, :stop, [])
+    assert wait_exit(c, 8_000) == 0
+    refute_log(c, "keeper:", after: mark)
+  end
+end
