@@ -17,12 +17,12 @@
 #include <string.h>
 
 #define KTAG "$cnode_keeper" /* our own messages: {KTAG, watch | retry, Index} */
-#define MAX_KEPT 512
+#define MAX_KEPT 320         /* 256 --pg-scope flags, pg and the other services */
 
 const cn_keep_policy cn_keep_default = {.max = 4, .period_ms = 3600 * 1000, .retry_ms = 0};
 
 typedef struct kept {
-    const char *name;
+    char name[MAXATOMLEN_UTF8];
     cn_keep_start_fn start;
     void *arg;
     const cn_keep_policy *pol;
@@ -249,7 +249,11 @@ int cn_keep(const char *name, cn_keep_start_fn start, void *arg, const cn_keep_p
         return -1;
     }
     if (i == nkept) {
-        table[i].name = name;
+        if (strlen(name) >= sizeof table[i].name) {
+            pthread_mutex_unlock(&kmx);
+            return -1;
+        }
+        strcpy(table[i].name, name);
         nkept++;
     }
     /* a second keep of the same name changes only what the keeper reads on its next event */

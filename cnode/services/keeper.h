@@ -29,7 +29,7 @@ int cn_keeper_start(void);
 
 /* Keep the process registered under name (started already by the caller, as start would):
  * whenever it exits while the node runs (not during shutdown), start(name, arg) runs again, within
- * the policy (NULL: cn_keep_default). name and policy must live as long as the node. Keeping
+ * the policy (NULL: cn_keep_default; it must live as long as the node; name is copied). Keeping
  * a name twice replaces the first. Returns 0, or -1 (no keeper, table full). */
 int cn_keep(const char *name, cn_keep_start_fn start, void *arg, const cn_keep_policy *policy);
 

@@ -108,6 +108,49 @@ defmodule Interop.KeeperTest do
     assert :rpc.block_call(c.node, :demo, :add, [1, 2], 5_000) == 3
   end
 
+  # ---- :pg ---------------------------------------------------------------------------------
+
+  defp pg_peer(scopes) do
+    p = start_peer()
+    for s <- scopes, do: assert({:ok, _} = peer_call(p, :pg, :start, [s]))
+    p
+  end
+
+  defp sorted(l), do: Enum.sort(l)
+
+  test "a pg scope comes back empty and resyncs with its peers; --pg-scope scopes too" do
+    c = connect!(start_cnode(args: ["--pg-scope", "extra"]))
+    p = pg_peer([:pg, :extra])
+    assert peer_call(p, :net_kernel, :connect_node, [c.node]) == true
+    bp = peer_eval(p, "spawn(fun() -> receive stop -> ok end end).")
+    :ok = peer_call(p, :pg, :join, [:pg, :g, bp])
+    old_member = Node.spawn(c.node, :kv, :start, [])
+    :ok = :erpc.call(c.node, :pg, :join, [:pg, :g, old_member])
+    eventually(fn -> sorted(peer_call(p, :pg, :get_members, [:pg, :g])) == sorted([bp, old_member]) end,
+      10_000, what: "the peer sees the C member")
+    eventually(fn -> sorted(:erpc.call(c.node, :pg, :get_members, [:pg, :g])) == sorted([bp, old_member]) end,
+      10_000, what: "the C node sees both")
+
+    kill_and_wait(c, :pg)
+    # as a restarted BEAM scope: the local members are gone (they were joined to the old
+    # process), on every node; the peer's members come back by discover/sync
+    eventually(fn -> peer_call(p, :pg, :get_members, [:pg, :g]) == [bp] end, 10_000,
+      what: "the peer forgets the members of the killed scope")
+    eventually(fn -> :erpc.call(c.node, :pg, :get_members, [:pg, :g]) == [bp] end, 10_000,
+      what: "the fresh scope has the peer's members again")
+    new_member = Node.spawn(c.node, :kv, :start, [])
+    :ok = :erpc.call(c.node, :pg, :join, [:pg, :g, new_member])
+    eventually(fn -> sorted(peer_call(p, :pg, :get_members, [:pg, :g])) == sorted([bp, new_member]) end,
+      10_000, what: "a join in the fresh scope reaches the peer")
+    assert :erpc.call(c.node, :pg, :get_local_members, [:pg, :g]) == [new_member]
+
+    # a scope given with --pg-scope is kept too
+    kill_and_wait(c, :extra)
+    :ok = :erpc.call(c.node, :pg, :join, [:extra, :h, new_member])
+    eventually(fn -> peer_call(p, :pg, :get_members, [:extra, :h]) == [new_member] end, 10_000,
+      what: "the fresh extra scope talks to the peer")
+  end
+
   test "SIGTERM: nothing is restarted, the node exits 0 promptly" do
     c = connect!(start_cnode())
     kill_and_wait(c, :echo)
