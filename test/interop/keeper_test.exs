@@ -151,6 +151,69 @@ defmodule Interop.KeeperTest do
       what: "the fresh extra scope talks to the peer")
   end
 
+  # ---- :global ------------------------------------------------------------------------------
+
+  defp gwhere(c, name), do: :erpc.call(c.node, :global, :whereis_name, [name], 5_000)
+
+  test "global_name_server comes back with its table; registration, whereis, DOWN and a new peer's sync work" do
+    c = connect!(start_cnode())
+    :global.sync()
+    old_c = Node.spawn(c.node, :kv, :start, [])
+    assert :global.register_name(:keep_old_c, old_c) == :yes
+    assert :global.register_name(:keep_beam, self()) == :yes
+    eventually(fn -> gwhere(c, :keep_old_c) == old_c and gwhere(c, :keep_beam) == self() end, 10_000,
+      what: "names on the C node before the kill")
+
+    kill_and_wait(c, :global_name_server)
+    wait_log(c, "global: global_name_server restarted with 2 names", 5_000)
+    # the table outlived the process
+    assert gwhere(c, :keep_old_c) == old_c
+    assert gwhere(c, :keep_beam) == self()
+    # registrations made after the restart, from BEAM for a BEAM and a C pid
+    bp = spawn(fn -> receive do: (:stop -> :ok) end)
+    assert :global.register_name(:keep_new_beam, bp) == :yes
+    new_c = Node.spawn(c.node, :kv, :start, [])
+    assert :global.register_name(:keep_new_c, new_c) == :yes
+    eventually(fn -> gwhere(c, :keep_new_beam) == bp and gwhere(c, :keep_new_c) == new_c end, 10_000,
+      what: "new names on the C node")
+    assert :global.whereis_name(:keep_new_c) == new_c
+    # the fresh server monitors the pids of the names it kept: a death removes the name everywhere
+    Process.exit(old_c, :kill)
+    eventually(fn -> gwhere(c, :keep_old_c) == :undefined end, 10_000, what: "dead C pid's name gone on C")
+    eventually(fn -> :global.whereis_name(:keep_old_c) == :undefined end, 10_000,
+      what: "dead C pid's name gone on BEAM")
+    # a node that connects now syncs with the fresh server
+    p = start_peer()
+    assert peer_call(p, :net_kernel, :connect_node, [c.node]) == true
+    assert peer_call(p, :global, :sync, []) == :ok
+    eventually(fn -> peer_call(p, :global, :whereis_name, [:keep_new_c]) == new_c end, 15_000,
+      what: "the new peer sees the C name")
+    pp = peer_eval(p, "spawn(fun() -> receive stop -> ok end end).")
+    assert peer_call(p, :global, :register_name, [:keep_peer, pp]) == :yes
+    eventually(fn -> gwhere(c, :keep_peer) == pp end, 15_000, what: "the peer's name on the C node")
+    wait_log(c, "global: in sync with #{p.node}", 15_000)
+    assert :erpc.call(c.node, :global, :sync, [], 20_000) == :ok
+    from_c = Node.spawn(c.node, :kv, :start, [])
+    assert :erpc.call(c.node, :global, :register_name, [:keep_from_c, from_c], 10_000) == :yes
+    eventually(fn -> peer_call(p, :global, :whereis_name, [:keep_from_c]) == from_c end, 15_000,
+      what: "a name registered on the C node reaches the peer")
+  end
+
+  test "killing the global locker takes global_name_server with it; both come back" do
+    c = connect!(start_cnode())
+    gns = whereis(c, :global_name_server)
+    {:links, links} = :erpc.call(c.node, :erlang, :process_info, [gns, :links])
+    assert [locker] = Enum.filter(links, &(node(&1) == c.node))
+    ref = Process.monitor(gns)
+    Process.exit(locker, :kill)
+    assert_receive {:DOWN, ^ref, :process, ^gns, :killed}, 5_000
+    eventually(fn -> match?(p when is_pid(p) and p != gns, whereis(c, :global_name_server)) end, 10_000,
+      what: "global_name_server back")
+    assert :global.register_name(:keep_after_locker, self()) == :yes
+    eventually(fn -> gwhere(c, :keep_after_locker) == self() end, 10_000, what: "registration after the restart")
+    assert :global.trans({:keep_res, self()}, fn -> :locked end, [node(), c.node], 5) == :locked
+  end
+
   test "SIGTERM: nothing is restarted, the node exits 0 promptly" do
     c = connect!(start_cnode())
     kill_and_wait(c, :echo)
