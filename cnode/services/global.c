@@ -31,6 +31,10 @@ static int started;
 /* Server only. */
 long long gl_xcreation;
 static unsigned long turn; /* bumped for every message the server handles */
+/* A restarted server resumes on its first message (its own), once its name is registered. */
+#define RESUME_TAG "$global_resume"
+static int resume_pending;
+static void resume(cn_proc *self);
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
@@ -504,9 +508,14 @@ static int gl_info(cn_proc *self, void *state, const char *buf, int *idx)
     int ar;
     char tag[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8], node2[MAXATOMLEN_UTF8];
     int start = *idx;
-    if (ei_decode_tuple_header(buf, idx, &ar) < 0 || ar < 2 || ei_decode_atom(buf, idx, tag) < 0)
+    if (ei_decode_tuple_header(buf, idx, &ar) < 0 || ar < 1 || ei_decode_atom(buf, idx, tag) < 0)
         goto bad;
-    if (!strcmp(tag, "nodeup") && ar == 2) {
+    if (ar == 1 && !strcmp(tag, RESUME_TAG) && resume_pending) {
+        resume_pending = 0;
+        resume(self);
+    } else if (ar < 2) {
+        goto bad;
+    } else if (!strcmp(tag, "nodeup") && ar == 2) {
         if (ei_decode_atom(buf, idx, node) < 0)
             goto bad;
         gnode *g = gl_node_get(node, 1);
@@ -655,8 +664,16 @@ static int gl_init(cn_proc *self, const char *buf, int *idx, void **state)
         return -1;
     locker_pid = lk;
     cn_link(self, &lk);
-    if (started)
-        resume(self);
+    if (started) { /* after init: messages to the name are dropped until it is registered */
+        ei_x_buff x;
+        ei_x_new(&x);
+        ei_x_encode_tuple_header(&x, 1);
+        ei_x_encode_atom(&x, RESUME_TAG);
+        resume_pending = 1;
+        if (cn_send(self, &server_pid, x.buff, x.index) < 0)
+            resume_pending = 0;
+        ei_x_free(&x);
+    }
     return 0;
 }
 
