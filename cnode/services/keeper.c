@@ -44,10 +44,9 @@ static int keeper_up;
 
 int cn_keep_decide(cn_restarts *r, const cn_keep_policy *p, uint64_t now_ms)
 {
-    int ok = cn_restarts_add(r, now_ms);
-    if (ok == 1)
+    /* only starts count: a refusal does not push the window on */
+    if (cn_restarts_count(r, now_ms) < r->max && cn_restarts_add(r, now_ms) == 1)
         return CN_KEEP_START;
-    /* out of memory counts as over the limit: never loop on it */
     return p->retry_ms ? CN_KEEP_RETRY : CN_KEEP_GIVE_UP;
 }
 
@@ -107,8 +106,9 @@ static void schedule_retry(cn_proc *self, kept *k, int i, unsigned ms)
     k->retry_armed = 1;
 }
 
-/* k's process is gone (or never came up): start it again, within its policy. */
-static void restart(cn_proc *self, kept *k, int i)
+/* k's process is gone (or never came up): start it again, within its policy; a retry past
+ * the intensity (forced) starts it anyway, at most once per retry_ms. */
+static void restart(cn_proc *self, kept *k, int i, int forced)
 {
     char p[48];
     if (cn_loop_stopping() || k->gave_up || k->watching)
@@ -118,7 +118,12 @@ static void restart(cn_proc *self, kept *k, int i)
     cn_keep_start_fn start = k->start;
     void *arg = k->arg;
     pthread_mutex_unlock(&kmx);
-    switch (cn_keep_decide(&k->starts, pol, cn_now_ms())) {
+    int what = CN_KEEP_START;
+    if (forced)
+        cn_restarts_add(&k->starts, cn_now_ms()); /* counted, whatever the window says */
+    else
+        what = cn_keep_decide(&k->starts, pol, cn_now_ms());
+    switch (what) {
     case CN_KEEP_GIVE_UP:
         k->gave_up = 1;
         cn_error("keeper: %s exited more than %d times within %llu s: not restarted again "
@@ -183,7 +188,7 @@ static void on_down(cn_proc *self, const char *buf, int *idx)
         cn_error("keeper: *** %s %s exited (%s)", k->name, pid_str(&k->pid, p, sizeof p),
                  why ? why : "?");
         free(why);
-        restart(self, k, i);
+        restart(self, k, i, 0);
         return;
     }
 }
@@ -210,11 +215,11 @@ static int keeper_info(cn_proc *self, void *state, const char *buf, int *idx)
             k->gave_up = 0;
             if (watch(self, k) < 0) {
                 cn_error("keeper: %s is not running", k->name);
-                restart(self, k, (int)n);
+                restart(self, k, (int)n, 0);
             }
         } else if (!strcmp(a, "retry")) {
             k->retry_armed = 0;
-            restart(self, k, (int)n);
+            restart(self, k, (int)n, k->pol->retry_ms != 0);
         }
     }
     return CN_NOREPLY;

@@ -107,6 +107,22 @@ defmodule Interop.KeeperTest do
     assert :rpc.block_call(c.node, :demo, :add, [1, 2], 5_000) == 3
   end
 
+  test "cnode_sup is never given up on: past 3 restarts in 5 s the next start waits a second" do
+    c = connect!(start_cnode())
+    # three restarts in a row (well within 5 s even on a loaded machine)
+    for _ <- 1..3, do: kill_and_wait(c, :cnode_sup)
+    mark = log_mark(c)
+    old = whereis(c, :cnode_sup)
+    Process.exit(old, :kill)
+    wait_log(c, "keeper: cnode_sup exits too often; next start in 1000 ms", 5_000, after: mark)
+    new =
+      eventually(fn -> match?(p when is_pid(p) and p != old, whereis(c, :cnode_sup)) && whereis(c, :cnode_sup) end,
+        15_000, what: "cnode_sup back after the pause")
+    wait_log(c, "started a fresh cnode_sup", 5_000, after: mark)
+    assert {:ok, kv} = DynamicSupervisor.start_child({:cnode_sup, c.node}, %{id: :kv, start: {:kv, :start_link, [:a]}})
+    assert node(kv) == c.node and node(new) == c.node
+  end
+
   # ---- :pg ---------------------------------------------------------------------------------
 
   defp pg_peer(scopes) do
