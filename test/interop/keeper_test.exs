@@ -179,8 +179,26 @@ defmodule Interop.KeeperTest do
     eventually(fn -> gwhere(c, :keep_old_c) == old_c and gwhere(c, :keep_beam) == self() end, 10_000,
       what: "names on the C node before the kill")
 
+    # a lock on both nodes, held by a BEAM process
+    me = self()
+
+    holder =
+      spawn(fn ->
+        send(me, {:locked, :global.set_lock({:keep_res, self()}, [node(), c.node], 0)})
+        receive do: (:stop -> :ok)
+      end)
+
+    assert_receive {:locked, true}, 10_000
+
     kill_and_wait(c, :global_name_server)
     wait_log(c, "global: global_name_server restarted with 2 names", 5_000)
+    # the fresh server monitors the lock's holder again: its death frees the lock on C too
+    assert :global.set_lock({:keep_res, self()}, [node(), c.node], 0) == false
+    Process.exit(holder, :kill)
+    eventually(fn -> :global.set_lock({:keep_res, self()}, [node(), c.node], 0) end, 10_000,
+      what: "the lock free on both nodes after its holder died"
+    )
+    :global.del_lock({:keep_res, self()}, [node(), c.node])
     # the table outlived the process
     assert gwhere(c, :keep_old_c) == old_c
     assert gwhere(c, :keep_beam) == self()
