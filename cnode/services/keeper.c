@@ -106,9 +106,9 @@ static void schedule_retry(cn_proc *self, kept *k, int i, unsigned ms)
     k->retry_armed = 1;
 }
 
-/* k's process is gone (or never came up): start it again, within its policy; a retry past
- * the intensity (forced) starts it anyway, at most once per retry_ms. */
-static void restart(cn_proc *self, kept *k, int i, int forced)
+/* k's process is gone (or never came up): start it again, within its policy; a retry (timer)
+ * past the intensity of a policy with retry_ms starts it anyway, at most once per retry_ms. */
+static void restart(cn_proc *self, kept *k, int i, int retry)
 {
     char p[48];
     if (cn_loop_stopping() || k->gave_up || k->watching)
@@ -119,7 +119,7 @@ static void restart(cn_proc *self, kept *k, int i, int forced)
     void *arg = k->arg;
     pthread_mutex_unlock(&kmx);
     int what = CN_KEEP_START;
-    if (forced)
+    if (retry && pol->retry_ms)
         cn_restarts_add(&k->starts, cn_now_ms()); /* counted, whatever the window says */
     else
         what = cn_keep_decide(&k->starts, pol, cn_now_ms());
@@ -219,7 +219,7 @@ static int keeper_info(cn_proc *self, void *state, const char *buf, int *idx)
             }
         } else if (!strcmp(a, "retry")) {
             k->retry_armed = 0;
-            restart(self, k, (int)n, k->pol->retry_ms != 0);
+            restart(self, k, (int)n, 1);
         }
     }
     return CN_NOREPLY;
