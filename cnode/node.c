@@ -11,6 +11,7 @@
 #include "proc/proc.h"
 #include "proc/sched.h"
 #include "services/handoff.h"
+#include "services/pg.h"
 #include "services/services.h"
 #include "util/log.h"
 
@@ -374,7 +375,7 @@ int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code)
         cn_reconnect_watch(c->connect[i]); /* redialled with back-off whenever it drops */
     }
     for (int i = 0; i < c->npg_scopes; i++)
-        if (cn_pg_start(c->pg_scopes[i]) < 0)
+        if (cn_pg_keep(c->pg_scopes[i]) < 0) /* restarted if it exits */
             cn_warn("cannot start the pg scope %s", c->pg_scopes[i]);
     *code = 0;
     return 0;

@@ -1,6 +1,7 @@
 /* cnoded: the daemon = libcnode + this command line + the built-in workers. */
 #include "cnode.h"
 #include "code/sign.h"
+#include "services/keeper.h"
 #include "services/services.h"
 #include "util/conffile.h"
 #include "util/log.h"
@@ -474,7 +475,7 @@ int main(int argc, char **argv)
         cn_error("%s", err);
         return code ? code : 1;
     }
-    if (cn_spawn_worker(&cn_echo_worker, NULL, 0, "echo", NULL) < 0)
+    if (cn_keep_worker(&cn_echo_worker, "echo") < 0) /* restarted if it exits */
         cn_error("cannot start the echo worker");
     int r = cn_node_run();
     return r;

@@ -11,6 +11,7 @@
 
 #include "dist/conn.h"
 #include "proc/ident.h"
+#include "services/keeper.h"
 #include "util/log.h"
 
 #include <stdlib.h>
@@ -30,6 +31,10 @@ static int started;
 /* Server only. */
 long long gl_xcreation;
 static unsigned long turn; /* bumped for every message the server handles */
+/* A restarted server resumes on its first message (its own), once its name is registered. */
+#define RESUME_TAG "$global_resume"
+static int resume_pending;
+static void resume(cn_proc *self);
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
@@ -503,9 +508,14 @@ static int gl_info(cn_proc *self, void *state, const char *buf, int *idx)
     int ar;
     char tag[MAXATOMLEN_UTF8], node[MAXATOMLEN_UTF8], node2[MAXATOMLEN_UTF8];
     int start = *idx;
-    if (ei_decode_tuple_header(buf, idx, &ar) < 0 || ar < 2 || ei_decode_atom(buf, idx, tag) < 0)
+    if (ei_decode_tuple_header(buf, idx, &ar) < 0 || ar < 1 || ei_decode_atom(buf, idx, tag) < 0)
         goto bad;
-    if (!strcmp(tag, "nodeup") && ar == 2) {
+    if (ar == 1 && !strcmp(tag, RESUME_TAG) && resume_pending) {
+        resume_pending = 0;
+        resume(self);
+    } else if (ar < 2) {
+        goto bad;
+    } else if (!strcmp(tag, "nodeup") && ar == 2) {
         if (ei_decode_atom(buf, idx, node) < 0)
             goto bad;
         gnode *g = gl_node_get(node, 1);
@@ -579,12 +589,92 @@ bad:
     return CN_NOREPLY;
 }
 
+/* A fresh server taking over from one that exited (the keeper started it again). The tables
+ * outlived the old process (they are this file's), so the node stays in sync with the cluster
+ * (a BEAM peer would not sync again without a new connection); what died with it are its
+ * monitors (of registered pids, lock holders, nodes), its locker, and the messages sent to it
+ * meanwhile: the monitors are taken again (a pid that died meanwhile gives DOWN at once), the
+ * fresh locker learns the known nodes, connect sessions under way start over, and nodes that
+ * came or went meanwhile are taken as nodeup / nodedown now. */
+static void resume(cn_proc *self)
+{
+    turn++;
+    for (int i = 0; i < gl_names.n; i++) { /* only this process writes the tables */
+        cn_ref r;
+        if (cn_monitor(self, &gl_names.v[i].pid, &r) < 0)
+            continue;
+        pthread_mutex_lock(&gl_mx);
+        gl_names.v[i].ref = r;
+        pthread_mutex_unlock(&gl_mx);
+    }
+    for (int i = 0; i < locks.n; i++)
+        for (int k = 0; k < locks.v[i].nh; k++) {
+            cn_ref r;
+            if (cn_monitor(self, &locks.v[i].h[k].pid, &r) < 0)
+                continue;
+            pthread_mutex_lock(&gl_mx);
+            locks.v[i].h[k].ref = r;
+            pthread_mutex_unlock(&gl_mx);
+        }
+    int nknown;
+    char **known = gl_known_nodes(&nknown);
+    gl_locker_add_known(self, known, nknown);
+    gl_strv_free(known, nknown);
+    int nn = gl_nnodes;
+    for (int i = 0; i < nn; i++) {
+        gnode *g = &gl_nodes[i];
+        long n = cn_node_lookup(g->name);
+        int up = n > 0 && cn_conn_is_up((uint32_t)n);
+        g->node_mon = 0;
+        if (!up) {
+            if (g->known || g->pending || g->resolver || g->has_my_tag)
+                gl_handle_nodedown(self, g, ND_DISCONNECTED);
+        } else if (!g->known && (g->pending || g->resolver || g->has_my_tag || g->has_his_tag ||
+                                 g->pre_connect || g->wait_lock || g->save_ops || g->lock_id)) {
+            long long t = g->has_my_tag ? g->my_tag : 0;
+            gl_restart_connect(self, g, g->has_my_tag, t);
+            if (!g->resolver)
+                gl_handle_nodeup(self, g);
+        }
+    }
+    uint32_t up[MAX_NODES];
+    size_t n = cn_conn_list_kind(up, MAX_NODES, CN_CONN_VISIBLE);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = cn_node_name(up[i]);
+        gnode *g = name ? gl_node_get(name, 1) : NULL;
+        if (g && !g->known && !g->resolver)
+            gl_handle_nodeup(self, g);
+    }
+    cn_warn("global: %s restarted with %d names and %d known nodes kept", GL_SERVER, gl_names.n,
+            nknown);
+}
+
 static int gl_init(cn_proc *self, const char *buf, int *idx, void **state)
 {
     (void)buf;
     (void)idx;
     *state = NULL;
-    return cn_monitor_nodes(self, 1, CN_NODES_VISIBLE);
+    server_pid = cn_self(self);
+    if (cn_monitor_nodes(self, 1, CN_NODES_VISIBLE) < 0)
+        return -1;
+    /* the locker is linked, as OTP's: when either goes, so does the other, and both start
+     * again together */
+    cn_pid lk;
+    if (gl_locker_start(&lk) < 0)
+        return -1;
+    locker_pid = lk;
+    cn_link(self, &lk);
+    if (started) { /* after init: messages to the name are dropped until it is registered */
+        ei_x_buff x;
+        ei_x_new(&x);
+        ei_x_encode_tuple_header(&x, 1);
+        ei_x_encode_atom(&x, RESUME_TAG);
+        resume_pending = 1;
+        if (cn_send(self, &server_pid, x.buff, x.index) < 0)
+            resume_pending = 0;
+        ei_x_free(&x);
+    }
+    return 0;
 }
 
 static const cn_worker global_server = {
@@ -595,6 +685,12 @@ static const cn_worker global_server = {
     .handle_info = gl_info,
 };
 
+static int keep_start(const char *name, void *arg)
+{
+    (void)arg;
+    return cn_spawn_worker(&global_server, NULL, 0, name, NULL);
+}
+
 int cn_global_start(void)
 {
     if (started)
@@ -603,13 +699,13 @@ int cn_global_start(void)
         ((long long)time(NULL) << 16) ^ (long long)getpid() ^ (long long)cn_ident_creation();
     if (gl_xcreation < 0)
         gl_xcreation = -gl_xcreation;
-    if (gl_locker_start(&locker_pid) < 0)
-        return -1;
-    if (cn_spawn_worker(&global_server, NULL, 0, GL_SERVER, &server_pid) < 0) {
+    if (cn_spawn_worker(&global_server, NULL, 0, GL_SERVER, NULL) < 0) {
         cn_warn("global: cannot start %s", GL_SERVER);
         return -1;
     }
     started = 1;
+    if (cn_keep(GL_SERVER, keep_start, NULL, NULL) < 0)
+        cn_warn("global: %s will not be restarted if it exits", GL_SERVER);
     return cn_global_exports();
 }
 

@@ -3,6 +3,7 @@
 #include "services/services.h"
 
 #include "cnode.h"
+#include "services/keeper.h"
 #include "util/log.h"
 
 #include <string.h>
@@ -34,7 +35,7 @@ static const cn_worker net_kernel = {
 
 int cn_net_kernel_start(void)
 {
-    if (cn_spawn_worker(&net_kernel, NULL, 0, "net_kernel", NULL) < 0)
+    if (cn_keep_worker(&net_kernel, "net_kernel") < 0)
         return -1;
     return 0;
 }

@@ -305,7 +305,7 @@ int cn_pg_service_start(void)
     if (cn_pg_rpc_start() < 0)
         return -1;
     /* not fatal: the name may belong to a --child, as any registered name may */
-    if (cn_pg_start("pg") < 0)
+    if (cn_pg_keep("pg") < 0)
         cn_warn("the default pg scope did not start (is the name pg taken?)");
     return 0;
 }

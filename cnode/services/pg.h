@@ -9,6 +9,10 @@
  * `pg`. Called once by cn_services_start. */
 int cn_pg_service_start(void);
 
+/* Start scope unless it runs, and keep it: when its process exits while the node runs, the
+ * keeper starts a fresh, empty one, which meets its peers again by discover (pg.c). */
+int cn_pg_keep(const char *scope);
+
 /* Inside the service (pg_api.c for pg_rpc.c): */
 /* The scope's pid; when it does not run, start it (create) or fail. 0, or -1. */
 int cn_pg_scope_pid(const char *scope, int create, cn_pid *out);

@@ -2,6 +2,7 @@
  * pg_rpc.c uses; it reads the scope tables directly and calls the scope process for changes. */
 #include "services/pg_int.h"
 
+#include "services/keeper.h"
 #include "util/log.h"
 
 #include <string.h>
@@ -43,6 +44,20 @@ int cn_pg_start(const char *scope)
 {
     cn_pid p;
     return cn_pg_scope_pid(scope, 1, &p);
+}
+
+/* The keeper's start: a scope started meanwhile (by a join) is taken as it is. */
+static int keep_start(const char *scope, void *arg)
+{
+    (void)arg;
+    return cn_pg_start(scope);
+}
+
+int cn_pg_keep(const char *scope)
+{
+    if (cn_pg_start(scope) < 0)
+        return -1;
+    return cn_keep(scope, keep_start, NULL, NULL);
 }
 
 /* Call the scope with {Op, Group, Pid}; the reply is appended to r. 0, or -1. */

@@ -2,6 +2,7 @@
  * there: rpc:block_call, gen_server calls and casts of {call|cast, M, F, A, GL}, the legacy
  * C-node form {Pid, {call, ...}}, sbcast/send, and features_request. Functions run in
  * processes of their own (services/rpc.c), so rex itself never waits. */
+#include "services/keeper.h"
 #include "services/rpc.h"
 #include "services/services.h"
 #include "util/log.h"
@@ -205,7 +206,7 @@ static const cn_worker rex = {
 
 int cn_rex_start(void)
 {
-    if (cn_spawn_worker(&rex, NULL, 0, "rex", NULL) < 0) {
+    if (cn_keep_worker(&rex, "rex") < 0) {
         cn_warn("rex: cannot start");
         return -1;
     }

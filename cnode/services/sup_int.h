@@ -1,5 +1,5 @@
 /* sup_int: private to supervisor.c (cnode_sup), sup_children.c (its child table) and
- * sup_keeper.c (the keeper): a supervisor's state and what the three share. */
+ * sup_keeper.c (its start, kept by keeper.c): a supervisor's state and what the three share. */
 #ifndef CN_SUP_INT_H
 #define CN_SUP_INT_H
 

@@ -1,7 +1,8 @@
 /* supervisor: cnode_sup, a one_for_one supervisor of C workers that answers Elixir's
  * DynamicSupervisor calls (start_child, terminate_child, which_children, count_children, as
- * both OTP 25/Elixir 1.14 and OTP 27/Elixir 1.18 send them), and the keeper that starts a
- * fresh cnode_sup whenever one exits (sup_keeper.c; the child table is in sup_children.c).
+ * both OTP 25/Elixir 1.14 and OTP 27/Elixir 1.18 send them); the node's keeper starts a
+ * fresh cnode_sup whenever one exits (keeper.c, asked by sup_keeper.c; the child table is in
+ * sup_children.c).
  *
  * Semantics follow Elixir's DynamicSupervisor: children are restarted by their restart type
  * (permanent always, transient after an abnormal exit, temporary never) within the restart
