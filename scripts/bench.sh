@@ -68,22 +68,10 @@ export BENCH_PROCS="$c_bytes $b_bytes $c_ms $b_ms $nprocs"
 fi
 
 # ---- private epmd ---------------------------------------------------------------------------
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-epmd_port=""
-for _ in $(seq 20); do
-  p=$((20000 + RANDOM % 40000))
-  port_in_use "$p" && continue
-  epmd -port "$p" >"$tmp/epmd.log" 2>&1 </dev/null &
-  epid=$!
-  for _ in $(seq 50); do
-    alive "$epid" || break
-    if epmd -port "$p" -names >/dev/null 2>&1; then epmd_port=$p; break; fi
-    sleep 0.1
-  done
-  if [ -n "$epmd_port" ]; then pids+=("$epid"); break; fi
-  kill_pid "$epid"
-done
-[ -n "$epmd_port" ] || { say "could not start a private epmd"; exit 2; }
+. "$here/scripts/lib/epmd.sh"
+start_private_epmd "$tmp/epmd.log" || { say "could not start a private epmd"; exit 2; }
+pids+=("$EPMD_PID")
+epmd_port=$EPMD_PORT
 export ERL_EPMD_PORT=$epmd_port
 host=$(hostname -s)
 # PIN=1: the targets share the last CPU and the driver gets the others, so the driver's work

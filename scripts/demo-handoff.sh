@@ -21,11 +21,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$here/scripts/lib/epmd.sh"
+start_private_epmd "$work/epmd.log" || { echo "could not start a private epmd" >&2; exit 1; }
+pids+=("$EPMD_PID")
+port=$EPMD_PORT
 export ERL_EPMD_PORT=$port
-epmd -port "$port" >/dev/null 2>&1 &
-pids+=($!)
-sleep 0.3
 cookie=handoff_$$
 host=$(hostname -s)
 c1=demo_c1_$$ c2=demo_c2_$$

@@ -336,21 +336,13 @@ static rpc *rpc_new(int kind, const char *args, int args_len)
     return r;
 }
 
-int cn_rpc_spawn(const char *fun, const char *args, int args_len, const cn_pid *link,
-                 const cn_pid *monitor_by, const cn_ref *monitor_ref, const cn_pid *group_leader,
-                 cn_pid *pid_out, const char **why)
+/* A process for r (which it owns from here, NULL: none could be made), linked and monitored
+ * as a spawn request asks. 0, or -1 and *why. */
+static int spawn_rpc(rpc *r, const cn_pid *link, const cn_pid *monitor_by,
+                     const cn_ref *monitor_ref, const cn_pid *group_leader, cn_pid *pid_out,
+                     const char **why)
 {
-    int is_call = strcmp(fun, "execute_call") == 0;
-    if (!is_call && strcmp(fun, "execute_cast") != 0) {
-        *why = "badarg";
-        return -1;
-    }
-    rpc *r = rpc_new(is_call ? ERPC_CALL : ERPC_CAST, args, args_len);
-    if (!r) {
-        *why = "system_limit";
-        return -1;
-    }
-    cn_proc *p = cn_proc_create(&rpc_ops, r);
+    cn_proc *p = r ? cn_proc_create(&rpc_ops, r) : NULL;
     if (!p) {
         free(r);
         *why = "system_limit";
@@ -364,6 +356,19 @@ int cn_rpc_spawn(const char *fun, const char *args, int args_len, const cn_pid *
     *pid_out = p->pid;
     cn_proc_release(p);
     return 0;
+}
+
+int cn_rpc_spawn(const char *fun, const char *args, int args_len, const cn_pid *link,
+                 const cn_pid *monitor_by, const cn_ref *monitor_ref, const cn_pid *group_leader,
+                 cn_pid *pid_out, const char **why)
+{
+    int is_call = strcmp(fun, "execute_call") == 0;
+    if (!is_call && strcmp(fun, "execute_cast") != 0) {
+        *why = "badarg";
+        return -1;
+    }
+    rpc *r = rpc_new(is_call ? ERPC_CALL : ERPC_CAST, args, args_len);
+    return spawn_rpc(r, link, monitor_by, monitor_ref, group_leader, pid_out, why);
 }
 
 /* ---- rex: send_stdout_to_caller ----------------------------------------------------- */
@@ -505,18 +510,5 @@ int cn_rpc_spawn_export(const char *mod, const char *fun, const char *args, int 
     ei_x_encode_empty_list(&a);
     rpc *r = rpc_new(SPAWN, a.buff, a.index);
     ei_x_free(&a);
-    cn_proc *p = r ? cn_proc_create(&rpc_ops, r) : NULL;
-    if (!p) {
-        free(r);
-        *why = "system_limit";
-        return -1;
-    }
-    p->group_leader = group_leader ? *group_leader : p->pid;
-    if (link)
-        cn_proc_add_link(p, link);
-    if (monitor_by)
-        cn_proc_add_monitored_by(p, monitor_by, monitor_ref);
-    *pid_out = p->pid;
-    cn_proc_release(p);
-    return 0;
+    return spawn_rpc(r, link, monitor_by, monitor_ref, group_leader, pid_out, why);
 }
