@@ -67,6 +67,19 @@ static int normal_exit(const char *reason, int len)
            ei_decode_atom(reason, &idx, a) == 0 && strcmp(a, "shutdown") == 0;
 }
 
+/* {shutdown, {handoff, NewPid}}: the child was handed off (cnode:handoff/2) and lives on as
+ * NewPid, perhaps on another node; restarting it here would make a second, empty one. */
+static int handed_off(const char *reason, int len)
+{
+    int idx = 0, arity;
+    char a[MAXATOMLEN_UTF8];
+    (void)len;
+    return ei_decode_tuple_header(reason, &idx, &arity) == 0 && arity == 2 &&
+           ei_decode_atom(reason, &idx, a) == 0 && strcmp(a, "shutdown") == 0 &&
+           ei_decode_tuple_header(reason, &idx, &arity) == 0 && arity == 2 &&
+           ei_decode_atom(reason, &idx, a) == 0 && strcmp(a, "handoff") == 0;
+}
+
 static void encode_error(ei_x_buff *reply, const char *atom)
 {
     ei_x_encode_tuple_header(reply, 2);
@@ -245,7 +258,8 @@ static int on_exit_msg(cn_proc *self, sup *s, const cn_pid *from, const char *re
         return maybe_stop(self, s);
     }
     int normal = normal_exit(reason, rlen);
-    int again = c->sp.restart == R_PERMANENT || (c->sp.restart == R_TRANSIENT && !normal);
+    int again = !handed_off(reason, rlen) &&
+                (c->sp.restart == R_PERMANENT || (c->sp.restart == R_TRANSIENT && !normal));
     if (!normal) {
         char *why = sup_fmt_term(reason, rlen);
         cn_warn("cnode_sup: child %s (%s) exited: %s%s", sup_pid_str(from, p, sizeof p),

@@ -49,6 +49,21 @@ defmodule Interop.HandoffTest do
     assert GenServer.call(new, {:get, :b}) == {:ok, "two"}
   end
 
+  test "a cnode_sup child handed off is not restarted: it lives on elsewhere", ctx do
+    %{c1: c1, c2: c2} = ctx
+    sup = {:cnode_sup, c1.node}
+    {:ok, old} = DynamicSupervisor.start_child(sup, %{id: :kv, start: {:kv, :start_link, []}})
+    :ok = GenServer.call(old, {:put, :a, 1})
+    ref = Process.monitor(old)
+    assert {:ok, new} = handoff(c1, old, c2.node)
+    assert_receive {:DOWN, ^ref, :process, ^old, {:shutdown, {:handoff, ^new}}}, 15_000
+    # a permanent child, yet no fresh (empty) kv under cnode_sup: it moved
+    eventually(fn -> DynamicSupervisor.which_children(sup) == [] end, 5_000, what: "the child gone")
+    Process.sleep(300)
+    assert DynamicSupervisor.count_children(sup).active == 0
+    assert GenServer.call(new, {:get, :a}) == {:ok, 1}
+  end
+
   test "messages held while suspended go to the new process, in order", ctx do
     %{c1: c1, c2: c2} = ctx
     old = kv(c1, a: 1)
