@@ -143,6 +143,16 @@ static char **lock_known(cn_proc *self, const ei_x_buff *id, int *n)
     return NULL;
 }
 
+/* The lock id {global, Self} of the calling process, in a fresh buffer (caller frees). */
+static void global_lock_id(cn_proc *self, ei_x_buff *id)
+{
+    ei_x_new(id);
+    ei_x_encode_tuple_header(id, 2);
+    ei_x_encode_atom(id, "global");
+    cn_pid mine = cn_self(self);
+    cn_encode_pid(id, &mine);
+}
+
 static void unlock_known(cn_proc *self, const ei_x_buff *id, char **all, int n)
 {
     int bi = 0;
@@ -202,11 +212,7 @@ static int register_term(cn_proc *self, const char *name, int nlen, const cn_pid
                          const char *method, int mlen)
 {
     ei_x_buff id;
-    ei_x_new(&id);
-    ei_x_encode_tuple_header(&id, 2);
-    ei_x_encode_atom(&id, "global");
-    cn_pid mine = cn_self(self);
-    cn_encode_pid(&id, &mine);
+    global_lock_id(self, &id);
     int n, r = -1;
     char **all = lock_known(self, &id, &n);
     if (all) {
@@ -236,11 +242,7 @@ static int unregister_term(cn_proc *self, const char *name, int nlen)
     if (gl_where(name, nlen, &cur) < 0)
         return 0;
     ei_x_buff id;
-    ei_x_new(&id);
-    ei_x_encode_tuple_header(&id, 2);
-    ei_x_encode_atom(&id, "global");
-    cn_pid mine = cn_self(self);
-    cn_encode_pid(&id, &mine);
+    global_lock_id(self, &id);
     int n, r = -1;
     char **all = lock_known(self, &id, &n);
     if (all) {
@@ -268,11 +270,7 @@ int cn_global_move_name(cn_proc *self, const cn_pid *from, const cn_pid *to)
         ei_x_free(&method);
         return 0;
     }
-    ei_x_new(&id);
-    ei_x_encode_tuple_header(&id, 2);
-    ei_x_encode_atom(&id, "global");
-    cn_pid mine = cn_self(self);
-    cn_encode_pid(&id, &mine);
+    global_lock_id(self, &id);
     int n, r = -1;
     char **all = lock_known(self, &id, &n);
     if (all) { /* as global:re_register_name/3: a register over the name replaces it */

@@ -50,19 +50,6 @@ int cn_keep_decide(cn_restarts *r, const cn_keep_policy *p, uint64_t now_ms)
     return p->retry_ms ? CN_KEEP_RETRY : CN_KEEP_GIVE_UP;
 }
 
-static char *fmt_term(const char *buf, int len)
-{
-    char *s = NULL;
-    int idx = 0;
-    if (len <= 0 || ei_s_print_term(&s, buf, &idx) < 0 || !s) {
-        free(s);
-        return strdup("?");
-    }
-    if (strlen(s) > 200)
-        strcpy(s + 197, "...");
-    return s;
-}
-
 static const char *pid_str(const cn_pid *p, char *buf, size_t n)
 {
     snprintf(buf, n, "<0.%u.%u>", p->id, p->serial);
@@ -184,7 +171,7 @@ static void on_down(cn_proc *self, const char *buf, int *idx)
         k->watching = 0;
         if (cn_loop_stopping())
             return;
-        char *why = fmt_term(buf + r0, *idx - r0);
+        char *why = cn_log_term(buf + r0, *idx - r0);
         cn_error("keeper: *** %s %s exited (%s)", k->name, pid_str(&k->pid, p, sizeof p),
                  why ? why : "?");
         free(why);

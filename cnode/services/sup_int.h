@@ -39,10 +39,8 @@ typedef struct sup {
     int stop_reason_len;
 } sup;
 
-/* supervisor.c: a term for a log line (truncated), malloc'd, "?" when it does not print; a pid
- * as <0.Id.Serial> in buf; cnode_sup as the keeper starts it (registered) and as a worker module
- * (start_child of one nests a supervisor). */
-char *sup_fmt_term(const char *buf, int len);
+/* supervisor.c: a pid as <0.Id.Serial> in buf; cnode_sup as the keeper starts it (registered)
+ * and as a worker module (start_child of one nests a supervisor). */
 char *sup_pid_str(const cn_pid *p, char *buf, size_t n);
 extern const cn_worker sup_top_worker;
 extern const cn_worker sup_nested_worker;

@@ -35,20 +35,6 @@ static const char A_KILL[] = "\x77\x04kill";
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-/* A term for a log line (truncated), malloc'd; "?" when it does not print. */
-char *sup_fmt_term(const char *buf, int len)
-{
-    char *s = NULL;
-    int idx = 0;
-    if (len <= 0 || ei_s_print_term(&s, buf, &idx) < 0 || !s) {
-        free(s);
-        return strdup("?");
-    }
-    if (strlen(s) > 200)
-        strcpy(s + 197, "...");
-    return s;
-}
-
 static int reason_atom_is(const char *reason, int len, const char *want)
 {
     char a[MAXATOMLEN_UTF8];
@@ -226,7 +212,7 @@ static int restart_child(cn_proc *self, sup *s, child *c)
                 sup_pid_str(&old, p, sizeof p), sup_pid_str(&c->pid, q, sizeof q));
         return CN_NOREPLY;
     }
-    char *why = err ? sup_fmt_term(err, err_len) : strdup("no process");
+    char *why = err ? cn_log_term(err, err_len) : strdup("no process");
     cn_error("cnode_sup: restarting a %s child failed (%s); trying again", c->sp.w->module,
              why ? why : "?");
     free(why);
@@ -246,7 +232,7 @@ static int on_exit_msg(cn_proc *self, sup *s, const cn_pid *from, const char *re
          * children). */
         if (reason_atom_is(reason, rlen, "normal"))
             return CN_NOREPLY;
-        char *why = sup_fmt_term(reason, rlen);
+        char *why = cn_log_term(reason, rlen);
         cn_warn("cnode_sup: linked process %s exited (%s): shutting down",
                 sup_pid_str(from, p, sizeof p), why ? why : "?");
         free(why);
@@ -261,7 +247,7 @@ static int on_exit_msg(cn_proc *self, sup *s, const cn_pid *from, const char *re
     int again = !handed_off(reason, rlen) &&
                 (c->sp.restart == R_PERMANENT || (c->sp.restart == R_TRANSIENT && !normal));
     if (!normal) {
-        char *why = sup_fmt_term(reason, rlen);
+        char *why = cn_log_term(reason, rlen);
         cn_warn("cnode_sup: child %s (%s) exited: %s%s", sup_pid_str(from, p, sizeof p),
                 c->sp.w->module, why ? why : "?", again ? "; restarting" : "");
         free(why);
@@ -571,7 +557,7 @@ static void start_statics(cn_proc *self, sup *s)
             ei_x_buff x;
             ei_x_new(&x);
             start_error(c, ie, ie_len, &x);
-            char *why = sup_fmt_term(x.buff, x.index);
+            char *why = cn_log_term(x.buff, x.index);
             cn_error("cnode_sup: --child %s%s%s did not start: %s", statics[k].module,
                      c->name ? ":" : "", c->name ? c->name : "", why ? why : "?");
             free(why);

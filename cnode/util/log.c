@@ -1,7 +1,10 @@
 #include "log.h"
 
+#include <ei.h>
+
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -37,4 +40,17 @@ int cn_log_parse_level(const char *s)
         if (strcmp(s, names[i]) == 0)
             return i;
     return -1;
+}
+
+char *cn_log_term(const char *buf, int len)
+{
+    char *s = NULL;
+    int idx = 0;
+    if (len <= 0 || ei_s_print_term(&s, buf, &idx) < 0 || !s) {
+        free(s);
+        return strdup("?");
+    }
+    if (strlen(s) > 200)
+        strcpy(s + 197, "...");
+    return s;
 }

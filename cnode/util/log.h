@@ -20,4 +20,8 @@ int cn_log_parse_level(const char *s);
             cn_log(CN_LOG_DEBUG, __VA_ARGS__);                                                     \
     } while (0)
 
+/* A term (encoded, no version byte) as text for a log line, at most 200 characters; malloc'd,
+ * "?" when it does not print. The caller frees it. */
+char *cn_log_term(const char *buf, int len);
+
 #endif
