@@ -26,14 +26,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/cnode_bench.XXXXXX")
 pids=()
 
 say() { printf 'bench: %s\n' "$*"; }
-alive() { kill -0 "$1" 2>/dev/null; }
-kill_pid() {
-  local pid=$1
-  alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 20); do alive "$pid" || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+. "$here/scripts/lib/nodes.sh"
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP
@@ -68,7 +61,6 @@ export BENCH_PROCS="$c_bytes $b_bytes $c_ms $b_ms $nprocs"
 fi
 
 # ---- private epmd ---------------------------------------------------------------------------
-. "$here/scripts/lib/epmd.sh"
 start_private_epmd "$tmp/epmd.log" || { say "could not start a private epmd"; exit 2; }
 pids+=("$EPMD_PID")
 epmd_port=$EPMD_PORT

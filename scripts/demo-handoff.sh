@@ -21,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-. "$here/scripts/lib/epmd.sh"
+. "$here/scripts/lib/nodes.sh"
 start_private_epmd "$work/epmd.log" || { echo "could not start a private epmd" >&2; exit 1; }
 pids+=("$EPMD_PID")
 port=$EPMD_PORT

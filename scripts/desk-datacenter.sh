@@ -39,14 +39,7 @@ cookie=desk_$RANDOM$RANDOM
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cnode_desk.XXXXXX")
 pids=()
 
-alive() { kill -0 "$1" 2>/dev/null; }
-kill_pid() {
-  local pid=$1
-  alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 20); do alive "$pid" || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+. "$here/scripts/lib/nodes.sh"
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP
@@ -65,7 +58,6 @@ trap 'say interrupted; exit 130' INT
 trap 'exit 143' TERM HUP
 
 # ---- private epmd ---------------------------------------------------------------------------
-. "$here/scripts/lib/epmd.sh"
 start_private_epmd "$tmp/epmd.log" || { say "could not start a private epmd"; exit 1; }
 pids+=("$EPMD_PID")
 epmd_port=$EPMD_PORT

@@ -55,11 +55,10 @@ static int normal_exit(const char *reason, int len)
 
 /* {shutdown, {handoff, NewPid}}: the child was handed off (cnode:handoff/2) and lives on as
  * NewPid, perhaps on another node; restarting it here would make a second, empty one. */
-static int handed_off(const char *reason, int len)
+static int handed_off(const char *reason)
 {
     int idx = 0, arity;
     char a[MAXATOMLEN_UTF8];
-    (void)len;
     return ei_decode_tuple_header(reason, &idx, &arity) == 0 && arity == 2 &&
            ei_decode_atom(reason, &idx, a) == 0 && strcmp(a, "shutdown") == 0 &&
            ei_decode_tuple_header(reason, &idx, &arity) == 0 && arity == 2 &&
@@ -244,7 +243,7 @@ static int on_exit_msg(cn_proc *self, sup *s, const cn_pid *from, const char *re
         return maybe_stop(self, s);
     }
     int normal = normal_exit(reason, rlen);
-    int again = !handed_off(reason, rlen) &&
+    int again = !handed_off(reason) &&
                 (c->sp.restart == R_PERMANENT || (c->sp.restart == R_TRANSIENT && !normal));
     if (!normal) {
         char *why = cn_log_term(reason, rlen);
