@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The "hot-load from a laptop" demo, as one command: build two versions of the example native
 # module (workers/loadable/counter.c), sign them with a fresh key, start cnoded trusting it,
-# then from an Elixir node: load v1 over rpc, start workers, load v2, move the workers through
-# code_change, purge v1. Everything it starts is stopped at the end.
+# then from an Elixir node: load v1 over rpc, start a worker, load v2 (the worker moves through
+# code_change), purge v1, load v1 again (it moves back). Everything it starts is stopped at the end.
 #   scripts/demo-hotload.sh            (uses epmd on $ERL_EPMD_PORT or 4369, started if needed)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,12 +44,13 @@ show.("GenServer.call(pid, {:add, 2})", GenServer.call(pid, {:add, 2}))
 show.(":sys.get_state(pid)", :sys.get_state(pid))
 show.(":rpc.call(c, :code, :load_binary, [:counter, ..v2..])", load.(Path.join(dir, "counter_v2.cnm")))
 show.(":erpc.call(c, :counter, :vsn, [])", :erpc.call(c, :counter, :vsn, []))
-show.("GenServer.call(pid, :vsn)   # still the old code", GenServer.call(pid, :vsn))
-show.(":code.soft_purge(:counter)  # refused: pid uses v1", :rpc.call(c, :code, :soft_purge, [:counter]))
-show.(":cnode.upgrade(:counter)    # code_change", :erpc.call(c, :cnode, :upgrade, [:counter]))
+show.("GenServer.call(pid, :vsn)   # moved at the load", GenServer.call(pid, :vsn))
 show.(":sys.get_state(pid)", :sys.get_state(pid))
 show.("GenServer.call(pid, {:add, 1})", GenServer.call(pid, {:add, 1}))
-show.(":code.soft_purge(:counter)  # v1 is dlclosed", :rpc.call(c, :code, :soft_purge, [:counter]))
+show.(":code.soft_purge(:counter)  # nothing runs v1: dlclosed", :rpc.call(c, :code, :soft_purge, [:counter]))
+show.(":rpc.call(c, :code, :load_binary, [:counter, ..v1..])", load.(Path.join(dir, "counter_v1.cnm")))
+show.("GenServer.call(pid, :vsn)   # rolled back", GenServer.call(pid, :vsn))
+show.(":sys.get_state(pid)", :sys.get_state(pid))
 show.(":code.which(:counter)", :rpc.call(c, :code, :which, [:counter]))
 ' "$name" "$work"
 

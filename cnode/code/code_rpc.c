@@ -110,6 +110,37 @@ static int get_file(const char *buf, int *idx, char *file)
     }
 }
 
+/* After a load: ask every worker left on the old version to move to the new one (through its
+ * code_change, with the old vsn and Extra []) before its next message, as PRODUCT §4 has
+ * it. The request goes first into each mailbox, so whatever a caller sends once the load has
+ * answered meets the new code; a suspended worker keeps it until resumed (release_handler
+ * moves it itself meanwhile). Workers whose code_change fails stay on the old code. */
+static void move_workers(cn_proc *self, const char *mod)
+{
+    char vsn[256];
+    cn_pid *pids;
+    size_t n;
+    static const char req[] = {(char)131, ERL_SMALL_TUPLE_EXT,
+                               2,         ERL_SMALL_ATOM_UTF8_EXT,
+                               18,        '$',
+                               'c',       'n',
+                               'o',       'd',
+                               'e',       '_',
+                               'c',       'o',
+                               'd',       'e',
+                               '_',       'c',
+                               'h',       'a',
+                               'n',       'g',
+                               'e',       ERL_NIL_EXT};
+    if (!cn_code_old_users(mod, &pids, &n, vsn, sizeof vsn))
+        return;
+    for (size_t i = 0; i < n; i++)
+        cn_send(self, &pids[i], req + 1, (int)sizeof req - 1);
+    if (n > 0)
+        cn_info("code: %s: moving %zu worker(s) from vsn %s to the new code", mod, n, vsn);
+    free(pids);
+}
+
 /* {module, Mod} or {error, Reason}, as code:load_binary/3 answers. */
 static void load_answer(cn_proc *self, const char *mod, const char *file, const uint8_t *bin,
                         size_t len, ei_x_buff *out)
@@ -122,6 +153,7 @@ static void load_answer(cn_proc *self, const char *mod, const char *file, const 
     pthread_mutex_unlock(&load_lock);
     ei_x_encode_tuple_header(out, 2);
     if (r == 0) {
+        move_workers(self, loaded);
         ei_x_encode_atom(out, "module");
         ei_x_encode_atom(out, loaded);
     } else {

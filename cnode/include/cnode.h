@@ -77,8 +77,9 @@ typedef struct cn_worker {
     int (*export_state)(void *state, ei_x_buff *out);
     /* Optional: build a state from a term that export_state produced (state handoff). */
     int (*import_state)(cn_proc *self, const char *buf, int *index, void **state);
-    /* Optional: move a state to this version of the module (hot code loading); old_vsn is
-     * the term of the previous version, extra the upgrade's argument. Return 0 or -1. */
+    /* Optional: move a state to this version of the module; every load runs it in each
+     * running worker (old_vsn: the previous version's vsn as a charlist, which may be this
+     * very version on a reload; extra: [] or the upgrade's argument). Return 0 or -1. */
     int (*code_change)(cn_proc *self, void **state, const char *old_vsn, int old_len,
                        const char *extra, int extra_len);
 } cn_worker;

@@ -249,19 +249,43 @@ static int upgrade_request(const char *buf, int *idx)
     return 1;
 }
 
+/* from NULL: the message a load sends to every worker left on the old code (no answer). */
 static void upgrade(cn_proc *p, gen *g, const char *buf, int idx, const cn_from *from)
 {
     int end = idx;
     ei_x_buff vsn, x;
+    if (!g->code.ver)
+        return; /* built-in code: a stray request, nothing to move */
     ei_x_new(&vsn);
     ei_x_new(&x);
     ei_x_encode_string(&vsn, cn_code_vsn(g->code.ver));
     if (ei_skip_term(buf, &end) == 0) {
         move_code(p, g, vsn.buff, vsn.index, buf + idx, end - idx, &x);
-        cn_reply(p, from, x.buff, x.index);
+        if (from)
+            cn_reply(p, from, x.buff, x.index);
     }
     ei_x_free(&vsn);
     ei_x_free(&x);
+}
+
+/* The plain message {'$cnode_code_change', Extra}: a load asks a worker of the module to move
+ * to the new code (README "Hot code loading"). Held while suspended, as release_handler
+ * moves suspended workers itself. Returns 1 if buf is it (and handled). */
+static int is_load_upgrade(const char *buf, int *idx)
+{
+    int version;
+    *idx = 0;
+    return ei_decode_version(buf, idx, &version) == 0 && upgrade_request(buf, idx);
+}
+
+static int load_upgrade(cn_proc *p, gen *g, const char *buf)
+{
+    int idx;
+    if (!g->code.ver || !is_load_upgrade(buf, &idx))
+        return 0;
+    if (!g->forwarding) /* a worker handed off moved as a whole; its successor is not ours */
+        upgrade(p, g, buf, idx, NULL);
+    return 1;
 }
 
 /* Is this message the upgrade or the handoff request, served even while suspended? */
@@ -339,8 +363,10 @@ static void handoff(cn_proc *p, gen *g, const char *buf, int idx, const cn_from 
         g->forwarding = 1;
         g->forward_to = to;
         for (deferred *d = g->held, *n; d; d = n) { /* in the order they came */
+            int at;
             n = d->next;
-            cn_send(p, &to, d->m->data + 1, (int)d->m->len - 1);
+            if (!is_load_upgrade(d->m->data, &at)) /* a request for us, not the successor */
+                cn_send(p, &to, d->m->data + 1, (int)d->m->len - 1);
             cn_msg_free(d->m);
             free(d);
         }
@@ -514,6 +540,8 @@ static int gen_message(cn_proc *p, const cn_msg *m)
     gen *g = p->beh;
     const char *buf = m->data;
     int idx = 0, version, arity, r = CN_NOREPLY;
+    if (g->code.ver && !g->suspended && load_upgrade(p, g, buf))
+        return CN_NOREPLY;
     if (g->forwarding)
         return forward(p, g, m);
     int t = timeout_msg(g, buf);

@@ -221,29 +221,42 @@ defmodule Interop.CodeTest do
       DynamicSupervisor.start_child({:cnode_sup, n}, %{id: :counter, start: {:counter, :start_link, [100]}})
 
     assert GenServer.call(sup_child, :vsn) == 1
+    idle = Node.spawn(n, :counter, :start, [20])
+    # suspended across the load (release_handler's way): these stay on v1 until moved
+    held = Node.spawn(n, :counter, :start, [40])
+    :ok = :sys.suspend(held)
+    :ok = :sys.suspend(sup_child)
 
-    # v2 becomes current; running workers keep the old code until moved
+    # v2 becomes current, and every running worker moves to it through v2's code_change
+    # before its next message: the first call after the load already meets v2
+    mark = log_mark(c)
     assert load(c, ctx.v2, ~c"counter_v2.cnm") == {:module, :counter}
+    assert GenServer.call(pid, :vsn) == 2
+    assert :sys.get_state(pid) == %{count: 7, adds: 0, upgraded_from: ~c"1"}
+    assert GenServer.call(pid, {:add, 1}) == {:ok, 8}
+    wait_log(c, "code: counter: moving 4 worker(s) from vsn 1 to the new code", 5_000, after: mark)
     assert code(c, :which, [:counter]) == ~c"counter_v2.cnm"
     assert :erpc.call(n, :counter, :vsn, []) == 2
     assert_mapped(c, 2)
-    assert GenServer.call(pid, :vsn) == 1
-    assert GenServer.call(pid, {:add, 1}) == 8
+    # a worker that got no message moved too: only the suspended two still run v1
+    assert :sys.get_state(idle) == %{count: 20, adds: 0, upgraded_from: ~c"1"}
+    assert [{:counter, ~c"2", _, true, 2}] = :erpc.call(n, :cnode, :modules, [])
     pid2 = Node.spawn(n, :counter, :start, [])
     assert GenServer.call(pid2, {:add, 1}) == {:ok, 1}
 
-    # old code in use: soft_purge refuses, loading a third time would need a purge
+    # old code in use: soft_purge refuses
     assert code(c, :soft_purge, [:counter]) == false
 
-    # change_code only while suspended (as sys does for any gen_server)
+    # change_code only while suspended (as sys does for any gen_server); an old vsn v2's
+    # code_change does not know fails and leaves the worker where it was
     assert {:error, {:unknown_system_msg, _}} = :sys.change_code(pid, :counter, ~c"1", [])
-    :ok = :sys.suspend(pid)
-    assert :sys.change_code(pid, :counter, ~c"1", :no_extra) == :ok
-    :ok = :sys.resume(pid)
-    assert :sys.get_state(pid) == %{count: 8, adds: 0, upgraded_from: ~c"1"}
-    assert GenServer.call(pid, :vsn) == 2
-    assert GenServer.call(pid, {:add, 1}) == {:ok, 9}
-    assert %{count: 9, adds: 1} = :sys.get_state(pid)
+    assert :sys.change_code(held, :counter, :bogus, []) == {:error, {:code_change_failed, :counter}}
+    assert :sys.change_code(held, :counter, ~c"1", :no_extra) == :ok
+    :ok = :sys.resume(held)
+    assert :sys.get_state(held) == %{count: 40, adds: 0, upgraded_from: ~c"1"}
+    assert GenServer.call(held, :vsn) == 2
+    assert GenServer.call(held, {:add, 1}) == {:ok, 41}
+    assert %{count: 41, adds: 1} = :sys.get_state(held)
 
     # the supervised child still runs v1: a hard purge kills it, cnode_sup restarts it on v2
     mark = log_mark(c)
@@ -262,7 +275,7 @@ defmodule Interop.CodeTest do
     assert GenServer.call(new_child, :get) == 100
     assert code(c, :purge, [:counter]) == false
     assert code(c, :soft_purge, [:counter]) == true
-    assert [{:counter, ~c"2", ~c"counter_v2.cnm", false, 3}] = :erpc.call(n, :cnode, :modules, [])
+    assert [{:counter, ~c"2", ~c"counter_v2.cnm", false, 5}] = :erpc.call(n, :cnode, :modules, [])
 
     # delete: no new spawns or calls, running workers go on until purged
     :ok = DynamicSupervisor.terminate_child({:cnode_sup, n}, new_child)
@@ -273,12 +286,13 @@ defmodule Interop.CodeTest do
     assert_receive {:DOWN, ^ref, :process, ^dead, {:undef, _}}, 5_000
     assert GenServer.call(pid2, :get) == 1
     assert code(c, :soft_purge, [:counter]) == false
-    Process.monitor(pid)
-    Process.monitor(pid2)
+    refs = for p <- [pid, pid2, idle, held], into: %{}, do: {Process.monitor(p), p}
     mark = log_mark(c)
     assert code(c, :purge, [:counter]) == true
-    assert_receive {:DOWN, _, :process, ^pid, :killed}, 5_000
-    assert_receive {:DOWN, _, :process, ^pid2, :killed}, 5_000
+    for _ <- 1..4 do
+      assert_receive {:DOWN, ref, :process, p, :killed}, 5_000
+      assert refs[ref] == p
+    end
     wait_log(c, "code: counter vsn 2 unloaded", 10_000, after: mark)
     assert :erpc.call(n, :cnode, :modules, []) == []
     assert_mapped(c, 0)
@@ -304,14 +318,16 @@ defmodule Interop.CodeTest do
     n = c.node
     assert load(c, ctx.v1) == {:module, :counter}
     pids = for i <- 1..3, do: Node.spawn(n, :counter, :start, [i])
-    [p1, p2, p3] = pids
+    [p1, p2, _] = pids
+    # suspended across the load, as release_handler does it: they stay on v1
+    for p <- pids, do: :ok = :sys.suspend(p)
     assert load(c, ctx.v2) == {:module, :counter}
     fresh = Node.spawn(n, :counter, :start, [])
     assert :erpc.call(n, :cnode, :upgrade, [:nothing_loaded]) == []
-    :ok = :sys.suspend(p3) # served while suspended too, as a change_code is
+    # served while suspended, as a change_code is
     results = :erpc.call(n, :cnode, :upgrade, [:counter, :the_extra])
     assert Enum.sort(results) == Enum.sort(Enum.map(pids, &{&1, :ok}))
-    :ok = :sys.resume(p3)
+    for p <- pids, do: :ok = :sys.resume(p)
     for {p, i} <- Enum.zip(pids, 1..3) do
       assert :sys.get_state(p) == %{count: i, adds: 0, upgraded_from: ~c"1"}
       assert GenServer.call(p, :vsn) == 2
@@ -325,21 +341,44 @@ defmodule Interop.CodeTest do
     assert GenServer.call(p1, :get) == 1
   end
 
-  test "a third load purges the oldest version first, killing what still runs it", ctx do
+  test "reloads back and forth: workers follow every load; a third load kills what runs the oldest", ctx do
     c = start_trusting(ctx)
     n = c.node
     assert load(c, ctx.v1) == {:module, :counter}
-    {oldest, ref} = Node.spawn_monitor(n, :counter, :start, [1])
+    w = Node.spawn(n, :counter, :start, [1])
+    {stuck, ref} = Node.spawn_monitor(n, :counter, :start, [9])
+    :ok = :sys.suspend(stuck) # stays on v1 across the load
     assert load(c, ctx.v2) == {:module, :counter}
-    {middle, ref2} = Node.spawn_monitor(n, :counter, :start, [2])
+    assert GenServer.call(w, {:add, 1}) == {:ok, 2}
+    # a third load purges the oldest version first, killing what still runs it (code_server's way)
     mark = log_mark(c)
     assert load(c, ctx.v1) == {:module, :counter}
-    assert_receive {:DOWN, ^ref, :process, ^oldest, :killed}, 5_000
+    assert_receive {:DOWN, ^ref, :process, ^stuck, :killed}, 5_000
     wait_log(c, "loading counter killed 1 process(es)", 5_000, after: mark)
-    # v2 is old now and its worker goes on; v1 (a fresh copy) is current
-    assert GenServer.call(middle, :vsn) == 2
-    assert :erpc.call(n, :counter, :vsn, []) == 1
-    refute_received {:DOWN, ^ref2, _, _, _}
+    # w went back down to v1's shape (a rollback) and kept its count
+    assert GenServer.call(w, :vsn) == 1
+    assert :sys.get_state(w) == %{count: 2}
+    assert GenServer.call(w, {:add, 1}) == 3
+
+    # up and down again, as someone reloading while they work does; nothing is killed
+    wref = Process.monitor(w)
+    for _ <- 1..3 do
+      assert load(c, ctx.v2) == {:module, :counter}
+      assert GenServer.call(w, :vsn) == 2
+      assert load(c, ctx.v1) == {:module, :counter}
+      assert GenServer.call(w, :vsn) == 1
+    end
+    assert GenServer.call(w, :get) == 3
+    # the same version again: its code_change keeps the state as it is
+    assert load(c, ctx.v1) == {:module, :counter}
+    assert :sys.get_state(w) == %{count: 3}
+    refute_received {:DOWN, ^wref, _, _, _}
+    assert [{:counter, ~c"1", _, true, 1}] = :erpc.call(n, :cnode, :modules, [])
+    mark = log_mark(c)
+    assert code(c, :soft_purge, [:counter]) == true
+    wait_log(c, "code: counter vsn 1 unloaded", 10_000, after: mark)
+    assert_mapped(c, 1)
+    assert_clean_exit(c)
   end
 
   test "a load while calls are in flight loses no call", ctx do
@@ -353,8 +392,8 @@ defmodule Interop.CodeTest do
     # the calls that were inside v1 finish there; later ones run v2
     assert Enum.map(slow, &Task.await(&1, 30_000)) == List.duplicate(1, 20)
     assert Enum.map(fast, &Task.await(&1, 30_000)) == List.duplicate(2, 20)
-    # a worker called without pause across a load and an upgrade answers every call, and
-    # counts every add: first in v1's shape, then in v2's
+    # a worker called without pause across a load answers every call, and counts every add:
+    # first in v1's shape, then in v2's
     assert load(c, ctx.v1) == {:module, :counter}
     w = Node.spawn(n, :counter, :start, [])
     add = fn ->
@@ -379,8 +418,7 @@ defmodule Interop.CodeTest do
       |> Kernel.++(for _ <- 1..20, do: add.())
     end)
     Process.sleep(50)
-    assert load(c, ctx.v2) == {:module, :counter}
-    assert [{^w, :ok}] = :erpc.call(n, :cnode, :upgrade, [:counter])
+    assert load(c, ctx.v2) == {:module, :counter} # w moves to v2 between two calls
     send(hammer.pid, :stop)
     answers = Task.await(hammer, 60_000)
     total = length(answers)

@@ -1,6 +1,6 @@
 /* counter: the example of a hot-loadable native module (README "Hot code loading"). Built
  * twice from this file: -DVERSION=1 and -DVERSION=2, with different state shapes, so that
- * loading version 2 over version 1 shows code_change carrying a running worker's state over.
+ * loading one over the other shows code_change carrying a running worker's state over.
  * Not linked into cnoded: build it with `make module SRC=workers/loadable/counter.c ...`.
  *
  *   worker `counter` (Node.spawn(c, :counter, :start, [initial]) or under cnode_sup):
@@ -19,21 +19,31 @@
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-/* Version 1's state. Version 2 must know it to convert it in code_change. */
+/* Both versions know both state shapes, so a worker moves either way: up from 1 and back
+ * down from 2 (a rollback loads version 1 again). */
 typedef struct counter_v1 {
     long count;
 } counter_v1;
 
-#if VERSION >= 2
 typedef struct counter_v2 {
     long count;
     long adds;      /* new in version 2 */
     char *upgraded; /* the old vsn term code_change got (encoded), or NULL */
     int upgraded_len;
-} counter;
+} counter_v2;
+
+#if VERSION >= 2
+typedef counter_v2 counter;
 #else
 typedef counter_v1 counter;
 #endif
+
+static void free_state(void *state, int shape)
+{
+    if (state && shape == 2)
+        free(((counter_v2 *)state)->upgraded);
+    free(state);
+}
 
 static int counter_init(cn_proc *self, const char *buf, int *idx, void **state)
 {
@@ -102,10 +112,7 @@ static void counter_terminate(cn_proc *self, void *state, const char *reason, in
     (void)self;
     (void)reason;
     (void)len;
-#if VERSION >= 2
-    free(((counter *)state)->upgraded);
-#endif
-    free(state);
+    free_state(state, VERSION);
 }
 
 /* v1: %{count: n}; v2: %{count: n, adds: k, upgraded_from: old vsn | nil} */
@@ -129,32 +136,48 @@ static int counter_export(void *state, ei_x_buff *out)
     return 0;
 }
 
-#if VERSION >= 2
-/* From version 1: the old state is a counter_v1; build the v2 state and free the old one
- * (on failure the old state must be left as it was). */
+/* Which shape a worker of the old version has: its vsn, as a load or :cnode.upgrade gives it
+ * (a charlist, "1" or "2": 4 bytes) or as sys:change_code was given it. 0: a version we do not
+ * know. */
+static int old_shape(const char *vsn, int len)
+{
+    char s[2];
+    int idx = 0, type, n;
+    if (len != 4 || ei_get_type(vsn, &idx, &type, &n) < 0 || type != ERL_STRING_EXT || n != 1 ||
+        ei_decode_string(vsn, &idx, s) < 0)
+        return 0;
+    return s[0] == '1' ? 1 : s[0] == '2' ? 2 : 0;
+}
+
+/* Build this version's state from the old one and free that (on failure the old state must
+ * be left as it was). The same shape (a reload of the same version) is kept as it is. */
 static int counter_code_change(cn_proc *self, void **state, const char *old_vsn, int old_len,
                                const char *extra, int extra_len)
 {
     (void)self;
     (void)extra;
     (void)extra_len;
-    counter_v1 *old = *state;
-    counter *c = calloc(1, sizeof *c);
-    char *vsn = malloc(old_len > 0 ? (size_t)old_len : 1);
-    if (!c || !vsn) {
+    int from = old_shape(old_vsn, old_len);
+    if (from == VERSION)
+        return 0;
+    counter *c = from ? calloc(1, sizeof *c) : NULL;
+    if (!c)
+        return -1; /* unknown: the worker stays on its code */
+#if VERSION >= 2
+    if (!(c->upgraded = malloc(old_len > 0 ? (size_t)old_len : 1))) {
         free(c);
-        free(vsn);
         return -1;
     }
-    memcpy(vsn, old_vsn, (size_t)old_len);
-    c->count = old->count;
-    c->upgraded = vsn;
+    memcpy(c->upgraded, old_vsn, (size_t)old_len);
     c->upgraded_len = old_len;
-    free(old);
+    c->count = ((counter_v1 *)*state)->count;
+#else
+    c->count = ((counter_v2 *)*state)->count;
+#endif
+    free_state(*state, from);
     *state = c;
     return 0;
 }
-#endif
 
 static const cn_worker worker = {
     .module = "counter",
@@ -162,9 +185,7 @@ static const cn_worker worker = {
     .handle_call = counter_call,
     .terminate = counter_terminate,
     .export_state = counter_export,
-#if VERSION >= 2
     .code_change = counter_code_change,
-#endif
 };
 
 static int vsn_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
