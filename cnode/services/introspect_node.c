@@ -10,6 +10,7 @@
  * shutdown flushes), so the caller gets its ok before the nodedown. */
 #include "services/introspect.h"
 
+#include "code/table.h"
 #include "dist/conn.h"
 #include "dist/flags.h"
 #include "node.h"
@@ -21,6 +22,7 @@
 #include "util/log.h"
 
 #include <ctype.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -237,13 +239,40 @@ static long export_count(void)
     return n;
 }
 
+/* ASan replaces the allocator (glibc's statistics then say 0) and reports its own (libasan's
+ * interface; not every compiler ships its header). */
+#ifdef __SANITIZE_ADDRESS__
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
+static unsigned long long heap_in_use(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+    return __sanitizer_get_current_allocated_bytes();
+#else
+    struct mallinfo2 mi = mallinfo2();
+    return (unsigned long long)(mi.uordblks + mi.hblkhd);
+#endif
+}
+
+static void module_name(const char *module, const char *file, const char *vsn, int has_old,
+                        int users, void *arg)
+{
+    (void)file;
+    (void)vsn;
+    (void)has_old;
+    (void)users;
+    ei_x_encode_list_header(arg, 1);
+    ei_x_encode_atom(arg, module);
+}
+
 static int info_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
     (void)self;
     (void)buf;
     (void)idx;
     (void)arity;
-    ei_x_encode_map_header(out, 11);
+    ei_x_encode_map_header(out, 12);
     ei_x_encode_atom(out, "version");
     ei_x_encode_binary(out, CN_VERSION, (long)strlen(CN_VERSION));
     ei_x_encode_atom(out, "node");
@@ -268,8 +297,13 @@ static int info_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
         ei_x_encode_atom(out, mods[i]);
     }
     ei_x_encode_empty_list(out);
-    ei_x_encode_atom(out, "modules"); /* loaded native modules: code loading comes later */
+    ei_x_encode_atom(out, "modules"); /* loaded native modules (details: cnode:modules/0) */
+    cn_code_foreach(module_name, out);
     ei_x_encode_empty_list(out);
+    /* Bytes allocated and not freed: unlike the RSS (memory total), it falls when memory is
+     * freed, so a leak shows as a value that keeps rising under a steady load. */
+    ei_x_encode_atom(out, "heap_in_use");
+    ei_x_encode_ulonglong(out, heap_in_use());
     ei_x_encode_atom(out, "connections");
     encode_connections(out);
     return CN_RPC_RETURN;

@@ -210,6 +210,7 @@ defmodule Interop.CodeTest do
     assert {:counter, ~c"counter_v1.cnm"} in all
     assert {:kv, :preloaded} in all
     assert :erpc.call(n, :counter, :vsn, []) == 1
+    assert :erpc.call(n, :cnode, :info, []).modules == [:counter]
     assert_mapped(c, 1)
 
     # workers of v1, spawned and supervised

@@ -485,6 +485,16 @@ defmodule Interop.IntrospectTest do
       assert node == c.node and is_integer(cr) and is_integer(up) and up >= 0
       assert info.modules == []
       assert info.process_count > 0
+      # heap_in_use follows what is allocated: up while a worker holds 4 MiB, down once it goes
+      kv = Node.spawn(c.node, :kv, :start, [])
+      for k <- 1..64, do: :ok = GenServer.call(kv, {:put, k, :binary.copy(<<k>>, 65_536)})
+      held = rpc(c, :cnode, :info, []).heap_in_use
+      ref = Process.monitor(kv)
+      Process.exit(kv, :kill)
+      assert_receive {:DOWN, ^ref, :process, ^kv, :killed}, 5_000
+      eventually(fn -> rpc(c, :cnode, :info, []).heap_in_use < held - 4_000_000 end, 5_000,
+        what: "heap_in_use to fall by the 4 MiB the worker held (#{held} bytes while it ran)")
+      assert held - info.heap_in_use > 4_000_000
       assert info.exports == length(rpc(c, :cnode, :exports, []))
       for w <- [:echo, :kv, :probe], do: assert(w in info.workers)
 
