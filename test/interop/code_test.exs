@@ -444,6 +444,52 @@ defmodule Interop.CodeTest do
     assert_clean_exit(c)
   end
 
+  test "workers called without pause across twenty reloads lose no call and are never killed", ctx do
+    c = start_trusting(ctx)
+    n = c.node
+    assert load(c, ctx.v1) == {:module, :counter}
+    ws = for _ <- 1..4, do: Node.spawn(n, :counter, :start, [])
+    refs = for w <- ws, do: Process.monitor(w)
+    # one caller per worker adds 1 until told to stop; each answer is the new count, in
+    # v1's shape or v2's, whichever code the worker was on
+    callers =
+      for w <- ws do
+        Task.async(fn ->
+          Stream.repeatedly(fn ->
+            receive do
+              :stop -> :stop
+            after
+              0 ->
+                case GenServer.call(w, {:add, 1}, 10_000) do
+                  k when is_integer(k) -> k
+                  {:ok, k} -> k
+                end
+            end
+          end)
+          |> Enum.take_while(&(&1 != :stop))
+        end)
+      end
+
+    for k <- 1..20 do
+      v = if rem(k, 2) == 1, do: ctx.v2, else: ctx.v1
+      assert load(c, v) == {:module, :counter}
+      Process.sleep(20)
+    end
+
+    for t <- callers, do: send(t.pid, :stop)
+    for {t, w} <- Enum.zip(callers, ws) do
+      counts = Task.await(t, 60_000)
+      assert counts == Enum.to_list(1..length(counts)), "a call was lost or counted twice"
+      assert GenServer.call(w, :get) == length(counts)
+      assert GenServer.call(w, :vsn) == 1
+    end
+
+    for ref <- refs, do: refute_received({:DOWN, ^ref, _, _, _})
+    refute_log(c, ~r/killed [1-9]/)
+    assert [{:counter, ~c"1", _, true, 4}] = :erpc.call(n, :cnode, :modules, [])
+    assert_clean_exit(c)
+  end
+
   test "IEx nl and c:nl: the C node answers for itself", ctx do
     c = start_trusting(ctx)
     peer = start_peer()
