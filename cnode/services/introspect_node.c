@@ -239,15 +239,16 @@ static long export_count(void)
     return n;
 }
 
-/* ASan replaces the allocator (glibc's statistics then say 0) and reports its own (libasan's
- * interface; not every compiler ships its header). */
-#ifdef __SANITIZE_ADDRESS__
+/* ASan and TSan replace the allocator (glibc's statistics then say 0) and report their own
+ * (the sanitizers' common interface; not every compiler ships its header). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CN_SANITIZER_HEAP 1
 size_t __sanitizer_get_current_allocated_bytes(void);
 #endif
 
 static unsigned long long heap_in_use(void)
 {
-#ifdef __SANITIZE_ADDRESS__
+#ifdef CN_SANITIZER_HEAP
     return __sanitizer_get_current_allocated_bytes();
 #else
     struct mallinfo2 mi = mallinfo2();

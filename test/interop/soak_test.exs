@@ -187,8 +187,8 @@ defmodule Interop.SoakTest do
     assert Enum.max(heap) - first < 512 * 1024,
            "heap in use keeps rising: #{inspect(heap)} bytes\n#{log_text(c)}"
     # the RSS keeps the high-water mark of a few allocator arenas and stays small (not under
-    # ASan, whose quarantine holds freed memory)
-    if Enum.all?(rss, & &1) and not (File.read!(cnoded!()) =~ "__asan_init"),
+    # a sanitizer: ASan's quarantine holds freed memory, and both map shadow memory)
+    if Enum.all?(rss, & &1) and not (File.read!(cnoded!()) =~ ~r/__(asan|tsan)_init/),
       do: assert(List.last(rss) < 64 * 1024, "RSS #{inspect(rss)} KiB")
 
     sigterm(c)
