@@ -254,8 +254,6 @@ static void upgrade(cn_proc *p, gen *g, const char *buf, int idx, const cn_from 
 {
     int end = idx;
     ei_x_buff vsn, x;
-    if (!g->code.ver)
-        return; /* built-in code: a stray request, nothing to move */
     ei_x_new(&vsn);
     ei_x_new(&x);
     ei_x_encode_string(&vsn, cn_code_vsn(g->code.ver));

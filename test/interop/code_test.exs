@@ -325,6 +325,9 @@ defmodule Interop.CodeTest do
     assert load(c, ctx.v2) == {:module, :counter}
     fresh = Node.spawn(n, :counter, :start, [])
     assert :erpc.call(n, :cnode, :upgrade, [:nothing_loaded]) == []
+    # built-in code has nothing to move to: the request answers ok (and echo stays echo)
+    assert GenServer.call({:echo, n}, {:"$cnode_code_change", []}) == :ok
+    assert GenServer.call({:echo, n}, :still_echo) == :still_echo
     # served while suspended, as a change_code is
     results = :erpc.call(n, :cnode, :upgrade, [:counter, :the_extra])
     assert Enum.sort(results) == Enum.sort(Enum.map(pids, &{&1, :ok}))
