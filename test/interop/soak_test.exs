@@ -81,7 +81,7 @@ defmodule Interop.SoakTest do
   defp calls(n, i) do
     assert :erpc.call(n, :demo, :add, [i, 1]) == i + 1
     assert {:badrpc, {:EXIT, {:undef, _}}} = :rpc.call(n, :nope, :nope, [i])
-    assert catch_error(:erpc.call(n, :demo, :fail, [:badarg])) != nil
+    assert {:exception, :badarg, _} = catch_error(:erpc.call(n, :demo, :fail, [:badarg]))
     assert catch_throw(:erpc.call(n, :demo, :throw, [{:t, i}])) == {:t, i}
     assert {:exception, _, _} = catch_erpc(fn -> :erpc.call(n, :demo, :sleep, [1_000], 50) end)
     multi = :erpc.multicall([n], :demo, :echo, [i, :x])
