@@ -152,7 +152,9 @@ defmodule Interop.ObserverTest do
       etop =
         spawn(fn ->
           Process.group_leader(self(), dev)
-          r = :etop.start(node: c.node, output: :text, interval: 1, lines: 100, tracing: :off, sort: :memory)
+          # apply/3: etop is compiled by setup_all, after this file
+          opts = [node: c.node, output: :text, interval: 1, lines: 100, tracing: :off, sort: :memory]
+          r = apply(:etop, :start, [opts])
           send(me, {:etop_returned, r})
         end)
 
@@ -168,13 +170,14 @@ defmodule Interop.ObserverTest do
           what: "two etop updates"
         )
 
-      assert :etop.stop() == :stop, "etop was not running"
+      assert apply(:etop, :stop, []) == :stop, "etop was not running"
       assert_receive {:etop_returned, :ok}, 10_000
       assert_receive {:DOWN, ^ref, :process, ^etop, :normal}, 5_000
       assert Process.whereis(:etop_server) == nil
 
       # the first update: the node, its memory, and one line per process
       [_, first | _] = String.split(text, "Load:")
+      if System.get_env("OBSERVER_TEST_SHOW"), do: IO.puts(first)
       assert text =~ Atom.to_string(c.node)
       [_, total] = Regex.run(~r/Memory:\s+total\s+(\d+)/, first)
       assert String.to_integer(total) > 100, "total memory (KiB) #{total}"
