@@ -63,7 +63,9 @@ typedef struct cn_ix_summary {
  * not waited for: its memory then counts only its record and mailbox. 0, or -1 if p died. */
 int cn_ix_proc_summary(cn_proc *self, cn_proc *p, cn_ix_summary *s);
 
-/* observer_backend:* for observer and etop (observer.c). Returns 0 or -1. */
+/* observer_backend:* for observer and etop (observer.c), with appmon_info:start_link2/3 for
+ * its Applications tab (observer_appmon.c). Returns 0 or -1. */
 int cn_observer_start(void);
+int cn_observer_appmon_start(void);
 
 #endif

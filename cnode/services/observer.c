@@ -8,7 +8,8 @@
  *   fetch_stats/2                 the load charts: {stats, 1, ...} every interval until any
  *                                 message or exit signal arrives (it traps exits, as OTP's);
  *   get_port_list/0, get_socket_list/0, socket_info/0, get_table_list/2: the node has no ports,
- *                                 socket-module sockets or ETS tables, so lists are empty.
+ *                                 socket-module sockets or ETS tables, so lists are empty;
+ *   appmon_info (observer_appmon.c): the Applications tab, with no applications.
  * Bad arguments fail as the BEAM's would (badarg, timeout_value, function_clause): the caller
  * gets {badrpc, ...} or an exit, and the node goes on. */
 #include "dist/conn.h"
@@ -310,5 +311,6 @@ int cn_observer_start(void)
     r |= cn_export("observer_backend", "get_socket_list", 0, empty_0);
     r |= cn_export("observer_backend", "socket_info", 0, socket_info_0);
     r |= cn_export("observer_backend", "get_table_list", 2, get_table_list_2);
+    r |= cn_observer_appmon_start();
     return r < 0 ? -1 : 0;
 }

@@ -338,6 +338,24 @@ defmodule Interop.ObserverTest do
       assert_receive {:DOWN, ^ref, :process, ^f, :normal}, 5_000
     end
 
+    test "the Applications tab's appmon_info: no applications, no crash", %{c: c} do
+      # as observer_app_wx starts and asks it
+      assert {:ok, am} = rpc(c, :appmon_info, :start_link2, [self(), self(), []])
+      assert node(am) == c.node
+      assert rpc(c, :appmon_info, :start_link2, [self(), self(), []]) == {:ok, am}
+      :appmon_info.app_ctrl(am, c.node, true, [])
+      assert_receive {:delivery, ^am, :app_ctrl, node, []}, 5_000
+      assert node == c.node
+      :appmon_info.app(am, :kernel, true, [])
+      assert_receive {:delivery, ^am, :app, :kernel, {[], [], [], []}}, 5_000
+      # junk casts are ignored, as by any gen_server cast it does not know
+      GenServer.cast(am, :junk)
+      GenServer.cast(am, {self(), :app_ctrl, c.node, :true})
+      :appmon_info.app_ctrl(am, c.node, true, [])
+      assert_receive {:delivery, ^am, :app_ctrl, _, []}, 5_000
+      assert rpc(c, :erlang, :is_process_alive, [am])
+    end
+
     test "process_info items observer's process window reads", %{c: c} do
       echo = rpc(c, :erlang, :whereis, [:echo])
       items = [:binary, :catchlevel, :current_function, :error_handler, :garbage_collection,
