@@ -299,6 +299,31 @@ static int get_table_list_2(cn_proc *self, const char *buf, int *idx, int arity,
     return CN_RPC_THROW;
 }
 
+/* proc_lib:translate_initial_call(Pid | ProcInfo | {X, Y, Z}): no process here keeps a
+ * '$initial_call' in a dictionary (theirs are []), and for such a process OTP's answers
+ * {proc_lib, init_p, 5}. Observer's process window asks it first (its State tab then shows
+ * nothing); without it the window would not open at all. */
+static int translate_initial_call_1(cn_proc *self, const char *buf, int *idx, int arity,
+                                    ei_x_buff *out)
+{
+    (void)self, (void)arity;
+    int i = *idx, type, size;
+    if (ei_get_type(buf, &i, &type, &size) < 0 ||
+        (type != ERL_PID_EXT && type != ERL_NEW_PID_EXT && type != ERL_LIST_EXT &&
+         type != ERL_NIL_EXT && type != ERL_STRING_EXT &&
+         !((type == ERL_SMALL_TUPLE_EXT || type == ERL_LARGE_TUPLE_EXT) && size == 3)) ||
+        ei_skip_term(buf, &i) < 0) {
+        ei_x_encode_atom(out, "function_clause");
+        return CN_RPC_ERROR;
+    }
+    *idx = i;
+    ei_x_encode_tuple_header(out, 3);
+    ei_x_encode_atom(out, "proc_lib");
+    ei_x_encode_atom(out, "init_p");
+    ei_x_encode_long(out, 5);
+    return CN_RPC_RETURN;
+}
+
 int cn_observer_start(void)
 {
     int r = 0;
@@ -311,6 +336,7 @@ int cn_observer_start(void)
     r |= cn_export("observer_backend", "get_socket_list", 0, empty_0);
     r |= cn_export("observer_backend", "socket_info", 0, socket_info_0);
     r |= cn_export("observer_backend", "get_table_list", 2, get_table_list_2);
+    r |= cn_export("proc_lib", "translate_initial_call", 1, translate_initial_call_1);
     r |= cn_observer_appmon_start();
     return r < 0 ? -1 : 0;
 }

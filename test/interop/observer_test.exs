@@ -370,6 +370,14 @@ defmodule Interop.ObserverTest do
       for _ <- 1..10, do: echo(c, :x)
       {:reductions, r1} = rpc(c, :erlang, :process_info, [echo, :reductions])
       assert r1 >= r0 + 10
+      # the rest of the window: its State tab asks proc_lib first (no '$initial_call' in a
+      # dictionary of []: {proc_lib, init_p, 5}, as OTP answers), then the other tabs
+      assert rpc(c, :proc_lib, :translate_initial_call, [echo]) == {:proc_lib, :init_p, 5}
+      assert {:badrpc, {:EXIT, {:function_clause, _}}} = rpc(c, :proc_lib, :translate_initial_call, [:x])
+      assert rpc(c, :erlang, :process_info, [echo, :messages]) == {:messages, []}
+      assert rpc(c, :erlang, :process_info, [echo, :dictionary]) == {:dictionary, []}
+      assert {:current_stacktrace, [{_, _, _, _} | _]} = rpc(c, :erlang, :process_info, [echo, :current_stacktrace])
+      assert rpc(c, :erlang, :system_info, [:wordsize]) == 8
       assert rpc(c, :erlang, :system_info, [:dirty_cpu_schedulers]) == 0
       assert rpc(c, :erlang, :system_info, [:port_count]) == 0
       assert is_list(rpc(c, :erlang, :system_info, [:system_architecture]))
