@@ -41,6 +41,8 @@ void cn_ix_proc_mem(cn_proc *p, uint64_t *heap, uint64_t *binary);
 /* erlang:memory/0's list, or only the keys asked for (keys NULL: all, in its order); keys
  * it does not know are left out. */
 void cn_ix_memory_list(ei_x_buff *out, const char *const *keys, int n);
+/* erlang:memory(total). */
+uint64_t cn_ix_memory_total(void);
 /* erlang:system_info(key)'s answer appended to out: 0, or -1 for a key it does not know. */
 int cn_ix_system_info(const char *key, ei_x_buff *out);
 /* statistics(run_queue) and statistics(scheduler_wall_time) (introspect_sys.c). */

@@ -90,6 +90,13 @@ static void measure(uint64_t v[M_COUNT])
     v[M_SYSTEM] = v[M_TOTAL] - v[M_PROCESSES];
 }
 
+uint64_t cn_ix_memory_total(void)
+{
+    uint64_t v[M_COUNT];
+    measure(v);
+    return v[M_TOTAL];
+}
+
 void cn_ix_memory_list(ei_x_buff *out, const char *const *keys, int n)
 {
     uint64_t v[M_COUNT];

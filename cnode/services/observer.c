@@ -18,6 +18,7 @@
 #include "proc/sched.h"
 #include "services/observer_enc.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -34,6 +35,59 @@ static int vsn_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff 
 
 /* ---- sys_info/0 ----------------------------------------------------------------------- */
 
+/* {Kind, [{size | carriers_size, Now, Now, Now}]} with one figure for current, max, max ever. */
+static void sized(ei_x_buff *out, const char *tag, uint64_t v)
+{
+    ei_x_encode_tuple_header(out, 4);
+    ei_x_encode_atom(out, tag);
+    for (int k = 0; k < 3; k++)
+        ei_x_encode_ulonglong(out, v);
+}
+
+static void carrier(ei_x_buff *out, const char *kind, uint64_t blocks, uint64_t carriers)
+{
+    ei_x_encode_list_header(out, 1);
+    ei_x_encode_tuple_header(out, 2);
+    ei_x_encode_atom(out, kind);
+    ei_x_encode_list_header(out, 2);
+    ei_x_encode_tuple_header(out, 2);
+    ei_x_encode_atom(out, "blocks");
+    ei_x_encode_list_header(out, 1);
+    ei_x_encode_tuple_header(out, 2);
+    ei_x_encode_atom(out, "malloc");
+    ei_x_encode_list_header(out, 1);
+    sized(out, "size", blocks);
+    ei_x_encode_empty_list(out);
+    ei_x_encode_empty_list(out);
+    sized(out, "carriers_size", carriers);
+    ei_x_encode_empty_list(out);
+}
+
+/* The node allocates with malloc, not the BEAM's allocators: one allocator, `malloc`, in the
+ * shape of system_info({allocator_sizes, _}) (OTP 23+): what is in use in its arenas (blocks)
+ * against the arenas' size (carriers), and its mmapped chunks, which are both (glibc's
+ * mallinfo2; when it knows nothing, as under a sanitizer's allocator, erlang:memory(total) in
+ * use). The Memory Allocators tab shows it; an empty list would make it divide 0/0. */
+static void alloc_info(ei_x_buff *out)
+{
+    struct mallinfo2 mi = mallinfo2();
+    uint64_t arena = mi.arena, used = mi.uordblks;
+    if (arena == 0 && mi.hblkhd == 0) /* another allocator (a sanitizer's): all of memory */
+        arena = used = cn_ix_memory_total();
+    ei_x_encode_list_header(out, 1);
+    ei_x_encode_tuple_header(out, 2);
+    ei_x_encode_atom(out, "malloc");
+    ei_x_encode_list_header(out, 1);
+    ei_x_encode_tuple_header(out, 3);
+    ei_x_encode_atom(out, "instance");
+    ei_x_encode_long(out, 0);
+    carrier(out, "mbcs", used, arena);
+    carrier(out, "sbcs", mi.hblkhd, mi.hblkhd);
+    ei_x_encode_empty_list(out);
+    ei_x_encode_empty_list(out);
+    ei_x_encode_empty_list(out);
+}
+
 static void sys_value(const char *key, ei_x_buff *out)
 {
     uint64_t in, o;
@@ -49,7 +103,7 @@ static void sys_value(const char *key, ei_x_buff *out)
     } else if (!strcmp(key, "wordsize_internal") || !strcmp(key, "wordsize_external")) {
         ei_x_encode_long(out, (long)sizeof(void *));
     } else if (!strcmp(key, "alloc_info")) {
-        ei_x_encode_empty_list(out); /* malloc, not the BEAM's allocators: nothing to list */
+        alloc_info(out);
     } else if (!strcmp(key, "atom_limit") || !strcmp(key, "port_limit") ||
                !strcmp(key, "ets_limit")) {
         /* none of these tables exists: observer shows "Not available" (a 0 limit would
