@@ -361,12 +361,19 @@ static int translate_initial_call_1(cn_proc *self, const char *buf, int *idx, in
                                     ei_x_buff *out)
 {
     (void)self, (void)arity;
-    int i = *idx, type, size;
-    if (ei_get_type(buf, &i, &type, &size) < 0 ||
-        (type != ERL_PID_EXT && type != ERL_NEW_PID_EXT && type != ERL_LIST_EXT &&
-         type != ERL_NIL_EXT && type != ERL_STRING_EXT &&
-         !((type == ERL_SMALL_TUPLE_EXT || type == ERL_LARGE_TUPLE_EXT) && size == 3)) ||
-        ei_skip_term(buf, &i) < 0) {
+    int i = *idx, type, size, ok;
+    long v;
+    if (ei_get_type(buf, &i, &type, &size) < 0)
+        ok = 0;
+    else if (type == ERL_SMALL_TUPLE_EXT || type == ERL_LARGE_TUPLE_EXT) /* {X, Y, Z} */
+        ok = ei_decode_tuple_header(buf, &i, &size) == 0 && size == 3 &&
+             ei_decode_long(buf, &i, &v) == 0 && ei_decode_long(buf, &i, &v) == 0 &&
+             ei_decode_long(buf, &i, &v) == 0;
+    else
+        ok = (type == ERL_PID_EXT || type == ERL_NEW_PID_EXT || type == ERL_LIST_EXT ||
+              type == ERL_NIL_EXT || type == ERL_STRING_EXT) &&
+             ei_skip_term(buf, &i) == 0;
+    if (!ok) {
         ei_x_encode_atom(out, "function_clause");
         return CN_RPC_ERROR;
     }

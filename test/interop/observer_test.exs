@@ -383,7 +383,10 @@ defmodule Interop.ObserverTest do
       # the rest of the window: its State tab asks proc_lib first (no '$initial_call' in a
       # dictionary of []: {proc_lib, init_p, 5}, as OTP answers), then the other tabs
       assert rpc(c, :proc_lib, :translate_initial_call, [echo]) == {:proc_lib, :init_p, 5}
-      assert {:badrpc, {:EXIT, {:function_clause, _}}} = rpc(c, :proc_lib, :translate_initial_call, [:x])
+      assert rpc(c, :proc_lib, :translate_initial_call, [{0, 9, 1}]) == {:proc_lib, :init_p, 5}
+      for bad <- [:x, {0, 9}, {:a, 1, 2}, 1.5] do
+        assert {:badrpc, {:EXIT, {:function_clause, _}}} = rpc(c, :proc_lib, :translate_initial_call, [bad])
+      end
       assert rpc(c, :erlang, :process_info, [echo, :messages]) == {:messages, []}
       assert rpc(c, :erlang, :process_info, [echo, :dictionary]) == {:dictionary, []}
       assert {:current_stacktrace, [{_, _, _, _} | _]} = rpc(c, :erlang, :process_info, [echo, :current_stacktrace])
