@@ -56,7 +56,7 @@ FUZZ_BIN := $(FUZZ_SRC:test/fuzz/%.c=$(BUILD)/fuzz/%)
 LIB := $(BUILD)/libcnode.a
 CNODED := $(BUILD)/cnoded
 
-.PHONY: all deps run test unit fuzz fuzz-smoke fuzz-bins interop test-otp27 bench-procs bench-rx bench bench-tls clean format module test-modules
+.PHONY: all deps run test unit fuzz fuzz-smoke fuzz-bins interop test-otp27 bench-procs bench-rx bench bench-tls clean format module test-modules observer-src
 all: $(LIB) $(CNODED)
 
 $(BUILD)/%.o: %.c
@@ -123,7 +123,7 @@ test: deps
 # LeakSanitizer cannot run inside the chroot (no /proc there); ASan and UBSan still do.
 # The root has no openssl command or compiler: the TLS test certificates and the test modules
 # are made here first.
-test-otp27: all test-modules
+test-otp27: all test-modules observer-src
 	@bash scripts/gen-test-certs.sh $(BUILD)/tls-test-certs >/dev/null
 	@CNODED=$(CURDIR)/$(CNODED) CNODE_TLS_CERTS=$(CURDIR)/$(BUILD)/tls-test-certs \
 	  $(if $(filter 1,$(SAN)),ASAN_OPTIONS=detect_leaks=0,) \
@@ -161,6 +161,18 @@ $(BUILD)/modules/counter_v%.so: workers/loadable/counter.c cnode/include/cnode.h
 $(BUILD)/modules/unresolved.so: test/interop/support/unresolved.c cnode/include/cnode.h scripts/build-module.sh
 	@CC="$(CC)" EI_INC=$(EI_DIR)/include bash scripts/build-module.sh $< $@ "" >/dev/null
 test-modules: $(TEST_MODULES)
+
+# etop's sources from this machine's OTP (erlang-src) for observer_test.exs under OTP 27, whose
+# root has none and cannot see /usr/lib/erlang outside it (test/interop/observer_test.exs).
+observer-src:
+	@src=$$(ls -d /usr/lib/erlang/lib/observer-*/src 2>/dev/null | tail -1); \
+	  rt=$$(ls -d /usr/lib/erlang/lib/runtime_tools-*/include 2>/dev/null | tail -1); \
+	  if [ -z "$$src" ] || [ -z "$$rt" ]; then \
+	    echo "observer-src: no observer sources under /usr/lib/erlang/lib (make deps installs erlang-src)" >&2; exit 1; fi; \
+	  mkdir -p build/observer-src/include build/observer-src/runtime_tools/include && \
+	  cp $$src/etop.erl $$src/etop_txt.erl $$src/etop_tr.erl $$src/etop_defs.hrl build/observer-src/ && \
+	  cp $$src/../include/etop.hrl build/observer-src/include/ && \
+	  cp $$rt/observer_backend.hrl build/observer-src/runtime_tools/include/
 
 # TLS vs plain distribution: connection setup time and 16 MiB echo throughput, cnode and BEAM.
 bench-tls: all

@@ -7,8 +7,9 @@ set -euo pipefail
 # check: unit tests; libsodium-dev, libssl-dev: randomness, digests and TLS; openssl: the command
 # that makes test certificates (scripts/gen-test-certs.sh); debootstrap is installed
 # by ../shared/tools/otp27 itself when the OTP 27 suite runs; clang: the fuzz harnesses
-# (libFuzzer, whose runtime is in libclang-rt-N-dev, N = clang's version: added below).
-pkgs=(build-essential pkg-config erlang-nox erlang-dev elixir check libsodium-dev libssl-dev openssl clang)
+# (libFuzzer, whose runtime is in libclang-rt-N-dev, N = clang's version: added below);
+# erlang-src: etop's sources, which observer_test compiles (erlang-nox has no observer).
+pkgs=(build-essential pkg-config erlang-nox erlang-dev erlang-src elixir check libsodium-dev libssl-dev openssl clang)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -32,6 +32,7 @@ static void unqueue(cn_proc *self, cn_msg *prev, cn_msg *m)
     if (self->mq_tail == m)
         self->mq_tail = prev;
     self->mq_len--;
+    cn_proc_count_handled(self);
 }
 
 /* Wait on our own mailbox (other entries stay queued, in order) until an entry matches

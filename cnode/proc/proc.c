@@ -372,6 +372,19 @@ int cn_reason_is(const char *reason, size_t len, const char *atom)
            strcmp(a, atom) == 0;
 }
 
+/* Does a later entry (from `later` on) undo the monitor or link m: a demonitor of its ref,
+ * an unlink from its sender? */
+static int taken_back(const cn_msg *m, const cn_msg *later)
+{
+    for (; later; later = later->next)
+        if (cn_pid_eq(&later->from, &m->from) &&
+            ((m->kind == CN_SIG_MONITOR && later->kind == CN_SIG_DEMONITOR &&
+              cn_ref_eq(&later->ref, &m->ref)) ||
+             (m->kind == CN_SIG_LINK && later->kind == CN_SIG_UNLINK)))
+            return 1;
+    return 0;
+}
+
 static void proc_exit(cn_proc *p, const char *reason, int len)
 {
     /* Unlike the BEAM, terminate also runs for `killed`: it is where a C worker frees its
@@ -407,9 +420,23 @@ static void proc_exit(cn_proc *p, const char *reason, int len)
     p->links = NULL;
     p->monitors = p->monitored_by = NULL;
     cn_plist_free(p);
+    /* A monitor or link still queued arrived while the process lived (behind a long callback
+     * or rpc function): it took effect then, as on the BEAM, so it gets the exit reason, not
+     * noproc; unless its sender took it back later in the queue (then nothing is owed). */
     while (rest) {
         cn_msg *n = rest->next;
-        dead_target(&p->pid, rest);
+        if ((rest->kind == CN_SIG_MONITOR || rest->kind == CN_SIG_LINK) && taken_back(rest, n)) {
+            cn_msg_free(rest);
+        } else if (rest->kind == CN_SIG_MONITOR) {
+            cn_sig_send_down(&p->pid, rest->name_mon ? rest->data : NULL, &rest->from, &rest->ref,
+                             reason, len);
+            cn_msg_free(rest);
+        } else if (rest->kind == CN_SIG_LINK) {
+            cn_sig_send_exit(&p->pid, &rest->from, reason, len, 1);
+            cn_msg_free(rest);
+        } else {
+            dead_target(&p->pid, rest);
+        }
         rest = n;
     }
     cn_debug("process <%u.%u> exited", p->pid.id, p->pid.serial);
@@ -684,6 +711,7 @@ int cn_proc_run(cn_proc *p, int budget)
         pthread_mutex_unlock(&p->lock);
         if (!m)
             return 0;
+        cn_proc_count_handled(p);
         cn_conn_hint_more(more); /* replies to a burst of calls: let the I/O thread batch */
         const char *reason = NULL;
         int rlen = 0;

@@ -77,6 +77,10 @@ typedef struct cn_mon {
 struct cn_proc {
     cn_pid pid;
     atomic_int refs;
+    /* Mailbox entries the process has taken (its turns, its selective receives): what
+     * erlang:process_info(P, reductions) reports. Written only by the process itself; it
+     * fills the padding after refs, so idle processes do not grow. */
+    atomic_uint handled;
     pthread_mutex_t lock; /* mailbox and scheduling state */
     cn_msg *mq_head, *mq_tail;
     uint32_t mq_len;
@@ -154,6 +158,13 @@ int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int le
 /* The mailbox entry the calling scheduler thread is handling for p, or NULL (a reply may
  * take its storage over; kept per thread, not per process, so idle processes stay small). */
 cn_msg *cn_proc_current(const cn_proc *p);
+
+/* One more mailbox entry taken by p, on its own turn (a single writer: no atomic add). */
+static inline void cn_proc_count_handled(cn_proc *p)
+{
+    atomic_store_explicit(&p->handled, atomic_load_explicit(&p->handled, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
 
 /* Run one scheduler turn of p (up to `budget` mailbox entries). Returns 1 if p still has
  * work (requeue), 0 otherwise. Called only by the scheduler. */

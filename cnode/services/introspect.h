@@ -38,4 +38,36 @@ uint64_t cn_ix_uptime_ms(void);
  * as the BEAM keeps small terms on process heaps) and in large payloads ("binary"). */
 void cn_ix_proc_mem(cn_proc *p, uint64_t *heap, uint64_t *binary);
 
+/* erlang:memory/0's list, or only the keys asked for (keys NULL: all, in its order); keys
+ * it does not know are left out. */
+void cn_ix_memory_list(ei_x_buff *out, const char *const *keys, int n);
+/* erlang:memory(total). */
+uint64_t cn_ix_memory_total(void);
+/* erlang:system_info(key)'s answer appended to out: 0, or -1 for a key it does not know. */
+int cn_ix_system_info(const char *key, ei_x_buff *out);
+/* statistics(run_queue) and statistics(scheduler_wall_time) (introspect_sys.c). */
+unsigned long cn_ix_run_queue(void);
+void cn_ix_sched_wall_time(ei_x_buff *out);
+
+/* What etop and observer's process list show of one process, read without waiting for it
+ * (introspect_proc.c). */
+typedef struct cn_ix_summary {
+    char name[MAXATOMLEN_UTF8]; /* registered name, if has_name */
+    int has_name;
+    char init_m[MAXATOMLEN_UTF8], init_f[16]; /* initial_call */
+    long init_a;
+    char cur_m[MAXATOMLEN_UTF8], cur_f[16]; /* current_function */
+    long cur_a;
+    uint64_t memory, reductions;
+    unsigned long mq; /* message_queue_len */
+} cn_ix_summary;
+/* Fill s for p (self: the asking process). A process that is running a callback right now is
+ * not waited for: its memory then counts only its record and mailbox. 0, or -1 if p died. */
+int cn_ix_proc_summary(cn_proc *self, cn_proc *p, cn_ix_summary *s);
+
+/* observer_backend:* for observer and etop (observer.c), with appmon_info:start_link2/3 for
+ * its Applications tab (observer_appmon.c). Returns 0 or -1. */
+int cn_observer_start(void);
+int cn_observer_appmon_start(void);
+
 #endif

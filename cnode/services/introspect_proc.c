@@ -13,7 +13,9 @@
  *                     blocked in cn_call, {erpc, execute_call, 4} for an rpc (casts too);
  *   initial_call      {WorkerModule, init, 1} for workers (the C module, not proc_lib:init_p/5:
  *                     there is no process dictionary to translate it through), else as above;
- *   dictionary        []; heap_size, total_heap_size, stack_size, reductions: 0 (not counted);
+ *   reductions        the mailbox entries (messages and signals) it has taken;
+ *   dictionary        []; heap_size, total_heap_size, stack_size: 0 (not counted); binary,
+ *                     sequential_trace_token []; catchlevel, trace 0; last_calls false;
  *   memory            an estimate: the process record, the adapter's data, mailbox entries,
  *                     links and monitors (a worker's own state is not included). */
 #include "services/introspect.h"
@@ -55,23 +57,45 @@ enum {
     I_MESSAGES,
     I_MESSAGE_QUEUE_DATA,
     I_CURRENT_LOCATION,
+    I_BINARY,
+    I_CATCHLEVEL,
+    I_LAST_CALLS,
+    I_SEQ_TRACE_TOKEN,
+    I_TRACE,
     I_COUNT
 };
 #define N_DEFAULT (I_SUSPENDING + 1)
 
 static const char *const item_names[I_COUNT] = {
-    "registered_name",    "current_function",
-    "initial_call",       "status",
-    "message_queue_len",  "links",
-    "dictionary",         "trap_exit",
-    "error_handler",      "priority",
-    "group_leader",       "total_heap_size",
-    "heap_size",          "stack_size",
-    "reductions",         "garbage_collection",
-    "suspending",         "monitors",
-    "monitored_by",       "memory",
-    "current_stacktrace", "messages",
-    "message_queue_data", "current_location",
+    "registered_name",
+    "current_function",
+    "initial_call",
+    "status",
+    "message_queue_len",
+    "links",
+    "dictionary",
+    "trap_exit",
+    "error_handler",
+    "priority",
+    "group_leader",
+    "total_heap_size",
+    "heap_size",
+    "stack_size",
+    "reductions",
+    "garbage_collection",
+    "suspending",
+    "monitors",
+    "monitored_by",
+    "memory",
+    "current_stacktrace",
+    "messages",
+    "message_queue_data",
+    "current_location",
+    "binary",
+    "catchlevel",
+    "last_calls",
+    "sequential_trace_token",
+    "trace",
 };
 
 /* What process_info reads, gathered while the process holds still. */
@@ -116,8 +140,9 @@ static int pause_self(cn_proc *self, pthread_cond_t *cond)
     return fatal || cn_loop_stopping() ? -1 : 0;
 }
 
-/* Returns 1 with p->lock held and p still; 0 if p is dead; -1 if self must give up. */
-static int hold_still(cn_proc *self, cn_proc *p)
+/* Returns 1 with p->lock held and p still; 0 if p is dead; -1 if self must give up, or if
+ * p did not hold still within `tries` pauses of a millisecond (tries < 0: no bound). */
+static int hold_still(cn_proc *self, cn_proc *p, int tries)
 {
     pthread_mutex_lock(&p->lock);
     if (p->dead) {
@@ -127,12 +152,14 @@ static int hold_still(cn_proc *self, cn_proc *p)
     if (p == self || still(p))
         return 1;
     pthread_mutex_unlock(&p->lock);
+    if (tries == 0 || !self)
+        return -1; /* not to wait (or no process to wait as) */
     pthread_cond_t cond;
     cn_cond_init_monotonic(&cond);
     cn_sched_block_begin(); /* another scheduler takes over the queue meanwhile */
     int r;
-    for (;;) {
-        if (pause_self(self, &cond) < 0) {
+    for (int n = 0;; n++) {
+        if ((tries >= 0 && n >= tries) || pause_self(self, &cond) < 0) {
             r = -1;
             break;
         }
@@ -323,12 +350,20 @@ static void encode_value(const view *v, int item, ei_x_buff *x)
     case I_GROUP_LEADER:
         cn_encode_pid(x, &p->group_leader);
         break;
+    case I_REDUCTIONS: /* mailbox entries taken: the work a C process does comes in those */
+        ei_x_encode_ulong(x, atomic_load_explicit(&p->handled, memory_order_relaxed));
+        break;
+    case I_LAST_CALLS: /* no call tracing */
+        ei_x_encode_atom(x, "false");
+        break;
     case I_DICTIONARY:
     case I_GARBAGE_COLLECTION:
     case I_SUSPENDING:
+    case I_BINARY: /* no reference-counted binaries: large payloads are owned by messages */
+    case I_SEQ_TRACE_TOKEN:
         ei_x_encode_empty_list(x);
         break;
-    default: /* heap sizes, stack size, reductions: not counted */
+    default: /* heap sizes, stack size; catch level and trace flags: none */
         ei_x_encode_long(x, 0);
         break;
     }
@@ -339,6 +374,71 @@ static void encode_item(const view *v, int item, ei_x_buff *x)
     ei_x_encode_tuple_header(x, 2);
     ei_x_encode_atom(x, item_names[item]);
     encode_value(v, item, x);
+}
+
+/* ---- the summary etop and observer list ------------------------------------------------ */
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+int cn_ix_proc_summary(cn_proc *self, cn_proc *p, cn_ix_summary *s)
+{
+    view v = {.p = p, .self = p == self};
+    v.has_name = cn_proc_regname(p, v.name, sizeof v.name) == 0;
+    /* a few milliseconds at most: a snapshot of every process must not wait for a long one */
+    int h = hold_still(self, p, 3);
+    if (h == 0)
+        return -1;
+    if (h < 0) { /* running a callback right now: what the mailbox lock shows */
+        pthread_mutex_lock(&p->lock);
+        if (p->dead) {
+            pthread_mutex_unlock(&p->lock);
+            return -1;
+        }
+    } else if (cn_gen_describe(p, &v.module, &v.suspended, &v.held, &v.beh_bytes) < 0) {
+        v.module = NULL;
+    }
+    s->has_name = v.has_name;
+    if (v.has_name)
+        copy_str(s->name, sizeof s->name, v.name);
+    const char *m, *f;
+    long a;
+    if (h > 0) {
+        where(&v, &m, &f, &a);
+    } else { /* in a callback of its module */
+        m = p->ops->module;
+        f = "handle_msg";
+        a = 1;
+    }
+    copy_str(s->cur_m, sizeof s->cur_m, m);
+    copy_str(s->cur_f, sizeof s->cur_f, f);
+    s->cur_a = a;
+    if (v.module) {
+        m = v.module, f = "init", a = 1;
+    } else if (!strcmp(p->ops->module, "erpc")) {
+        m = "erpc", f = "execute_call", a = 4;
+    } else {
+        m = p->ops->module, f = "start", a = 0;
+    }
+    copy_str(s->init_m, sizeof s->init_m, m);
+    copy_str(s->init_f, sizeof s->init_f, f);
+    s->init_a = a;
+    s->mq = v.held;
+    s->memory = h > 0 ? memory(&v) : sizeof *p;
+    for (const cn_msg *e = p->mq_head; e; e = e->next) {
+        s->mq += e->kind == CN_MSG;
+        if (h < 0)
+            s->memory += sizeof *e + e->len;
+    }
+    s->reductions = atomic_load_explicit(&p->handled, memory_order_relaxed);
+    pthread_mutex_unlock(&p->lock);
+    return 0;
 }
 
 /* ---- process_info/1,2 ----------------------------------------------------------------- */
@@ -388,7 +488,7 @@ static int info(cn_proc *self, const cn_pid *pid, const items *it, int bare, int
     }
     view v = {.p = p, .self = p == self};
     v.has_name = cn_proc_regname(p, v.name, sizeof v.name) == 0;
-    int h = hold_still(self, p);
+    int h = hold_still(self, p, -1);
     if (h <= 0) {
         cn_proc_release(p);
         if (h == 0) {

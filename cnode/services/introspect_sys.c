@@ -11,6 +11,7 @@
  *
  * statistics: wall_clock, runtime (process CPU time) and io (bytes over every connection,
  * closed ones included) are measured; run_queue counts processes waiting for a scheduler;
+ * scheduler_wall_time shares the node's CPU time between the schedulers (see below);
  * reductions, exact_reductions, context_switches and garbage_collection are 0 (not counted). */
 #include "services/introspect.h"
 
@@ -89,21 +90,41 @@ static void measure(uint64_t v[M_COUNT])
     v[M_SYSTEM] = v[M_TOTAL] - v[M_PROCESSES];
 }
 
-static int memory_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+uint64_t cn_ix_memory_total(void)
 {
-    (void)self;
-    (void)buf;
-    (void)idx;
-    (void)arity;
     uint64_t v[M_COUNT];
     measure(v);
-    for (int k = 0; k < M_COUNT; k++) {
+    return v[M_TOTAL];
+}
+
+void cn_ix_memory_list(ei_x_buff *out, const char *const *keys, int n)
+{
+    uint64_t v[M_COUNT];
+    measure(v);
+    for (int i = 0; i < (keys ? n : M_COUNT); i++) {
+        int k = 0;
+        if (!keys)
+            k = i;
+        else
+            while (k < M_COUNT && strcmp(mem_names[k], keys[i]) != 0)
+                k++;
+        if (k == M_COUNT)
+            continue;
         ei_x_encode_list_header(out, 1);
         ei_x_encode_tuple_header(out, 2);
         ei_x_encode_atom(out, mem_names[k]);
         ei_x_encode_ulonglong(out, v[k]);
     }
     ei_x_encode_empty_list(out);
+}
+
+static int memory_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)self;
+    (void)buf;
+    (void)idx;
+    (void)arity;
+    cn_ix_memory_list(out, NULL, 0);
     return CN_RPC_RETURN;
 }
 
@@ -169,22 +190,30 @@ static void long_or_unknown(ei_x_buff *out, long n)
         ei_x_encode_atom(out, "unknown");
 }
 
-/* otp_release is our own identity, not an OTP release we are not: "cnode-0.1.0". */
-static int system_info_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+/* Where this binary runs, as the BEAM's "Compiled for" string (from the compiler's target). */
+#if defined(__x86_64__)
+#define CN_ARCH "x86_64-pc"
+#elif defined(__aarch64__)
+#define CN_ARCH "aarch64-unknown"
+#elif defined(__i386__)
+#define CN_ARCH "i686-pc"
+#else
+#define CN_ARCH "unknown-unknown"
+#endif
+#if defined(__linux__) && defined(__GLIBC__)
+#define CN_OS "linux-gnu"
+#elif defined(__linux__)
+#define CN_OS "linux"
+#else
+#define CN_OS "unknown"
+#endif
+
+/* otp_release is our own identity, not an OTP release we are not: "cnode-0.1.0". The node
+ * has no atom table, ports or ETS: their counts are 0; no atom table also means no limit on
+ * atoms (infinity), and no port or ETS table can ever hold one (limit 0). */
+int cn_ix_system_info(const char *key, ei_x_buff *out)
 {
-    (void)self;
-    (void)arity;
-    char key[MAXATOMLEN_UTF8], sub[MAXATOMLEN_UTF8], text[256];
-    int n;
-    if (ei_decode_tuple_header(buf, idx, &n) == 0) { /* {wordsize, internal | external} */
-        if (n != 2 || ei_decode_atom(buf, idx, key) < 0 || ei_decode_atom(buf, idx, sub) < 0 ||
-            strcmp(key, "wordsize") != 0 || (strcmp(sub, "internal") && strcmp(sub, "external")))
-            return cn_ix_badarg(out);
-        ei_x_encode_long(out, (long)sizeof(void *));
-        return CN_RPC_RETURN;
-    }
-    if (ei_decode_atom(buf, idx, key) < 0)
-        return cn_ix_badarg(out);
+    char text[256];
     if (!strcmp(key, "otp_release")) {
         ei_x_encode_string(out, "cnode-" CN_VERSION);
     } else if (!strcmp(key, "version")) {
@@ -195,10 +224,27 @@ static int system_info_1(cn_proc *self, const char *buf, int *idx, int arity, ei
                  "[%d-bit] [smp:%d:%d]\n",
                  CN_VERSION, (int)sizeof(void *) * 8, cn_sched_count(), cn_sched_count());
         ei_x_encode_string(out, text);
+    } else if (!strcmp(key, "system_architecture")) {
+        ei_x_encode_string(out, CN_ARCH "-" CN_OS);
     } else if (!strcmp(key, "machine")) {
         ei_x_encode_string(out, "cnode");
     } else if (!strcmp(key, "schedulers") || !strcmp(key, "schedulers_online")) {
         ei_x_encode_long(out, cn_sched_count());
+    } else if (!strcmp(key, "dirty_cpu_schedulers") ||
+               !strcmp(key, "dirty_cpu_schedulers_online") || !strcmp(key, "dirty_io_schedulers") ||
+               !strcmp(key, "thread_pool_size") || !strcmp(key, "atom_count") ||
+               !strcmp(key, "port_count") || !strcmp(key, "port_limit") ||
+               !strcmp(key, "ets_count") || !strcmp(key, "ets_limit")) {
+        ei_x_encode_long(out, 0);
+    } else if (!strcmp(key, "atom_limit")) {
+        ei_x_encode_atom(out, "infinity");
+    } else if (!strcmp(key, "multi_scheduling")) {
+        ei_x_encode_atom(out, "enabled");
+    } else if (!strcmp(key, "kernel_poll") || !strcmp(key, "smp_support") ||
+               !strcmp(key, "threads")) {
+        ei_x_encode_atom(out, "true"); /* epoll, and scheduler threads */
+    } else if (!strcmp(key, "dist_buf_busy_limit")) {
+        ei_x_encode_ulong(out, (unsigned long)CN_CONN_BUSY);
     } else if (!strcmp(key, "process_count")) {
         ei_x_encode_ulong(out, (unsigned long)cn_proc_count());
     } else if (!strcmp(key, "process_limit")) {
@@ -214,8 +260,26 @@ static int system_info_1(cn_proc *self, const char *buf, int *idx, int arity, ei
     } else if (!strcmp(key, "creation")) {
         ei_x_encode_ulong(out, cn_node.creation);
     } else {
-        return cn_ix_badarg(out);
+        return -1;
     }
+    return 0;
+}
+
+static int system_info_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)self;
+    (void)arity;
+    char key[MAXATOMLEN_UTF8], sub[MAXATOMLEN_UTF8];
+    int n;
+    if (ei_decode_tuple_header(buf, idx, &n) == 0) { /* {wordsize, internal | external} */
+        if (n != 2 || ei_decode_atom(buf, idx, key) < 0 || ei_decode_atom(buf, idx, sub) < 0 ||
+            strcmp(key, "wordsize") != 0 || (strcmp(sub, "internal") && strcmp(sub, "external")))
+            return cn_ix_badarg(out);
+        ei_x_encode_long(out, (long)sizeof(void *));
+        return CN_RPC_RETURN;
+    }
+    if (ei_decode_atom(buf, idx, key) < 0 || cn_ix_system_info(key, out) < 0)
+        return cn_ix_badarg(out);
     return CN_RPC_RETURN;
 }
 
@@ -228,12 +292,44 @@ static void count_queued(cn_proc *p, void *arg)
     pthread_mutex_unlock(&p->lock);
 }
 
-static uint64_t cpu_ms(void)
+unsigned long cn_ix_run_queue(void)
+{
+    unsigned long n = 0;
+    cn_proc_foreach(count_queued, &n);
+    return n;
+}
+
+static uint64_t cpu_us(void)
 {
     struct timespec ts;
     if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
         return 0;
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t cpu_ms(void)
+{
+    return cpu_us() / 1000;
+}
+
+/* [{Id, Active, Total}] for each scheduler (microseconds). Scheduler threads take turns at
+ * polling and running processes, so per-thread times would say little: the node's CPU time
+ * is shared evenly between them (their sum is the node's use), against the wall time since
+ * the node started. Never more active than total, so a load chart stays within 100%. */
+void cn_ix_sched_wall_time(ei_x_buff *out)
+{
+    int n = cn_sched_count();
+    uint64_t total = cn_ix_uptime_ms() * 1000 + 1, active = n > 0 ? cpu_us() / (uint64_t)n : 0;
+    if (active > total)
+        active = total;
+    for (int i = 1; i <= n; i++) {
+        ei_x_encode_list_header(out, 1);
+        ei_x_encode_tuple_header(out, 3);
+        ei_x_encode_long(out, i);
+        ei_x_encode_ulonglong(out, active);
+        ei_x_encode_ulonglong(out, total);
+    }
+    ei_x_encode_empty_list(out);
 }
 
 static _Atomic uint64_t last_wall, last_cpu; /* for the "since last call" halves */
@@ -262,9 +358,7 @@ static int statistics_1(cn_proc *self, const char *buf, int *idx, int arity, ei_
         return cn_ix_badarg(out);
     if (!strcmp(key, "run_queue") || !strcmp(key, "total_run_queue_lengths") ||
         !strcmp(key, "total_run_queue_lengths_all")) {
-        unsigned long n = 0;
-        cn_proc_foreach(count_queued, &n);
-        ei_x_encode_ulong(out, n);
+        ei_x_encode_ulong(out, cn_ix_run_queue());
     } else if (!strcmp(key, "wall_clock")) {
         total_and_since(out, cn_ix_uptime_ms(), &last_wall);
     } else if (!strcmp(key, "runtime")) {
@@ -272,6 +366,8 @@ static int statistics_1(cn_proc *self, const char *buf, int *idx, int arity, ei_
     } else if (!strcmp(key, "reductions") || !strcmp(key, "exact_reductions") ||
                !strcmp(key, "context_switches")) {
         zeros(out, 2);
+    } else if (!strcmp(key, "scheduler_wall_time") || !strcmp(key, "scheduler_wall_time_all")) {
+        cn_ix_sched_wall_time(out); /* always measured: no system_flag to turn it on */
     } else if (!strcmp(key, "garbage_collection")) {
         zeros(out, 3);
     } else if (!strcmp(key, "io")) {

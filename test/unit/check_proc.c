@@ -1159,6 +1159,61 @@ START_TEST(demonitor)
 }
 END_TEST
 
+/* Keep an idle process from running (its deliveries queue) until cn_proc_ready. */
+static cn_proc *hold_idle(const cn_pid *pid)
+{
+    cn_proc *p = cn_proc_get(pid);
+    ck_assert_ptr_nonnull(p);
+    for (int t = 0; t < WAIT_MS; t += 2) {
+        pthread_mutex_lock(&p->lock);
+        if (p->sched == CN_S_IDLE) {
+            p->sched = CN_S_RUNNING;
+            pthread_mutex_unlock(&p->lock);
+            return p;
+        }
+        pthread_mutex_unlock(&p->lock);
+        sleep_ms(2);
+    }
+    ck_abort_msg("process never idle");
+    return NULL;
+}
+
+static int wait_queued(cn_proc *p, uint32_t n)
+{
+    for (int t = 0; t < WAIT_MS; t += 2) {
+        pthread_mutex_lock(&p->lock);
+        uint32_t q = p->mq_len;
+        pthread_mutex_unlock(&p->lock);
+        if (q >= n)
+            return 1;
+        sleep_ms(2);
+    }
+    return 0;
+}
+
+/* A monitor still queued when the process dies arrived while it lived: the DOWN carries the
+ * exit reason (as on the BEAM), not noproc; one taken back in the same queue owes nothing. */
+START_TEST(queued_monitor_at_exit)
+{
+    cn_pid w = spawn(&rec_worker, NULL), t = spawn(&rec_worker, NULL), x = dead_pid();
+    cn_ref r1 = cn_make_ref(), r2 = cn_make_ref();
+    sync_with(&t);
+    cn_proc *p = hold_idle(&t);
+    deliver_atom_sig(&t, CN_SIG_EXIT2, &x, "kill");
+    cast_monitor(&w, &t, &r1);
+    cast_monitor(&w, &t, &r2);
+    cast_demonitor(&w, &r2);
+    ck_assert(wait_queued(p, 4)); /* kill, monitor, monitor, demonitor */
+    cn_proc_ready(p);
+    cn_proc_release(p);
+    ei_x_buff want;
+    down_term(&want, &r1, &t, "killed");
+    ck_assert(wait_info(&w, &want));
+    sync_with(&w);
+    ck_assert_uint_eq(count_entries(&w, E_INFO), 1); /* nothing for r2 */
+}
+END_TEST
+
 /* ---- node down ---------------------------------------------------------------------- */
 
 START_TEST(nodedown)
@@ -1248,6 +1303,7 @@ int main(void)
     tcase_add_test(tc, monitor_down);
     tcase_add_test(tc, monitor_dead_pid);
     tcase_add_test(tc, demonitor);
+    tcase_add_test(tc, queued_monitor_at_exit);
     tcase_add_test(tc, nodedown);
     tcase_add_test(tc, shutdown_all);
     suite_add_tcase(s, tc);
