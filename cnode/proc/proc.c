@@ -373,10 +373,14 @@ int cn_reason_is(const char *reason, size_t len, const char *atom)
 }
 
 /* Does a later entry (from `later` on) undo the monitor or link m: a demonitor of its ref,
- * an unlink from its sender? */
+ * an unlink from its sender? Looks that far ahead only, so that a process dying with a long
+ * queue of them does not take quadratic time (a signal sent for one taken back further on
+ * meets no monitor or link at its target, which drops it). */
+#define TAKEN_BACK_SCAN 1024
+
 static int taken_back(const cn_msg *m, const cn_msg *later)
 {
-    for (; later; later = later->next)
+    for (int k = 0; later && k < TAKEN_BACK_SCAN; later = later->next, k++)
         if (cn_pid_eq(&later->from, &m->from) &&
             ((m->kind == CN_SIG_MONITOR && later->kind == CN_SIG_DEMONITOR &&
               cn_ref_eq(&later->ref, &m->ref)) ||
