@@ -217,7 +217,10 @@ defmodule Interop.IntrospectTest do
                 current_location: {:gen_server, :loop, 7, []}]
       :ok = :sys.resume(pid)
       eventually(fn -> pinfo(c, pid, :message_queue_len) == {:message_queue_len, 0} end, 5_000)
-      assert pinfo(c, pid, :status) == {:status, :waiting}
+      # runnable for as long as a scheduler still has it after the last message
+      eventually(fn -> pinfo(c, pid, :status) == {:status, :waiting} end, 5_000,
+        what: "the worker to wait again once its queue is empty"
+      )
     end
 
     test "a worker blocked in a call is waiting in gen:do_call/4", %{c: c} do
