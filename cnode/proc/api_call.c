@@ -96,28 +96,42 @@ static int call_wait(cn_proc *self, const cn_ref *r, uint32_t node, int timeout_
     return 0;
 }
 
-static void call_request(cn_proc *self, const cn_ref *ref, const char *req, int len, ei_x_buff *x)
+/* {Tag, {Self, Ref}, Req}: '$gen_call' for gen_server:call, system for the sys protocol. */
+static void call_request(cn_proc *self, const char *tag, const cn_ref *ref, const char *req,
+                         int len, ei_x_buff *x)
 {
     ei_x_new(x);
     ei_x_encode_tuple_header(x, 3);
-    ei_x_encode_atom(x, "$gen_call");
+    ei_x_encode_atom(x, tag);
     ei_x_encode_tuple_header(x, 2);
     cn_encode_pid(x, &self->pid);
     cn_encode_ref(x, ref);
     ei_x_append_buf(x, req, len);
 }
 
-int cn_call(cn_proc *self, const cn_pid *server, const char *req, int len, int timeout_ms,
-            ei_x_buff *reply)
+static int call_tagged(cn_proc *self, const char *tag, const cn_pid *server, const char *req,
+                       int len, int timeout_ms, ei_x_buff *reply)
 {
     cn_ref ref;
     if (cn_monitor(self, server, &ref) < 0)
         return -1;
     ei_x_buff x;
-    call_request(self, &ref, req, len, &x);
+    call_request(self, tag, &ref, req, len, &x);
     cn_send(self, server, x.buff, x.index);
     ei_x_free(&x);
     return call_wait(self, &ref, server->node, timeout_ms, reply);
+}
+
+int cn_call(cn_proc *self, const cn_pid *server, const char *req, int len, int timeout_ms,
+            ei_x_buff *reply)
+{
+    return call_tagged(self, "$gen_call", server, req, len, timeout_ms, reply);
+}
+
+int cn_call_system(cn_proc *self, const cn_pid *to, const char *req, int len, int timeout_ms,
+                   ei_x_buff *reply)
+{
+    return call_tagged(self, "system", to, req, len, timeout_ms, reply);
 }
 
 int cn_call_name(cn_proc *self, const char *name, const char *node, const char *req, int len,
@@ -145,7 +159,7 @@ int cn_call_name(cn_proc *self, const char *name, const char *node, const char *
     cn_mon_push(self, CN_PL_MONITORS, mon);
     cn_out_monitor(&self->pid, NULL, (uint32_t)n, name, &ref);
     ei_x_buff x;
-    call_request(self, &ref, req, len, &x);
+    call_request(self, "$gen_call", &ref, req, len, &x);
     cn_out_reg_send(&self->pid, (uint32_t)n, name, x.buff, x.index);
     ei_x_free(&x);
     return call_wait(self, &ref, (uint32_t)n, timeout_ms, reply);

@@ -159,6 +159,11 @@ int cn_reply_input(cn_proc *self, const cn_from *from, const char *reply, int le
  * take its storage over; kept per thread, not per process, so idle processes stay small). */
 cn_msg *cn_proc_current(const cn_proc *p);
 
+/* cn_call with the sys protocol's {system, From, Req} (sys:get_state and the like); same
+ * returns. */
+int cn_call_system(cn_proc *self, const cn_pid *to, const char *req, int len, int timeout_ms,
+                   ei_x_buff *reply);
+
 /* One more mailbox entry taken by p, on its own turn (a single writer: no atomic add). */
 static inline void cn_proc_count_handled(cn_proc *p)
 {

@@ -159,7 +159,8 @@ static int function_exported_3(cn_proc *self, const char *buf, int *idx, int ari
     if (ei_decode_atom(buf, idx, m) < 0 || ei_decode_atom(buf, idx, f) < 0 ||
         ei_decode_long(buf, idx, &a) < 0 || a < 0 || a > 255)
         return cn_ix_badarg(out);
-    ei_x_encode_boolean(out, cn_export_lookup(m, f, (int)a) != NULL);
+    ei_x_encode_boolean(out, cn_export_lookup(m, f, (int)a) != NULL ||
+                                 (!strcmp(f, "module_info") && a <= 1 && cn_module_known(m)));
     return CN_RPC_RETURN;
 }
 

@@ -61,5 +61,6 @@ int cn_builtins_start(void)
     r |= cn_introspect_start(); /* processes, process_info, memory, ... (introspect*.c) */
     r |= cn_handoff_start();    /* cnode:handoff/2 (handoff.c) */
     r |= cn_bifs_start();       /* is_process_alive, exit/2, send/2, halt, ... (bifs.c) */
+    r |= cn_sys_rpc_start();    /* sys:get_state, get_status, ... (sys_rpc.c) */
     return r < 0 ? -1 : 0;
 }

@@ -206,3 +206,23 @@ void cn_export_list(ei_x_buff *x)
     pthread_rwlock_unlock(&lock);
     ei_x_encode_empty_list(x);
 }
+
+size_t cn_export_module_fns(const char *module, ei_x_buff *x)
+{
+    size_t n = 0;
+    pthread_rwlock_rdlock(&lock);
+    for (int b = 0; b < NBUCKETS; b++)
+        for (export *e = buckets[b]; e; e = e->next) {
+            if (strcmp(e->module, module) != 0)
+                continue;
+            n++;
+            if (e->arity < 0 || !x)
+                continue;
+            ei_x_encode_list_header(x, 1);
+            ei_x_encode_tuple_header(x, 2);
+            ei_x_encode_atom(x, e->function);
+            ei_x_encode_long(x, e->arity);
+        }
+    pthread_rwlock_unlock(&lock);
+    return n;
+}

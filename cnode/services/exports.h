@@ -18,6 +18,13 @@ int cn_exports_set_module(const char *module, const cn_export_def *defs, int n, 
 int cn_exports_builtin_module(const char *module);
 /* The distinct modules of built-in functions, at most cap; returns how many. */
 size_t cn_exports_builtin_modules(const char **out, size_t cap);
+/* How many functions module exports; with x, append each of fixed arity as a list element
+ * {Function, Arity} (the caller closes the list). */
+size_t cn_export_module_fns(const char *module, ei_x_buff *x);
+/* module_info.c: is module one of ours (a worker module, or one with rpc functions)? And
+ * its Module:module_info/0,1 (args: the arguments, arity 0 or 1) into out: the class. */
+int cn_module_known(const char *module);
+int cn_module_info(const char *module, const char *args, int arity, ei_x_buff *out);
 /* Append [{Module, Function, Arity}] of everything exported (arity -1 shows as '_'). */
 void cn_export_list(ei_x_buff *x);
 

@@ -22,6 +22,8 @@ int cn_introspect_node_start(void);
 /* erlang:is_process_alive/1, exit/2, send/2, register/2, unregister/1, garbage_collect/0,1,
  * is_alive/0, function_exported/3, halt/0,1 and os:getpid/0 (bifs.c). */
 int cn_bifs_start(void);
+/* sys:get_state/get_status/suspend/resume over rpc (sys_rpc.c). */
+int cn_sys_rpc_start(void);
 
 /* Shared helpers. */
 /* Append the reason badarg and return CN_RPC_ERROR (erpc reports error:badarg). */

@@ -14,7 +14,9 @@
  *   initial_call      {WorkerModule, init, 1} for workers (the C module, not proc_lib:init_p/5:
  *                     there is no process dictionary to translate it through), else as above;
  *   reductions        the mailbox entries (messages and signals) it has taken;
- *   dictionary        []; heap_size, total_heap_size, stack_size: 0 (not counted); binary,
+ *   dictionary        [{'$initial_call', {WorkerModule, init, 1}}] for workers (what
+ *                     proc_lib:translate_initial_call reads), else []; heap_size,
+ *                     total_heap_size, stack_size: 0 (not counted); binary,
  *                     sequential_trace_token []; catchlevel, trace 0; last_calls false;
  *   memory            an estimate: the process record, the adapter's data, mailbox entries,
  *                     links and monitors (a worker's own state is not included). */
@@ -356,7 +358,15 @@ static void encode_value(const view *v, int item, ei_x_buff *x)
     case I_LAST_CALLS: /* no call tracing */
         ei_x_encode_atom(x, "false");
         break;
-    case I_DICTIONARY:
+    case I_DICTIONARY: /* a worker's, as :sys.get_status shows it: where its code lives */
+        if (v->module) {
+            ei_x_encode_list_header(x, 1);
+            ei_x_encode_tuple_header(x, 2);
+            ei_x_encode_atom(x, "$initial_call");
+            encode_mfa(x, 3, v->module, "init", 1);
+        }
+        ei_x_encode_empty_list(x);
+        break;
     case I_GARBAGE_COLLECTION:
     case I_SUSPENDING:
     case I_BINARY: /* no reference-counted binaries: large payloads are owned by messages */

@@ -353,25 +353,40 @@ static int get_table_list_2(cn_proc *self, const char *buf, int *idx, int arity,
     return CN_RPC_THROW;
 }
 
-/* proc_lib:translate_initial_call(Pid | ProcInfo | {X, Y, Z}): no process here keeps a
- * '$initial_call' in a dictionary (theirs are []), and for such a process OTP's answers
- * {proc_lib, init_p, 5}. Observer's process window asks it first (its State tab then shows
- * nothing); without it the window would not open at all. */
+/* The MFA a worker's dictionary gives ({Module, init, 1}, as for a GenServer), or 0 when pid
+ * is not a live worker here. */
+static int worker_initial_call(cn_proc *self, const cn_pid *pid, cn_ix_summary *s)
+{
+    cn_proc *p = cn_proc_get(pid);
+    int ok =
+        p && cn_ix_proc_summary(self, p, s) == 0 && !strcmp(s->init_f, "init") && s->init_a == 1;
+    if (p)
+        cn_proc_release(p);
+    return ok;
+}
+
+/* proc_lib:translate_initial_call(Pid | ProcInfo | {X, Y, Z}): for a worker, the
+ * '$initial_call' of its dictionary, {Module, init, 1}; for any other process (none keeps
+ * one) {proc_lib, init_p, 5}, as OTP answers. Observer's process window asks it first, and
+ * for a worker then shows its state through sys:get_status. */
 static int translate_initial_call_1(cn_proc *self, const char *buf, int *idx, int arity,
                                     ei_x_buff *out)
 {
-    (void)self, (void)arity;
-    int i = *idx, type, size, ok;
+    (void)arity;
+    int i = *idx, type, size, ok, is_pid = 0;
     long v;
+    cn_pid pid;
+    cn_ix_summary s;
     if (ei_get_type(buf, &i, &type, &size) < 0)
         ok = 0;
     else if (type == ERL_SMALL_TUPLE_EXT || type == ERL_LARGE_TUPLE_EXT) /* {X, Y, Z} */
         ok = ei_decode_tuple_header(buf, &i, &size) == 0 && size == 3 &&
              ei_decode_long(buf, &i, &v) == 0 && ei_decode_long(buf, &i, &v) == 0 &&
              ei_decode_long(buf, &i, &v) == 0;
+    else if (type == ERL_PID_EXT || type == ERL_NEW_PID_EXT)
+        ok = is_pid = cn_decode_pid(buf, &i, &pid) == 0;
     else
-        ok = (type == ERL_PID_EXT || type == ERL_NEW_PID_EXT || type == ERL_LIST_EXT ||
-              type == ERL_NIL_EXT || type == ERL_STRING_EXT) &&
+        ok = (type == ERL_LIST_EXT || type == ERL_NIL_EXT || type == ERL_STRING_EXT) &&
              ei_skip_term(buf, &i) == 0;
     if (!ok) {
         ei_x_encode_atom(out, "function_clause");
@@ -379,9 +394,15 @@ static int translate_initial_call_1(cn_proc *self, const char *buf, int *idx, in
     }
     *idx = i;
     ei_x_encode_tuple_header(out, 3);
-    ei_x_encode_atom(out, "proc_lib");
-    ei_x_encode_atom(out, "init_p");
-    ei_x_encode_long(out, 5);
+    if (is_pid && worker_initial_call(self, &pid, &s)) {
+        ei_x_encode_atom(out, s.init_m);
+        ei_x_encode_atom(out, "init");
+        ei_x_encode_long(out, 1);
+    } else {
+        ei_x_encode_atom(out, "proc_lib");
+        ei_x_encode_atom(out, "init_p");
+        ei_x_encode_long(out, 5);
+    }
     return CN_RPC_RETURN;
 }
 

@@ -118,6 +118,9 @@ static int run_export(cn_proc *p, const char *buf, int *idx, outcome *o)
     cn_rpc_fn fn = cn_export_acquire(m, f, arity, &ver);
     if (!fn && arity == 1 && !strcmp(f, "cnode_import") && cn_handoff_importable(m)) {
         o->cls = cn_handoff_import(p, m, args.buff, args.index, &o->val); /* handoff.h */
+    } else if (!fn && arity <= 1 && !strcmp(f, "module_info") && cn_module_known(m)) {
+        if ((o->cls = cn_module_info(m, args.buff, arity, &o->val)) == CN_RPC_ERROR)
+            fn_stack(&o->stack, m, f, arity);
     } else if (!fn) {
         o->cls = CN_RPC_ERROR;
         ei_x_encode_atom(&o->val, "undef");

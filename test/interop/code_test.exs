@@ -211,6 +211,8 @@ defmodule Interop.CodeTest do
     assert {:kv, :preloaded} in all
     assert :erpc.call(n, :counter, :vsn, []) == 1
     assert :erpc.call(n, :cnode, :info, []).modules == [:counter]
+    assert :erpc.call(n, :counter, :module_info, [:attributes]) == [vsn: [~c"1"], behaviour: [:gen_server]]
+    assert {:vsn, 0} in :erpc.call(n, :counter, :module_info, [:exports])
     assert_mapped(c, 1)
 
     # workers of v1, spawned and supervised

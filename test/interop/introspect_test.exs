@@ -150,7 +150,8 @@ defmodule Interop.IntrospectTest do
       assert info[:current_function] == {:gen_server, :loop, 7}
       assert info[:initial_call] == {:echo, :init, 1}
       assert info[:links] == []
-      assert info[:dictionary] == []
+      # where the code lives, as a GenServer's dictionary says it (proc_lib reads it)
+      assert info[:dictionary] == ["$initial_call": {:echo, :init, 1}]
       assert info[:trap_exit] == false
       assert is_pid(info[:group_leader])
 

@@ -380,15 +380,19 @@ defmodule Interop.ObserverTest do
       for _ <- 1..10, do: echo(c, :x)
       {:reductions, r1} = rpc(c, :erlang, :process_info, [echo, :reductions])
       assert r1 >= r0 + 10
-      # the rest of the window: its State tab asks proc_lib first (no '$initial_call' in a
-      # dictionary of []: {proc_lib, init_p, 5}, as OTP answers), then the other tabs
-      assert rpc(c, :proc_lib, :translate_initial_call, [echo]) == {:proc_lib, :init_p, 5}
+      # the rest of the window: its State tab asks proc_lib first (a worker's dictionary has
+      # its '$initial_call'; any other process none: {proc_lib, init_p, 5}, as OTP answers),
+      # then the other tabs
+      assert rpc(c, :proc_lib, :translate_initial_call, [echo]) == {:echo, :init, 1}
+      sleeper = Node.spawn(c.node, :demo, :sleep, [3_000])
+      assert rpc(c, :proc_lib, :translate_initial_call, [sleeper]) == {:proc_lib, :init_p, 5}
       assert rpc(c, :proc_lib, :translate_initial_call, [{0, 9, 1}]) == {:proc_lib, :init_p, 5}
       for bad <- [:x, {0, 9}, {:a, 1, 2}, 1.5] do
         assert {:badrpc, {:EXIT, {:function_clause, _}}} = rpc(c, :proc_lib, :translate_initial_call, [bad])
       end
       assert rpc(c, :erlang, :process_info, [echo, :messages]) == {:messages, []}
-      assert rpc(c, :erlang, :process_info, [echo, :dictionary]) == {:dictionary, []}
+      assert rpc(c, :erlang, :process_info, [echo, :dictionary]) == {:dictionary, ["$initial_call": {:echo, :init, 1}]}
+      assert rpc(c, :erlang, :process_info, [sleeper, :dictionary]) == {:dictionary, []}
       assert {:current_stacktrace, [{_, _, _, _} | _]} = rpc(c, :erlang, :process_info, [echo, :current_stacktrace])
       assert rpc(c, :erlang, :system_info, [:wordsize]) == 8
       assert rpc(c, :erlang, :system_info, [:dirty_cpu_schedulers]) == 0
