@@ -207,6 +207,24 @@ void cn_proc_foreach(void (*fn)(cn_proc *p, void *arg), void *arg)
     free(list);
 }
 
+/* Mailbox entries taken by processes that have ended (erlang:statistics(reductions)). */
+static _Atomic uint64_t handled_by_ended;
+
+static void add_handled(cn_proc *p, void *arg)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!p->dead)
+        *(uint64_t *)arg += atomic_load_explicit(&p->handled, memory_order_relaxed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+uint64_t cn_proc_handled_total(void)
+{
+    uint64_t live = 0;
+    cn_proc_foreach(add_handled, &live);
+    return atomic_load(&handled_by_ended) + live;
+}
+
 /* ---- delivery ----------------------------------------------------------------------- */
 
 /* Append the list head..tail (n entries) to p's mailbox and schedule p once. */
@@ -397,6 +415,8 @@ static void proc_exit(cn_proc *p, const char *reason, int len)
         p->ops->terminate(p, reason, len);
     pthread_mutex_lock(&p->lock);
     p->dead = 1;
+    /* under the lock that cn_proc_handled_total reads it with: counted once, live or dead */
+    atomic_fetch_add_explicit(&handled_by_ended, atomic_load(&p->handled), memory_order_relaxed);
     cn_msg *rest = p->mq_head;
     p->mq_head = p->mq_tail = NULL;
     pthread_mutex_unlock(&p->lock);

@@ -126,6 +126,8 @@ size_t cn_proc_count(void);
 size_t cn_proc_limit(void);
 /* Call fn on every live process (with a held reference). */
 void cn_proc_foreach(void (*fn)(cn_proc *p, void *arg), void *arg);
+/* Mailbox entries taken by every process since the node started, ended ones included. */
+uint64_t cn_proc_handled_total(void);
 
 /* Put a message/signal in p's mailbox and schedule p. Takes ownership of m, except when
  * it returns -1 (p is dead): then the caller still owns m. */

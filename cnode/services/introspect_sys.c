@@ -12,7 +12,9 @@
  * statistics: wall_clock, runtime (process CPU time) and io (bytes over every connection,
  * closed ones included) are measured; run_queue counts processes waiting for a scheduler;
  * scheduler_wall_time shares the node's CPU time between the schedulers (see below);
- * reductions, exact_reductions, context_switches and garbage_collection are 0 (not counted). */
+ * reductions and exact_reductions count the mailbox entries processes have taken (as
+ * process_info's reductions do), ended processes included; context_switches and
+ * garbage_collection are 0 (not counted). */
 #include "services/introspect.h"
 
 #include "dist/conn.h"
@@ -332,7 +334,8 @@ void cn_ix_sched_wall_time(ei_x_buff *out)
     ei_x_encode_empty_list(out);
 }
 
-static _Atomic uint64_t last_wall, last_cpu; /* for the "since last call" halves */
+/* for the "since last call" halves, one per key as on the BEAM */
+static _Atomic uint64_t last_wall, last_cpu, last_reds, last_exact_reds;
 
 static void total_and_since(ei_x_buff *out, uint64_t total, _Atomic uint64_t *last)
 {
@@ -363,8 +366,11 @@ static int statistics_1(cn_proc *self, const char *buf, int *idx, int arity, ei_
         total_and_since(out, cn_ix_uptime_ms(), &last_wall);
     } else if (!strcmp(key, "runtime")) {
         total_and_since(out, cpu_ms(), &last_cpu);
-    } else if (!strcmp(key, "reductions") || !strcmp(key, "exact_reductions") ||
-               !strcmp(key, "context_switches")) {
+    } else if (!strcmp(key, "reductions")) {
+        total_and_since(out, cn_proc_handled_total(), &last_reds);
+    } else if (!strcmp(key, "exact_reductions")) {
+        total_and_since(out, cn_proc_handled_total(), &last_exact_reds);
+    } else if (!strcmp(key, "context_switches")) {
         zeros(out, 2);
     } else if (!strcmp(key, "scheduler_wall_time") || !strcmp(key, "scheduler_wall_time_all")) {
         cn_ix_sched_wall_time(out); /* always measured: no system_flag to turn it on */

@@ -466,7 +466,14 @@ defmodule Interop.IntrospectTest do
       assert w2 >= w1 + 100 and since == w2 - w1
       {r1, _} = st.(:runtime)
       assert is_integer(r1) and r1 >= 0
-      assert st.(:reductions) == {0, 0}
+      # reductions: mailbox entries taken, by live processes and by those that ended
+      {t1, _} = st.(:reductions)
+      for _ <- 1..50, do: echo(c, :x)
+      for _ <- 1..20, do: :erpc.call(c.node, :demo, :add, [1, 2]) # each in a process that ends
+      {t2, since} = st.(:reductions)
+      assert t2 >= t1 + 70 and since == t2 - t1
+      {e1, _} = st.(:exact_reductions)
+      assert e1 >= t2
 
       {{:input, in1}, {:output, out1}} = st.(:io)
       assert in1 > 0 and out1 > 0
