@@ -8,8 +8,7 @@
  * Time: the native unit (and perf_counter's) is the nanosecond, as clock_gettime gives it;
  * system time is CLOCK_REALTIME and monotonic time CLOCK_MONOTONIC, so the time offset is
  * their difference when asked (it follows the OS clock, as in the BEAM's multi_time_warp
- * mode). Integers over 64 bits as a time or a unit are refused with badarg (the BEAM takes
- * bignums there). */
+ * mode). Times and units may be bignums, as on the BEAM, up to 2048 bits (badarg beyond). */
 #include "node.h"
 #include "services/introspect.h"
 #include "services/services.h"
@@ -171,10 +170,14 @@ static int64_t clock_ns(clockid_t id)
 /* The value (in native units) in the unit asked for: arity 0 native, 1 the argument. */
 static int in_unit(const char *buf, int *idx, int arity, int64_t native, ei_x_buff *out)
 {
-    uint64_t pps = CN_NATIVE_PPS;
-    if (arity == 1 && cn_time_unit_decode(buf, idx, &pps) < 0)
+    cn_tint t, from, to, v;
+    cn_tint_set(&from, CN_NATIVE_PPS);
+    to = from;
+    if (arity == 1 && cn_time_unit_decode(buf, idx, &to) < 0)
         return cn_ix_badarg(out);
-    cn_time_encode_int(out, cn_time_convert(native, CN_NATIVE_PPS, pps));
+    cn_tint_set(&t, native);
+    cn_time_convert(&t, &from, &to, &v);
+    cn_time_encode_int(out, &v);
     return CN_RPC_RETURN;
 }
 
@@ -206,16 +209,14 @@ static int convert_time_unit_3(cn_proc *self, const char *buf, int *idx, int ari
 {
     (void)self;
     (void)arity;
-    long long t;
-    uint64_t from, to;
-    int type, size, i = *idx;
-    if (ei_get_type(buf, &i, &type, &size) < 0 ||
-        (type != ERL_SMALL_INTEGER_EXT && type != ERL_INTEGER_EXT && type != ERL_SMALL_BIG_EXT) ||
-        ei_decode_longlong(buf, &i, &t) < 0 || cn_time_unit_decode(buf, &i, &from) < 0 ||
+    cn_tint t, from, to, v;
+    int i = *idx;
+    if (cn_time_int_decode(buf, &i, &t) < 0 || cn_time_unit_decode(buf, &i, &from) < 0 ||
         cn_time_unit_decode(buf, &i, &to) < 0)
         return cn_ix_badarg(out);
     *idx = i;
-    cn_time_encode_int(out, cn_time_convert((int64_t)t, from, to));
+    cn_time_convert(&t, &from, &to, &v);
+    cn_time_encode_int(out, &v);
     return CN_RPC_RETURN;
 }
 

@@ -233,7 +233,8 @@ defmodule Interop.NodebifsTest do
   # ---- clocks -----------------------------------------------------------------------------
 
   @units [:native, :perf_counter, :second, :millisecond, :microsecond, :nanosecond, :seconds,
-          :milli_seconds, :micro_seconds, :nano_seconds, 1, 7, 1000, 1 <<< 40, (1 <<< 64) - 1]
+          :milli_seconds, :micro_seconds, :nano_seconds, 1, 7, 1000, 1 <<< 40, (1 <<< 64) - 1,
+          1 <<< 64, 1 <<< 100, (1 <<< 2000) + 1]
 
   # parts per second of a unit, as this runner sees it
   defp pps(u), do: :erlang.convert_time_unit(1, :second, u)
@@ -289,11 +290,13 @@ defmodule Interop.NodebifsTest do
 
     test "convert_time_unit/3 gives exactly what a BEAM node gives", %{c: c} do
       cases =
-        for t <- [0, 1, -1, 999, -999, 1999, -1999, 123_456_789_012, -(1 <<< 62), (1 <<< 63) - 1],
+        for t <- [0, 1, -1, 999, -999, 1999, -1999, 123_456_789_012, -(1 <<< 62), (1 <<< 63) - 1,
+                  1 <<< 63, -(1 <<< 63) - 1, 1 <<< 100, -(1 <<< 90) + 3, (1 <<< 2040) + 9],
             {from, to} <- [{:second, :millisecond}, {:millisecond, :second}, {:nanosecond, :microsecond},
                            {:native, :second}, {:second, :native}, {:perf_counter, :millisecond},
                            {7, 3}, {3, 7}, {1000, :seconds}, {:nano_seconds, (1 <<< 64) - 1},
-                           {(1 <<< 64) - 1, 1}],
+                           {(1 <<< 64) - 1, 1}, {1 <<< 100, 3}, {:nanosecond, 1 <<< 100},
+                           {(1 <<< 2047) + 1, (1 <<< 1999) + 7}],
             do: [t, from, to]
 
       for a <- cases do
@@ -382,6 +385,14 @@ defmodule Interop.NodebifsTest do
       # a node name of 255 characters that cannot be dialled: refused, the node goes on
       long = String.to_atom(String.duplicate("n", 200) <> "@" <> String.duplicate("h", 54))
       assert rpc(c, :net_kernel, :connect_node, [long]) == false
+      assert echo(c, :still_here) == :still_here
+      # integers over 2048 bits, as a time or a unit: badarg here (the BEAM takes them)
+      huge = 1 <<< 2048
+      for {m, f, a} <- [{:erlang, :system_time, [huge]}, {:erlang, :convert_time_unit, [huge, 1, 1]},
+                        {:erlang, :convert_time_unit, [1, huge, 1]}] do
+        assert {:badrpc, :badarg, ^m, ^f} = shape(rpc(c, m, f, a))
+      end
+
       assert echo(c, :still_here) == :still_here
       # wrong arities are undef, as for any function a node does not have
       assert {:badrpc, {:EXIT, {:undef, _}}} = rpc(c, :net_kernel, :connect_node, [])
