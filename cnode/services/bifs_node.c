@@ -288,6 +288,59 @@ static int time_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
     return CN_RPC_RETURN;
 }
 
+/* system_info/1 about the clocks, saying what the functions above do: the OS clocks read
+ * as they are (multi_time_warp, a volatile offset), in nanoseconds. */
+static void time_source(ei_x_buff *out, clockid_t id, const char *name, int mono)
+{
+    struct timespec res;
+    long long per_sec = 1000000000;
+    if (clock_getres(id, &res) == 0 && res.tv_sec == 0 && res.tv_nsec > 0)
+        per_sec = 1000000000LL / res.tv_nsec;
+    ei_x_encode_list_header(out, mono ? 6 : 5);
+    ei_x_encode_tuple_header(out, 2);
+    ei_x_encode_atom(out, "function");
+    ei_x_encode_atom(out, "clock_gettime");
+    ei_x_encode_tuple_header(out, 2);
+    ei_x_encode_atom(out, "clock_id");
+    ei_x_encode_atom(out, name);
+    ei_x_encode_tuple_header(out, 2);
+    ei_x_encode_atom(out, "resolution");
+    ei_x_encode_longlong(out, per_sec);
+    if (mono) {
+        ei_x_encode_tuple_header(out, 2);
+        ei_x_encode_atom(out, "extended");
+        ei_x_encode_atom(out, "no");
+    }
+    ei_x_encode_tuple_header(out, 2);
+    ei_x_encode_atom(out, "parallel");
+    ei_x_encode_atom(out, "yes");
+    ei_x_encode_tuple_header(out, 2);
+    ei_x_encode_atom(out, "time");
+    ei_x_encode_longlong(out, clock_ns(id));
+    ei_x_encode_empty_list(out);
+}
+
+int cn_ix_time_info(const char *key, ei_x_buff *out)
+{
+    if (!strcmp(key, "time_warp_mode"))
+        ei_x_encode_atom(out, "multi_time_warp");
+    else if (!strcmp(key, "time_offset"))
+        ei_x_encode_atom(out, "volatile");
+    else if (!strcmp(key, "time_correction"))
+        ei_x_encode_atom(out, "true"); /* CLOCK_MONOTONIC is slewed by NTP with the OS clock */
+    else if (!strcmp(key, "os_monotonic_time_source"))
+        time_source(out, CLOCK_MONOTONIC, "CLOCK_MONOTONIC", 1);
+    else if (!strcmp(key, "os_system_time_source"))
+        time_source(out, CLOCK_REALTIME, "CLOCK_REALTIME", 0);
+    else if (!strcmp(key, "start_time")) /* monotonic time when the node started, to the ms */
+        ei_x_encode_longlong(out, clock_ns(CLOCK_MONOTONIC) - (int64_t)cn_ix_uptime_ms() * 1000000);
+    else if (!strcmp(key, "end_time"))
+        ei_x_encode_longlong(out, INT64_MAX);
+    else
+        return -1;
+    return 0;
+}
+
 /* ---- the OS -------------------------------------------------------------------------- */
 
 /* os:type/0: {unix, Sysname} with the kernel's name in lower case, as the BEAM gives it. */

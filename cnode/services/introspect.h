@@ -22,6 +22,9 @@ int cn_introspect_node_start(void);
 /* erlang:is_process_alive/1, exit/2, send/2, register/2, unregister/1, garbage_collect/0,1,
  * is_alive/0, function_exported/3, halt/0,1 and os:getpid/0 (bifs.c). */
 int cn_bifs_start(void);
+/* system_info/1's keys about the clocks (time_warp_mode, os_monotonic_time_source, ...),
+ * which bifs_node.c's time functions follow: 0, or -1 for another key. */
+int cn_ix_time_info(const char *key, ei_x_buff *out);
 
 /* Shared helpers. */
 /* Append the reason badarg and return CN_RPC_ERROR (erpc reports error:badarg). */

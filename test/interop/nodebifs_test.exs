@@ -337,6 +337,32 @@ defmodule Interop.NodebifsTest do
       assert (secs.({d, t}) >= before - 1 and secs.({d, t}) <= later + 1) or elem(t, 0) == 0
     end
 
+    test "system_info about the clocks: the same shapes as a BEAM node's, saying what the functions do",
+         %{c: c} do
+      si = fn k -> rpc(c, :erlang, :system_info, [k]) end
+      assert si.(:time_warp_mode) == :multi_time_warp
+      assert si.(:time_offset) == :volatile
+      assert si.(:time_correction) == :erlang.system_info(:time_correction)
+
+      for {k, now} <- [{:os_monotonic_time_source, fn -> rpc(c, :erlang, :monotonic_time, []) end},
+                       {:os_system_time_source, fn -> :os.system_time() end}] do
+        mine = si.(k)
+        beam = :erlang.system_info(k)
+        assert Keyword.keys(mine) == Keyword.keys(beam), "#{k}: #{inspect(mine)} vs #{inspect(beam)}"
+        assert mine[:resolution] == pps(:native)
+        # its time is that clock's reading, in native units
+        later = now.()
+        assert mine[:time] <= later and later - mine[:time] < 5 * pps(:native)
+      end
+
+      assert si.(:os_system_time_source)[:clock_id] == :CLOCK_REALTIME
+      # start_time: the monotonic time when the node started (it started in this test)
+      start = si.(:start_time)
+      mono = rpc(c, :erlang, :monotonic_time, [])
+      assert start < mono and mono - start < 60 * pps(:native)
+      assert si.(:end_time) > mono
+    end
+
     test "os:type/0 and os:version/0 as this node reports them", %{c: c} do
       assert rpc(c, :os, :type, []) == :os.type()
       assert rpc(c, :os, :version, []) == :os.version()
