@@ -79,6 +79,17 @@ defmodule Interop.NodebifsTest do
       assert rpc(c, :net_kernel, :connect_node, [c.node]) == true
     end
 
+    test "a C node to another C node: connect_node, ping, disconnect", %{c: c} do
+      c2 = start_cnode()
+      assert rpc(c, :net_adm, :ping, [c2.node]) == :pong
+      assert c2.node in rpc(c, :erlang, :nodes, [])
+      eventually(fn -> c.node in :erpc.call(c2.node, :erlang, :nodes, [], 5_000) end, 10_000)
+      assert rpc(c, :erlang, :disconnect_node, [c2.node]) == true
+      eventually(fn -> c.node not in :erpc.call(c2.node, :erlang, :nodes, [], 5_000) end, 10_000)
+      assert rpc(c, :net_kernel, :connect_node, [c2.node]) == true
+      assert :erpc.call(c2.node, :net_adm, :ping, [c.node], 10_000) == :pong
+    end
+
     test "a name nobody has: false / pang in bounded time, as a BEAM node says", %{c: c} do
       nobody = :"#{unique_name("nobody")}@#{host()}"
       {r, ms} = elapsed_ms(fn -> rpc(c, :net_kernel, :connect_node, [nobody]) end)
