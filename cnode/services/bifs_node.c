@@ -296,7 +296,8 @@ static void time_source(ei_x_buff *out, clockid_t id, const char *name, int mono
     long long per_sec = 1000000000;
     if (clock_getres(id, &res) == 0 && res.tv_sec == 0 && res.tv_nsec > 0)
         per_sec = 1000000000LL / res.tv_nsec;
-    ei_x_encode_list_header(out, mono ? 6 : 5);
+    /* OTP 26+ also says used_resolution, which older readers of the list skip */
+    ei_x_encode_list_header(out, mono ? 7 : 5);
     ei_x_encode_tuple_header(out, 2);
     ei_x_encode_atom(out, "function");
     ei_x_encode_atom(out, "clock_gettime");
@@ -307,6 +308,9 @@ static void time_source(ei_x_buff *out, clockid_t id, const char *name, int mono
     ei_x_encode_atom(out, "resolution");
     ei_x_encode_longlong(out, per_sec);
     if (mono) {
+        ei_x_encode_tuple_header(out, 2);
+        ei_x_encode_atom(out, "used_resolution");
+        ei_x_encode_longlong(out, per_sec);
         ei_x_encode_tuple_header(out, 2);
         ei_x_encode_atom(out, "extended");
         ei_x_encode_atom(out, "no");
