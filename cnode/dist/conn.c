@@ -754,6 +754,14 @@ static void disconnect_post(void *arg)
     conn_release(arg);
 }
 
+int cn_conn_pending(uint32_t node)
+{
+    pthread_mutex_lock(&conn_tlock);
+    int r = node && node < CN_MAX_NODES && conn_table[node] != NULL;
+    pthread_mutex_unlock(&conn_tlock);
+    return r;
+}
+
 int cn_conn_disconnect(uint32_t node)
 {
     pthread_mutex_lock(&conn_tlock);

@@ -55,6 +55,8 @@ void cn_conn_hint_more(int more);
 uint64_t cn_conn_flags(uint32_t node);
 /* Is a connection to node up? */
 int cn_conn_is_up(uint32_t node);
+/* Is there a connection to node, up or still being set up (dial, handshake)? */
+int cn_conn_pending(uint32_t node);
 /* Close the connection to node, if any (erlang:disconnect_node). 0, or -1 if none. */
 int cn_conn_disconnect(uint32_t node);
 

@@ -172,6 +172,18 @@ void cn_set_stop_reason(cn_proc *self, const char *reason, int len);
 /* A fresh reference of this node. */
 cn_ref cn_make_ref(void);
 
+/* ---- connections from a process (net_kernel:connect_node, disconnect_node) ---------- */
+
+/* net_kernel:connect_node/1: 1 once a connection to node is up (at once if it already is, or
+ * node is this node), 0 if it cannot be made (no such node, refused, wrong cookie, not a node
+ * name, handshake timeout). Blocks only this process, for at most about three handshake
+ * timeouts; messages stay queued (a nodedown of node already queued, from an earlier
+ * connection, also ends the wait: 0 unless the connection is up by then). */
+int cn_connect_node(cn_proc *self, const char *node);
+/* erlang:disconnect_node/1: close the connection to node; 1 when there was one (it is gone
+ * when this returns; peers see nodedown, links and monitors get noconnection), else 0. */
+int cn_disconnect_node(cn_proc *self, const char *node);
+
 /* ---- RPC: C functions callable as Module:Function/Arity ------------------------------- */
 
 /* How an RPC function ends: a return value, or one of Erlang's three exception classes. */

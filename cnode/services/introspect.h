@@ -24,6 +24,9 @@ int cn_introspect_node_start(void);
 int cn_bifs_start(void);
 /* sys:get_state/get_status/suspend/resume over rpc (sys_rpc.c). */
 int cn_sys_rpc_start(void);
+/* system_info/1's keys about the clocks (time_warp_mode, os_monotonic_time_source, ...),
+ * which bifs_node.c's time functions follow: 0, or -1 for another key. */
+int cn_ix_time_info(const char *key, ei_x_buff *out);
 
 /* Shared helpers. */
 /* Append the reason badarg and return CN_RPC_ERROR (erpc reports error:badarg). */

@@ -262,7 +262,7 @@ int cn_ix_system_info(const char *key, ei_x_buff *out)
     } else if (!strcmp(key, "creation")) {
         ei_x_encode_ulong(out, cn_node.creation);
     } else {
-        return -1;
+        return cn_ix_time_info(key, out); /* the clocks' keys (bifs_node.c) */
     }
     return 0;
 }

@@ -10,6 +10,10 @@ int cn_services_start(void);
  * code:load_binary/3 (builtins.c). */
 int cn_builtins_start(void);
 
+/* net_kernel:connect_node/1, net_adm:ping/1, disconnect_node/1, the clocks, os:type/0 ...
+ * over rpc (bifs_node.c). */
+int cn_bifs_node_start(void);
+
 /* net_kernel, registered as `net_kernel` (net_kernel.c). */
 int cn_net_kernel_start(void);
 
