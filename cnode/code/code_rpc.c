@@ -120,24 +120,18 @@ static void move_workers(cn_proc *self, const char *mod)
     char vsn[256];
     cn_pid *pids;
     size_t n;
-    static const char req[] = {(char)131, ERL_SMALL_TUPLE_EXT,
-                               2,         ERL_SMALL_ATOM_UTF8_EXT,
-                               18,        '$',
-                               'c',       'n',
-                               'o',       'd',
-                               'e',       '_',
-                               'c',       'o',
-                               'd',       'e',
-                               '_',       'c',
-                               'h',       'a',
-                               'n',       'g',
-                               'e',       ERL_NIL_EXT};
     if (!cn_code_old_users(mod, &pids, &n, vsn, sizeof vsn))
         return;
+    ei_x_buff req;
+    ei_x_new(&req);
+    ei_x_encode_tuple_header(&req, 2);
+    ei_x_encode_atom(&req, "$cnode_code_change"); /* served by the gen_server adapter (gen.c) */
+    ei_x_encode_empty_list(&req);
     for (size_t i = 0; i < n; i++)
-        cn_send(self, &pids[i], req + 1, (int)sizeof req - 1);
+        cn_send(self, &pids[i], req.buff, req.index);
     if (n > 0)
         cn_info("code: %s: moving %zu worker(s) from vsn %s to the new code", mod, n, vsn);
+    ei_x_free(&req);
     free(pids);
 }
 
