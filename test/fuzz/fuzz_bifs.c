@@ -17,13 +17,16 @@
  *   observer_backend:etop_collect/1, fetch_stats/2   loop, sending, until told to stop;
  *   pg:start/1, pg:join/3 and pg:leave/3    start scope processes for any atom (pg:join/2
  *                                          and leave/2 use the default scope, kept);
- *   global:*                               waits on locks and on other nodes;
+ *   global:resolve_it/4, random_*_name/3, notify_all_name/3   exit or message the pids
+ *                                          they are given (global:whereis_name, register_name,
+ *                                          send ... are kept: with no other node, their locks
+ *                                          are local);
  *   demo:*                                 not registered by the node itself.
  * Kept only against harmless targets (else the input is skipped): erlang:exit/2 and send/2
  * (the target must not be another live local process, nor on another node: exits would kill
- * the services, sends to other nodes would dial them), register/2 (the pid likewise),
- * unregister/1 (not a name of another live process), observer_backend:procs_info/1 (the
- * collector must be local). */
+ * the services, sends to other nodes would dial them), register/2 and global:register_name/2,3
+ * (the pid likewise), unregister/1 (not a name of another live process),
+ * observer_backend:procs_info/1 (the collector must be local). */
 #include "code/table.h"
 #include "dist/term.h"
 #include "loop.h"
@@ -128,6 +131,13 @@ static const struct fn_ent {
     {"pg", "module_info", PINFO, T_NONE},
     {"observer_backend", "module_info", PINFO, T_NONE},
     {"nosuch", "module_info", PINFO, T_NONE},
+    {"global", "whereis_name", 1, T_NONE},
+    {"global", "registered_names", 0, T_NONE},
+    {"global", "sync", 0, T_NONE},
+    {"global", "register_name", 2, T_SECOND_PID},
+    {"global", "register_name", 3, T_SECOND_PID},
+    {"global", "unregister_name", 1, T_NONE},
+    {"global", "send", 2, T_NONE},
 };
 #define NFNS (sizeof fns / sizeof fns[0])
 

@@ -252,7 +252,9 @@ defmodule Seeds do
       {67, [:grp]}, {67, [:pg, :grp]}, {68, [:grp]}, {69, []}, {69, [:pg]}, {70, [:pg]},
       {71, [:grp]}, {71, [:pg, :grp]}, {72, [:pg]}, {73, [make_ref()]}, {73, [:pg, make_ref()]},
       {74, []}, {74, [:exports]}, {75, [:module]}, {76, [:attributes]}, {77, [:md5]},
-      {78, [:compile]}, {79, []}
+      {78, [:compile]}, {79, []},
+      {80, [:gname]}, {80, [{:a, 1}]}, {81, []}, {82, []}, {83, [:gname, dead]},
+      {84, [{:g, 2}, dead, {:global, :random_exit_name}]}, {85, [:gname]}, {86, [:gname, :hi]}
     ]
     |> Enum.with_index()
     |> Enum.each(fn {{sel, t}, i} -> write("bifs", "b#{i}", <<sel>> <> bare(t)) end)
