@@ -38,7 +38,7 @@ typedef struct outcome {
 
 /* A list argument may arrive as STRING_EXT (all small integers); the C function always
  * sees the elements one after another, so turn it into a plain list of integers. */
-static int args_of(const char *buf, int *idx, ei_x_buff *out, int *arity)
+int cn_rpc_args_of(const char *buf, int *idx, ei_x_buff *out, int *arity)
 {
     int type, size;
     if (ei_get_type(buf, idx, &type, &size) < 0)
@@ -107,7 +107,7 @@ static int run_export(cn_proc *p, const char *buf, int *idx, outcome *o)
         return -1;
     ei_x_new(&args);
     a_start = *idx;
-    if (args_of(buf, idx, &args, &arity) < 0) {
+    if (cn_rpc_args_of(buf, idx, &args, &arity) < 0) {
         ei_x_free(&args);
         return -1;
     }
@@ -500,7 +500,7 @@ int cn_rpc_spawn_export(const char *mod, const char *fun, const char *args, int 
     ei_x_buff scratch;
     int idx = 0, arity = 0;
     ei_x_new(&scratch);
-    int ok = args_of(args, &idx, &scratch, &arity) == 0 && idx == args_len;
+    int ok = cn_rpc_args_of(args, &idx, &scratch, &arity) == 0 && idx == args_len;
     ei_x_free(&scratch);
     if (!ok || !cn_export_lookup(mod, fun, arity))
         return 1; /* not a function we have: the caller's process exits with undef */

@@ -29,4 +29,9 @@ int cn_rpc_spawn_export(const char *mod, const char *fun, const char *args, int 
 int cn_rpc_spawn_rex(const char *mfa, int mfa_len, const cn_from *from, const cn_pid *legacy,
                      const cn_pid *gl, const cn_pid *stdout_to);
 
+/* The argument list A at buf+*idx as a cn_rpc_fn gets it: its elements one after another
+ * (a STRING_EXT as its small integers) appended to out, their count in *arity. 0, or -1 if
+ * A is not a proper list. */
+int cn_rpc_args_of(const char *buf, int *idx, ei_x_buff *out, int *arity);
+
 #endif

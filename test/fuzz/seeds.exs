@@ -211,6 +211,54 @@ defmodule Seeds do
     write("hs", "ini_named", msgs.(0, [<<"snamed:", 6::16, "c1@xyz", 5::32>>, challenge]))
     write("hs", "ini_nok", msgs.(0, ["snok"]))
   end
+  # bifs input: [selector] then the argument list without 131; the selector indexes fuzz_bifs.c's
+  # table of functions (fns[]), so these numbers follow its order
+  def local_pid(id, serial \\ 1),
+    do: :erlang.binary_to_term(<<131, 88, 119, 6, "t@host", id::32, serial::32, 1234::32>>)
+
+  def bifs do
+    me = self()
+    p1 = local_pid(1)
+    p3 = local_pid(3)
+    dead = local_pid(900, 7)
+    [
+      {0, [p1]}, {0, [dead]}, {0, [me]},
+      {1, [p1, :registered_name]}, {1, [p3, [:links, :monitors, :memory, :current_function,
+          :initial_call, :dictionary, :status, :message_queue_len, :reductions, :group_leader]]},
+      {1, [p1, [:bogus]]}, {1, [:not_a_pid, :links]},
+      {2, []}, {3, [:total]}, {3, [[:processes, :atom, :binary]]}, {3, [:nope]},
+      {4, [:process_count]}, {4, [:otp_release]}, {4, [{:allocator, :x}]}, {4, [:os_monotonic_time_source]},
+      {4, [:schedulers_online]}, {4, ["system_version"]},
+      {5, [:run_queue]}, {5, [:scheduler_wall_time]}, {5, [:io]}, {5, [:reductions]}, {5, [:runtime]},
+      {5, [:wall_clock]}, {5, [:garbage_collection]}, {5, [:context_switches]}, {5, [:total_run_queue_lengths]},
+      {6, []}, {7, [:visible]}, {7, [[:this, :connected, :hidden]]}, {7, [:known]},
+      {8, []}, {9, [p1]}, {9, [make_ref()]}, {9, [:x]},
+      {10, []}, {11, []}, {12, [:pg]}, {12, [:nosuch]}, {13, [p1]}, {13, [dead]},
+      {14, []}, {15, [p1]}, {16, []},
+      {17, [:erlang, :node, 0]}, {17, [:pg, :join, 3]}, {17, ["erlang", :node, 0]},
+      {18, [dead, :kill]}, {18, [:nosuch, :normal]}, {19, [:nosuch, :hello]}, {19, [dead, {:a, 1}]},
+      {20, [:fuzz_name, dead]}, {20, [:undefined, dead]}, {21, [:nosuch]}, {22, [:"b@host"]},
+      {23, []}, {24, [:millisecond]}, {24, [1000]}, {25, [:native]}, {26, [:nanosecond]},
+      {27, []}, {28, [:second]}, {29, [1000, :second, :millisecond]}, {29, [-5, 7, 1_000_000_000_000]},
+      {29, [1 <<< 70, :native, :perf_counter]},
+      {30, []}, {31, []}, {32, []}, {33, []}, {34, []}, {35, []}, {36, [:microsecond]}, {37, []},
+      {38, [:native]}, {39, []}, {40, []}, {41, []}, {42, []}, {43, []}, {44, []}, {45, [:"b@host"]},
+      {46, [p1]}, {46, [dead]}, {46, [{:m, :f, 0}]},
+      {47, []}, {48, []}, {49, [dead]}, {50, []}, {51, []}, {52, []},
+      {53, [:ets, [{:sys_hidden, true}, {:unread_hidden, false}]]}, {53, [:mnesia, []]},
+      {54, [me, me, []]}, {55, [:erlang]}, {55, [:cnode]}, {56, [:code]}, {57, [:nosuch]},
+      {58, []}, {59, [:x]}, {60, [:x]}, {61, [:x]}, {62, []}, {63, []}, {64, []},
+      {65, [:grp, dead]}, {65, [:grp, [dead, dead]]}, {66, [:grp, dead]},
+      {67, [:grp]}, {67, [:pg, :grp]}, {68, [:grp]}, {69, []}, {69, [:pg]}, {70, [:pg]},
+      {71, [:grp]}, {71, [:pg, :grp]}, {72, [:pg]}, {73, [make_ref()]}, {73, [:pg, make_ref()]},
+      {74, []}, {74, [:exports]}, {75, [:module]}, {76, [:attributes]}, {77, [:md5]},
+      {78, [:compile]}, {79, []},
+      {80, [:gname]}, {80, [{:a, 1}]}, {81, []}, {82, []}, {83, [:gname, dead]},
+      {84, [{:g, 2}, dead, {:global, :random_exit_name}]}, {85, [:gname]}, {86, [:gname, :hi]}
+    ]
+    |> Enum.with_index()
+    |> Enum.each(fn {{sel, t}, i} -> write("bifs", "b#{i}", <<sel>> <> bare(t)) end)
+  end
 end
 
 Seeds.rx()
@@ -220,3 +268,4 @@ Seeds.ctrl()
 Seeds.svc()
 Seeds.mod()
 Seeds.epmd()
+Seeds.bifs()
