@@ -1,6 +1,8 @@
 /* pg_table: membership table of a :pg scope and parsers for peer payloads (see pg_table.h). */
 #include "services/pg_table.h"
 
+#include "util/ebig.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,28 +29,7 @@ static int canon_big(const char *buf, int *idx, ei_x_buff *out)
     }
     if (n > CN_PG_MAX_GROUP_BYTES)
         return -1;
-    int sign = p[hdr];
-    const unsigned char *d = p + hdr + 1;
-    size_t len = n;
-    while (len > 0 && d[len - 1] == 0)
-        len--;
-    unsigned char h[5];
-    int hl;
-    if (len <= 255) {
-        h[0] = ERL_SMALL_BIG_EXT;
-        h[1] = (unsigned char)len;
-        hl = 2;
-    } else {
-        h[0] = ERL_LARGE_BIG_EXT;
-        h[1] = (unsigned char)(len >> 24);
-        h[2] = (unsigned char)(len >> 16);
-        h[3] = (unsigned char)(len >> 8);
-        h[4] = (unsigned char)len;
-        hl = 5;
-    }
-    char s = (char)(len ? sign : 0);
-    if (ei_x_append_buf(out, (const char *)h, hl) < 0 || ei_x_append_buf(out, &s, 1) < 0 ||
-        ei_x_append_buf(out, (const char *)d, (int)len) < 0)
+    if (cn_encode_big(out, p[hdr], p + hdr + 1, n) < 0)
         return -1;
     *idx += (int)(hdr + 1 + n);
     return 0;

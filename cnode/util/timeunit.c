@@ -3,6 +3,8 @@
  * CN_TINT_BYTES, and an rpc does one conversion. */
 #include "util/timeunit.h"
 
+#include "util/ebig.h"
+
 #include <string.h>
 
 static const struct {
@@ -187,25 +189,9 @@ int cn_time_encode_int(ei_x_buff *x, const cn_tint *v)
             return ei_x_encode_longlong(x,
                                         m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(long long)m);
     }
-    unsigned char b[6 + CN_TINT_LIMBS * 4];
+    unsigned char mag[CN_TINT_LIMBS * 4];
     int n = v->n * 4;
-    while (n > 0 && ((v->d[(n - 1) / 4] >> (8 * ((n - 1) % 4))) & 0xff) == 0)
-        n--;
-    int h;
-    if (n < 256) {
-        b[0] = ERL_SMALL_BIG_EXT;
-        b[1] = (unsigned char)n;
-        h = 2;
-    } else {
-        b[0] = ERL_LARGE_BIG_EXT;
-        b[1] = (unsigned char)(n >> 24);
-        b[2] = (unsigned char)(n >> 16);
-        b[3] = (unsigned char)(n >> 8);
-        b[4] = (unsigned char)n;
-        h = 5;
-    }
-    b[h++] = (unsigned char)v->neg;
     for (int k = 0; k < n; k++)
-        b[h + k] = (unsigned char)(v->d[k / 4] >> (8 * (k % 4)));
-    return ei_x_append_buf(x, (const char *)b, h + n);
+        mag[k] = (unsigned char)(v->d[k / 4] >> (8 * (k % 4)));
+    return cn_encode_big(x, v->neg, mag, (size_t)n);
 }
