@@ -11,6 +11,7 @@
  * mode). Times and units may be bignums, as on the BEAM, up to 2048 bits (badarg beyond). */
 #include "node.h"
 #include "services/introspect.h"
+#include "services/observer_enc.h"
 #include "services/services.h"
 #include "util/timeunit.h"
 
@@ -226,10 +227,7 @@ static int timestamp_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x
     UNUSED4;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    ei_x_encode_tuple_header(out, 3);
-    ei_x_encode_long(out, (long)(ts.tv_sec / 1000000));
-    ei_x_encode_long(out, (long)(ts.tv_sec % 1000000));
-    ei_x_encode_long(out, ts.tv_nsec / 1000);
+    cn_obs_encode_now(out, (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
     return CN_RPC_RETURN;
 }
 
