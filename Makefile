@@ -140,6 +140,11 @@ $(BUILD)/bench/rxpath: test/bench/rxpath.c $(LIB) $(BUILD)/workers/echo.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< $(BUILD)/workers/echo.o $(LIB) $(LDLIBS)
 
+# The plain erl_interface C node `make bench` measures beside cnoded (no libcnode in it).
+$(BUILD)/bench/ei_echo: test/bench/ei_echo.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDSAN) -o $@ $< -L$(EI_DIR)/lib -lei -lpthread
+
 bench-rx: $(BUILD)/bench/rxpath
 	@$(BUILD)/bench/rxpath $(N)
 
@@ -181,8 +186,8 @@ bench-tls: all
 # Latency, throughput, CPU per operation, memory per process: cnoded vs a BEAM echo node in
 # the same run (scripts/bench.sh; results in bench/results/), then the cost of TLS
 # (scripts/bench-tls.sh: connection setup, 16 MiB round trips). QUICK=1 for a smoke check.
-bench: all $(BUILD)/bench/procs
-	@bash scripts/bench.sh $(CNODED) $(BUILD)/bench/procs $(if $(filter 1,$(QUICK)),1,0)
+bench: all $(BUILD)/bench/procs $(BUILD)/bench/ei_echo
+	@EI_ECHO=$(BUILD)/bench/ei_echo bash scripts/bench.sh $(CNODED) $(BUILD)/bench/procs $(if $(filter 1,$(QUICK)),1,0)
 	@$(if $(filter 1,$(QUICK)),true,bash scripts/bench-tls.sh $(CNODED) 10)
 
 format:

@@ -7,7 +7,9 @@
 # Environment: ROUNDS, SECONDS_PER (per measurement), N (idle processes), CNODE_ARGS (more
 # cnoded flags), ONLY=seq,conc,cast,big,erpc,connect (a subset), BASE=/path/to/other/cnoded
 # (measured in the same rounds; the table gains its column and the cnode/base ratio), PIN=1
-# (targets on the last CPU, the driver on the others).
+# (targets on the last CPU, the driver on the others), EI_ECHO=/path/to/ei_echo (a plain
+# erl_interface C node, test/bench/ei_echo.c, measured as a third target; the Makefile sets
+# it; EI=0 leaves it out).
 set -euo pipefail
 cnoded=$1
 procs=$2
@@ -94,6 +96,15 @@ if [ -n "${BASE:-}" ]; then # another cnoded build, measured in the same rounds 
   basepid=$!
   pids+=("$basepid")
   export BENCH_BASE="base_$cname@$host" BENCH_BASE_PID=$basepid
+fi
+if [ -n "${EI_ECHO:-}" ] && [ "${EI:-1}" != 0 ]; then # the simplest C node, for reference
+  case "$EI_ECHO" in /*) ;; *) EI_ECHO="$PWD/$EI_ECHO" ;; esac
+  "${tpin[@]}" "$EI_ECHO" "ei_$cname" "$host" "$cookie" >"$tmp/ei.log" 2>&1 </dev/null &
+  eipid=$!
+  pids+=("$eipid")
+  for _ in $(seq 50); do grep -q ready "$tmp/ei.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q ready "$tmp/ei.log" || { say "ei_echo did not start"; exit 1; }
+  export BENCH_EI="ei_$cname@$host" BENCH_EI_PID=$eipid
 fi
 export BENCH_ONLY=${ONLY:-}
 

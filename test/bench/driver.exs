@@ -4,7 +4,8 @@
 #
 # Environment (set by scripts/bench.sh): BENCH_BEAM / BENCH_CNODE (node names),
 # BENCH_BEAM_PID / BENCH_CNODE_PID (OS pids, for CPU time from /proc), BENCH_ROUNDS,
-# BENCH_SECONDS (length of one measurement), BENCH_OUT (result file), BENCH_PROCS (the idle
+# BENCH_SECONDS (length of one measurement), BENCH_EI / BENCH_EI_PID (a plain erl_interface
+# C node, test/bench/ei_echo.c: a third target for reference), BENCH_OUT (result file), BENCH_PROCS (the idle
 # process figures: "c_bytes b_bytes c_secs b_secs n"), BENCH_CMD (the command, for the file).
 defmodule Bench do
   import Bitwise
@@ -58,8 +59,9 @@ defmodule Bench do
 
   # One measurement of every metric against target t (os pid p): a list of {metric, value}.
   # One measurement of the selected metric groups against target t (os pid p): [{metric, value}].
-  def measure(t, p, secs, only) do
-    Enum.flat_map([:seq, :conc, :cast, :big, :erpc, :connect], fn g ->
+  # The ei node answers echo calls and casts only (no spawn requests: no erpc).
+  def measure(t, p, secs, only, groups \\ [:seq, :conc, :cast, :big, :erpc, :connect]) do
+    Enum.flat_map(groups, fn g ->
       if only == [] or g in only, do: group(g, t, p, secs), else: []
     end)
   end
@@ -191,7 +193,13 @@ defmodule Bench do
         "" -> targets
         b -> targets ++ [base: {String.to_atom(b), env.("BENCH_BASE_PID")}]
       end
+    targets =
+      case System.get_env("BENCH_EI", "") do
+        "" -> targets
+        e -> targets ++ [ei: {String.to_atom(e), env.("BENCH_EI_PID")}]
+      end
     base? = Keyword.has_key?(targets, :base)
+    ei? = Keyword.has_key?(targets, :ei)
     only = System.get_env("BENCH_ONLY", "") |> String.split(",", trim: true) |> Enum.map(&String.to_atom/1)
     rounds = String.to_integer(env.("BENCH_ROUNDS"))
     # SECONDS_PER=1 as well as 1.0
@@ -199,7 +207,7 @@ defmodule Bench do
 
     for {_, {t, _}} <- targets, do: wait_up(t, 100)
     IO.puts("bench: warm-up")
-    for {_, {t, p}} <- targets, do: measure(t, p, min(secs, 0.2), only)
+    for {k, {t, p}} <- targets, do: measure(t, p, min(secs, 0.2), only, groups(k))
 
     results =
       # the order alternates too (A B, B A, ...): whoever goes first in a round is not favoured
@@ -207,7 +215,7 @@ defmodule Bench do
           reduce: %{} do
         acc ->
           IO.write("bench: round #{r}/#{rounds} #{k}... ")
-          {us, res} = :timer.tc(fn -> measure(t, p, secs, only) end)
+          {us, res} = :timer.tc(fn -> measure(t, p, secs, only, groups(k)) end)
           IO.puts("#{Float.round(us / 1.0e6, 1)} s")
           Enum.reduce(res, acc, fn {m, v}, a -> Map.update(a, {k, m}, [v], &[v | &1]) end)
       end
@@ -218,11 +226,14 @@ defmodule Bench do
         c = median(results[{:cnode, m}])
         r = c / b
         row = [label, unit, fmt(b), fmt(c), :erlang.float_to_binary(r, decimals: 2), check(tgt, r)]
-        if base?, do: row ++ [fmt(median(results[{:base, m}])), :erlang.float_to_binary(c / median(results[{:base, m}]), decimals: 2)], else: row
+        row = if base?, do: row ++ [fmt(median(results[{:base, m}])), :erlang.float_to_binary(c / median(results[{:base, m}]), decimals: 2)], else: row
+        if ei?, do: row ++ ei_cells(results[{:ei, m}], b), else: row
       end
 
-    rows = if base?, do: rows, else: rows ++ procs_rows(System.get_env("BENCH_PROCS", ""))
-    header = ["metric", "unit", "BEAM", "cnode", "cnode/BEAM", "target met"] ++ if(base?, do: ["base", "cnode/base"], else: [])
+    pad = if ei?, do: ["-", "-"], else: []
+    rows = if base?, do: rows, else: rows ++ Enum.map(procs_rows(System.get_env("BENCH_PROCS", "")), &(&1 ++ pad))
+    header = ["metric", "unit", "BEAM", "cnode", "cnode/BEAM", "target met"] ++
+      if(base?, do: ["base", "cnode/base"], else: []) ++ if(ei?, do: ["ei node", "ei/BEAM"], else: [])
     table = render([header | rows])
     {os, _} = System.cmd("uname", ["-srm"])
     cpu = cpu_model()
@@ -231,7 +242,7 @@ defmodule Bench do
       "machine: #{String.trim(os)}, #{System.schedulers_online()} cores, #{cpu}",
       "OTP #{System.otp_release()}, Elixir #{System.version()}; cnoded built with `make` (-O2, assertions on)",
       "command: #{System.get_env("BENCH_CMD", "make bench")}; #{rounds} rounds of #{secs} s per metric, A/B alternated, medians"
-    ]
+    ] ++ if(ei?, do: ["ei node: test/bench/ei_echo.c, a plain erl_interface C node (hidden, one thread, blocking reads; not monitored by callers), in the same rounds"], else: [])
     out = Enum.join(meta, "\n") <> "\n\n" <> table
     IO.puts("\n" <> out)
     path = env.("BENCH_OUT")
@@ -240,6 +251,12 @@ defmodule Bench do
     File.write!(path, Enum.map_join(meta, "\n", &("# " <> &1)) <> "\n" <> tsv <> "\n")
     IO.puts("bench: results written to #{path}")
   end
+
+  def groups(:ei), do: [:seq, :conc, :cast, :big, :connect]
+  def groups(_), do: [:seq, :conc, :cast, :big, :erpc, :connect]
+
+  def ei_cells(nil, _), do: ["-", "-"]
+  def ei_cells(vs, b), do: (e = median(vs); [fmt(e), :erlang.float_to_binary(e / b, decimals: 2)])
 
   def procs_rows(""), do: []
   def procs_rows(s) do
