@@ -239,7 +239,7 @@ defmodule Bench do
     cpu = cpu_model()
     meta = [
       "date: #{DateTime.utc_now() |> DateTime.truncate(:second) |> DateTime.to_iso8601()}",
-      "machine: #{String.trim(os)}, #{System.schedulers_online()} cores, #{cpu}",
+      "machine: #{String.trim(os)}, #{System.schedulers_online()} cores, #{cpu}; TCP congestion control #{congestion_control()}",
       "OTP #{System.otp_release()}, Elixir #{System.version()}; cnoded built with `make` (-O2, assertions on)",
       "command: #{System.get_env("BENCH_CMD", "make bench")}; #{rounds} rounds of #{secs} s per metric, A/B alternated, medians"
     ] ++ if(ei?, do: ["ei node: test/bench/ei_echo.c, a plain erl_interface C node (hidden, one thread, blocking reads; not monitored by callers), in the same rounds"], else: [])
@@ -267,6 +267,14 @@ defmodule Bench do
       ["bytes per idle process (#{n})", "bytes", fmt(bb * 1.0), fmt(cb * 1.0), :erlang.float_to_binary(cb / bb, decimals: 2), check({:abs_le, 512}, cb)],
       ["spawn #{n} idle processes", "s", fmt(bs), fmt(cs), :erlang.float_to_binary(cs / bs, decimals: 2), check({:abs_le, 5.0 * n / 1_000_000}, cs)]
     ]
+  end
+
+  # Which of the modes of README "Performance" the cast and call rates land in depends on it.
+  def congestion_control do
+    case File.read("/proc/sys/net/ipv4/tcp_congestion_control") do
+      {:ok, s} -> String.trim(s)
+      _ -> "unknown"
+    end
   end
 
   def cpu_model do
