@@ -84,9 +84,11 @@ defmodule Interop.SchedThreadsTest do
       what: "scheduler_threads to fall back to #{base} after the burst"
     )
 
-    eventually(fn -> os0 == nil or os_threads(c) <= os0 end, @fall_ms,
+    # besides the schedulers: the watchdog, and the timer thread once first used (2 allow for
+    # it and a dialer that may come and go)
+    eventually(fn -> os0 == nil or os_threads(c) <= os0 + 2 end, @fall_ms,
       interval: 200,
-      what: "the kernel's thread count to fall back to #{os0}"
+      what: "the kernel's thread count to fall back to about #{os0}"
     )
 
     # never below what the design needs: the schedulers and the one that polls
