@@ -33,7 +33,8 @@
  * blocked and have been for RETIRE_MS (a process that blocks again and again keeps them). It
  * decides at the point where it would wait again, with the run queue empty and
  * the role held by another thread, so no work or wakeup meant for it is lost. Each retiring
- * thread joins the one that retired before it; cn_sched_stop joins the last. */
+ * thread joins the one that retired before it; the last is joined by the next thread to go
+ * idle, or by cn_sched_stop. */
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static cn_proc *qhead, *qtail;
@@ -285,6 +286,20 @@ static int retire(int slot, uint64_t idle_since)
     return 1;
 }
 
+/* The last thread that retired is joined by the next to retire or, if none does, by the next
+ * thread that goes idle (qlock held, released and taken again), so its stack does not stay. */
+static int reap_retired(void)
+{
+    if (!retired_pending || stopping)
+        return 0;
+    pthread_t t = last_retired;
+    retired_pending = 0;
+    pthread_mutex_unlock(&qlock);
+    pthread_join(t, NULL);
+    pthread_mutex_lock(&qlock);
+    return 1;
+}
+
 /* Wait on qcond (qlock held). The main thread (slot < 0) waits for a wakeup; a started one
  * looks again once it has been idle for retire_ns, so that it can retire. */
 static void idle_wait(int slot, uint64_t idle_since)
@@ -350,6 +365,10 @@ static void sched_loop(int slot)
         if (stopping || (main && !serving_io())) {
             pthread_mutex_unlock(&qlock);
             return;
+        }
+        if (reap_retired()) {
+            pthread_mutex_unlock(&qlock);
+            continue; /* things may have changed meanwhile: look again */
         }
         if (retire(slot, idle_since))
             return;

@@ -131,7 +131,8 @@ START_TEST(extra_threads_retire_when_idle)
                   cn_sched_threads());
     ck_assert_msg(wait_until(os_threads_at_most, os0, 5000), "%d OS threads, %d before",
                   os_threads(), os0);
-    /* Never fewer: idle for many retire delays, the base threads stay. */
+    /* Never fewer: idle for many retire delays, the base threads stay. Meanwhile they join
+     * the last thread that retired: no cn_sched_stop here, and TSan sees no thread leak. */
     nap_ms(4 * RETIRE_MS);
     ck_assert_int_eq(cn_sched_threads(), NBASE);
     ck_assert_int_eq(os_threads(), os0);
@@ -148,6 +149,7 @@ START_TEST(a_second_burst_gets_its_threads_again)
     int done0 = atomic_load(&finished);
     send_to_new();
     ck_assert(wait_until(finished_at_least, done0 + 1, 5000));
+    cn_sched_stop(1000);
 }
 END_TEST
 
@@ -177,6 +179,7 @@ START_TEST(busy_threads_do_not_retire)
     atomic_store(&release_all, 1);
     ck_assert(wait_until(finished_at_least, done0 + 4, 5000));
     ck_assert(wait_until(threads_at_most, NBASE, 5000));
+    cn_sched_stop(1000);
 }
 END_TEST
 
