@@ -28,13 +28,12 @@
  *
  * A thread that blocks in a process (cn_call & co.) starts another when fewer than nbase
  * started threads would be left unblocked (the main thread, which joins last, is the one to
- * poll). Once the blocked ones are back, those threads are too many: a started thread that
- * has found nothing to do for RETIRE_MS exits while more than nbase started threads are not
- * blocked and have been for RETIRE_MS (a process that blocks again and again keeps them). It
- * decides at the point where it would wait again, with the run queue empty and
- * the role held by another thread, so no work or wakeup meant for it is lost. Each retiring
- * thread joins the one that retired before it; the last is joined by the next thread to go
- * idle, or by cn_sched_stop. */
+ * poll). Once the blocked ones are back, those threads are too many: when more than nbase
+ * started threads have not been blocked for RETIRE_MS (a process that blocks again and again
+ * keeps them), a started thread that finds nothing to do exits. It decides at the point where
+ * it would wait again, with the run queue empty and the role held by another thread, so no
+ * work or wakeup meant for it is lost. Each retiring thread joins the one that retired before
+ * it; the last is joined by the next thread to go idle, or by cn_sched_stop. */
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static cn_proc *qhead, *qtail;
@@ -263,13 +262,15 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-/* A started thread that found nothing to do for retire_ns leaves while it is one too many
- * (qlock held, released on return). It reaps the thread that left before it. */
-static int retire(int slot, uint64_t idle_since)
+/* A started thread with nothing to do leaves while the started threads not blocked have been
+ * more than nbase for retire_ns (qlock held, released on return): they cannot all be needed,
+ * as at most nbase run processes at once and the main thread is there to poll. Whether this
+ * thread ran something a moment ago does not count: idle threads are woken in turn (the
+ * condition variable's order, the watchdog's handovers), so under a light steady load each
+ * would look busy often enough to stay. It joins the thread that left before it. */
+static int retire(int slot)
 {
-    uint64_t now = now_ns();
-    if (slot < 0 || stopping || nlive - blocked <= nbase || now - idle_since < retire_ns ||
-        now - surplus_since < retire_ns)
+    if (slot < 0 || stopping || nlive - blocked <= nbase || now_ns() - surplus_since < retire_ns)
         return 0;
     int w = give_back(); /* holds no loan here, normally: to be safe */
     nlive--;
@@ -300,18 +301,18 @@ static int reap_retired(void)
     return 1;
 }
 
-/* Wait on qcond (qlock held). The main thread (slot < 0) waits for a wakeup; a started one
- * looks again once it has been idle for retire_ns, so that it can retire. */
-static void idle_wait(int slot, uint64_t idle_since)
+/* Wait on qcond (qlock held). The main thread waits for a wakeup; a started one also wakes
+ * when a surplus is due to end, and every retire_ns anyway (a surplus begins in
+ * cn_sched_block_end, which wakes nobody). */
+static void idle_wait(int slot)
 {
     nidle++;
     if (slot < 0) {
         pthread_cond_wait(&qcond, &qlock);
     } else {
-        uint64_t now = now_ns();
-        uint64_t due = (idle_since > surplus_since ? idle_since : surplus_since) + retire_ns;
-        if (due <= now)
-            due = now + retire_ns; /* needed at the last look: look again later */
+        uint64_t now = now_ns(), due = surplus_since + retire_ns;
+        if (nlive - blocked <= nbase || due <= now)
+            due = now + retire_ns;
         struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
         pthread_cond_timedwait(&qcond, &qlock, &ts);
     }
@@ -324,7 +325,6 @@ static void sched_loop(int slot)
 {
     int main = slot < 0;
     int handed_off = 0;
-    uint64_t idle_since = now_ns();
     for (;;) {
         pthread_mutex_lock(&qlock);
         cn_proc *p = NULL;
@@ -341,8 +341,6 @@ static void sched_loop(int slot)
             p = pop();
         }
         handed_off = 0;
-        if (p || polled)
-            idle_since = now_ns();
         if (p) {
             int w = wake_which(); /* more than this thread takes: pass it on */
             pthread_mutex_unlock(&qlock);
@@ -370,9 +368,9 @@ static void sched_loop(int slot)
             pthread_mutex_unlock(&qlock);
             continue; /* things may have changed meanwhile: look again */
         }
-        if (retire(slot, idle_since))
+        if (retire(slot))
             return;
-        idle_wait(slot, idle_since);
+        idle_wait(slot);
         pthread_mutex_unlock(&qlock);
     }
 }

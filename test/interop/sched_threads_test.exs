@@ -115,6 +115,35 @@ defmodule Interop.SchedThreadsTest do
     assert_back_to(c, base, os0)
   end
 
+  # Calls that hold a scheduler for 2 ms, dozens a second: each turn outlasts a loan, so the
+  # watchdog hands the sockets to an idle thread every time, and idle threads are woken in
+  # turn. The added threads must retire all the same.
+  test "threads added for a burst retire under a light steady load too", %{c: c} do
+    base = threads(c)
+    os0 = os_threads(c)
+    sleep = fn _ -> :erpc.call(c.node, :demo, :sleep, [2_000], 30_000) end
+    burst(c, @burst, sleep, base, os0)
+
+    load =
+      Task.async(fn ->
+        Stream.repeatedly(fn ->
+          :ok = echo(c, {:sleep, 2})
+          Process.sleep(10)
+
+          receive do
+            :stop -> :stop
+          after
+            0 -> :go
+          end
+        end)
+        |> Enum.find(&(&1 == :stop))
+      end)
+
+    assert_back_to(c, base, os0)
+    send(load.pid, :stop)
+    assert Task.await(load, 10_000) == :stop
+  end
+
   test "threads added for C processes blocked in calls to a BEAM gen_server retire", %{c: c} do
     {:ok, srv} = GenServer.start_link(Slow, nil, name: :sched_threads_slow)
     base = threads(c)

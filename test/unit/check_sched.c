@@ -60,6 +60,16 @@ static int sleeper_message(cn_proc *p, const cn_msg *m)
 }
 static const cn_proc_ops sleeper_ops = {.module = "sleeper", .message = sleeper_message};
 
+static atomic_int counted;
+static int counter_message(cn_proc *p, const cn_msg *m)
+{
+    (void)p;
+    (void)m;
+    atomic_fetch_add(&counted, 1);
+    return 0;
+}
+static const cn_proc_ops counter_ops = {.module = "counter", .message = counter_message};
+
 static void send_to_new(void)
 {
     static const char empty_list[] = {(char)131, 106};
@@ -153,6 +163,27 @@ START_TEST(a_second_burst_gets_its_threads_again)
 }
 END_TEST
 
+START_TEST(extra_threads_retire_under_a_steady_trickle)
+{
+    /* A message every 2 ms wakes an idle thread each time, in turn: every thread runs
+     * something now and then, and the extra ones must retire all the same. */
+    burst();
+    cn_proc *p = cn_proc_create(&counter_ops, NULL);
+    ck_assert_ptr_nonnull(p);
+    static const char empty_list[] = {(char)131, 106};
+    int t = 0;
+    for (; t < 5000 && cn_sched_threads() > NBASE; t += 2) {
+        ck_assert_int_eq(cn_proc_deliver(p, cn_msg_new(CN_MSG, empty_list, sizeof empty_list)), 0);
+        nap_ms(2);
+    }
+    ck_assert_msg(cn_sched_threads() == NBASE, "%d threads after 5 s of trickle",
+                  cn_sched_threads());
+    ck_assert_int_gt(atomic_load(&counted), 0);
+    cn_proc_release(p);
+    cn_sched_stop(1000);
+}
+END_TEST
+
 START_TEST(stop_joins_retired_and_live_threads)
 {
     int os0 = os_threads();
@@ -192,6 +223,7 @@ static Suite *s(void)
     tcase_add_test(tc, extra_threads_retire_when_idle);
     tcase_add_test(tc, a_second_burst_gets_its_threads_again);
     tcase_add_test(tc, busy_threads_do_not_retire);
+    tcase_add_test(tc, extra_threads_retire_under_a_steady_trickle);
     tcase_add_test(tc, stop_joins_retired_and_live_threads);
     suite_add_tcase(su, tc);
     return su;
