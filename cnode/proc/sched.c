@@ -301,13 +301,14 @@ static int reap_retired(void)
     return 1;
 }
 
-/* Wait on qcond (qlock held). The main thread waits for a wakeup; a started one also wakes
- * when a surplus is due to end, and every retire_ns anyway (a surplus begins in
- * cn_sched_block_end, which wakes nobody). */
+/* Wait on qcond (qlock held). While threads were added, a started one also wakes when a
+ * surplus is due to end, and every retire_ns anyway (a surplus begins in cn_sched_block_end,
+ * which wakes nobody); otherwise, as the main thread always, it waits for a wakeup: an idle
+ * node has no timers. */
 static void idle_wait(int slot)
 {
     nidle++;
-    if (slot < 0) {
+    if (slot < 0 || nlive <= nbase) {
         pthread_cond_wait(&qcond, &qlock);
     } else {
         uint64_t now = now_ns(), due = surplus_since + retire_ns;
@@ -396,7 +397,8 @@ static int start_thread(void)
         if (pthread_create(&threads[i], NULL, sched_main, (void *)(intptr_t)i) != 0)
             return -1;
         slot_used[i] = 1;
-        nlive++;
+        if (++nlive == nbase + 1 && nidle > 0)
+            pthread_cond_broadcast(&qcond); /* the idle ones wait with a deadline from now on */
         return 0;
     }
     return -1;
