@@ -1,6 +1,7 @@
 /* check_sched: unit tests for the scheduler threads: threads added while processes block
- * (cn_sleep) retire once they have been idle, never below the configured count, and come
- * back for the next burst; cn_sched_stop joins every thread, retired ones included.
+ * (cn_sleep) retire once they have not been needed for the retire delay, also under a steady
+ * trickle of work, never below the configured count, and come back for the next burst;
+ * cn_sched_stop joins every thread, retired ones included.
  *
  * The scheduler runs without the event loop here (no main thread serving it), with a short
  * retire delay so that a test takes a second or two. */
