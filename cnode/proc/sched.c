@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -23,17 +24,34 @@
  * process whose last turn ran long has it given up before it starts, a thread that blocks
  * (cn_call) gives it up, and a watchdog thread (a timerfd, re-armed every few loans) ends a
  * loan that one long message holds, waking an idle thread to poll. At most nbase threads
- * run processes at once, and there is one thread more than that to poll. */
+ * run processes at once, and there is one thread more than that to poll.
+ *
+ * A thread that blocks in a process (cn_call & co.) starts another when fewer than nbase
+ * started threads would be left unblocked (the main thread, which joins last, is the one to
+ * poll). Once the blocked ones are back, those threads are too many: when more than nbase
+ * started threads have not been blocked for RETIRE_MS (a process that blocks again and again
+ * keeps them), a started thread that finds nothing to do exits. It decides at the point where
+ * it would wait again, with the run queue empty and the role held by another thread, so no
+ * work or wakeup meant for it is lost. Each retiring thread joins the one that retired before
+ * it; the last is joined by the next thread to go idle, or by cn_sched_stop. */
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static cn_proc *qhead, *qtail;
-static int stopping, nthreads_started, nbase;
-static int busy;    /* threads inside a process (blocked ones included) */
-static int blocked; /* of those, waiting in cn_call & co. */
-static int nidle;   /* waiting on qcond */
-static int io_mode; /* cn_sched_run_io has started */
-static pthread_t *threads;
+static int stopping, nbase;
+static int busy;           /* threads inside a process (blocked ones included) */
+static int blocked;        /* of those, waiting in cn_call & co. */
+static int nidle;          /* waiting on qcond */
+static int io_mode;        /* cn_sched_run_io has started */
+static pthread_t *threads; /* the started threads, slot by slot (qlock) */
+static unsigned char *slot_used;
+static int nlive;     /* started threads that have not retired (qlock) */
 #define MAX_EXTRA 256 /* threads added for blocked schedulers, at most */
+#define RETIRE_MS 3000
+static uint64_t retire_ns = RETIRE_MS * 1000000ull; /* (qlock) */
+static uint64_t surplus_since; /* when the last surplus began: a blocked thread came back (qlock) */
+static pthread_t last_retired; /* not joined yet, if retired_pending (qlock) */
+static int retired_pending;
+static pthread_once_t qcond_once = PTHREAD_ONCE_INIT;
 
 enum { P_VACANT, P_POLLING, P_BORROWED };
 static int pstate = P_VACANT;          /* the poller role (qlock) */
@@ -244,9 +262,69 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-/* The body of every thread; the main thread's (main=1) returns when the loop stops. */
-static void sched_loop(int main)
+/* A started thread with nothing to do leaves while the started threads not blocked have been
+ * more than nbase for retire_ns (qlock held, released on return): they cannot all be needed,
+ * as at most nbase run processes at once and the main thread is there to poll. Whether this
+ * thread ran something a moment ago does not count: idle threads are woken in turn (the
+ * condition variable's order, the watchdog's handovers), so under a light steady load each
+ * would look busy often enough to stay. It joins the thread that left before it. */
+static int retire(int slot)
 {
+    if (slot < 0 || stopping || nlive - blocked <= nbase || now_ns() - surplus_since < retire_ns)
+        return 0;
+    int w = give_back(); /* holds no loan here, normally: to be safe */
+    nlive--;
+    slot_used[slot] = 0;
+    pthread_t prev = last_retired;
+    int reap = retired_pending;
+    last_retired = pthread_self();
+    retired_pending = 1;
+    pthread_mutex_unlock(&qlock);
+    if (w)
+        pthread_cond_signal(&qcond);
+    if (reap)
+        pthread_join(prev, NULL);
+    return 1;
+}
+
+/* The last thread that retired is joined by the next to retire or, if none does, by the next
+ * thread that goes idle (qlock held, released and taken again), so its stack does not stay. */
+static int reap_retired(void)
+{
+    if (!retired_pending || stopping)
+        return 0;
+    pthread_t t = last_retired;
+    retired_pending = 0;
+    pthread_mutex_unlock(&qlock);
+    pthread_join(t, NULL);
+    pthread_mutex_lock(&qlock);
+    return 1;
+}
+
+/* Wait on qcond (qlock held). While threads were added, a started one also wakes when a
+ * surplus is due to end, and every retire_ns anyway (a surplus begins in cn_sched_block_end,
+ * which wakes nobody); otherwise, as the main thread always, it waits for a wakeup: an idle
+ * node has no timers. */
+static void idle_wait(int slot)
+{
+    nidle++;
+    if (slot < 0 || nlive <= nbase) {
+        pthread_cond_wait(&qcond, &qlock);
+    } else {
+        uint64_t now = now_ns(), due = surplus_since + retire_ns;
+        if (nlive - blocked <= nbase || due <= now)
+            due = now + retire_ns;
+        struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
+        pthread_cond_timedwait(&qcond, &qlock, &ts);
+    }
+    nidle--;
+}
+
+/* The body of every thread: slot is the started thread's place in threads[], -1 for the
+ * main thread, whose loop returns when the event loop stops. */
+static void sched_loop(int slot)
+{
+    int main = slot < 0;
     int handed_off = 0;
     for (;;) {
         pthread_mutex_lock(&qlock);
@@ -287,18 +365,43 @@ static void sched_loop(int main)
             pthread_mutex_unlock(&qlock);
             return;
         }
-        nidle++;
-        pthread_cond_wait(&qcond, &qlock);
-        nidle--;
+        if (reap_retired()) {
+            pthread_mutex_unlock(&qlock);
+            continue; /* things may have changed meanwhile: look again */
+        }
+        if (retire(slot))
+            return;
+        idle_wait(slot);
         pthread_mutex_unlock(&qlock);
     }
 }
 
 static void *sched_main(void *arg)
 {
-    (void)arg;
-    sched_loop(0);
+    sched_loop((int)(intptr_t)arg);
     return NULL;
+}
+
+static void init_qcond(void)
+{
+    pthread_cond_destroy(&qcond);
+    cn_cond_init_monotonic(&qcond); /* idle waits have CLOCK_MONOTONIC deadlines */
+}
+
+/* Start a thread in a free slot (qlock held); 0, or -1 when none is free or it failed. */
+static int start_thread(void)
+{
+    for (int i = 0; i < nbase + MAX_EXTRA; i++) {
+        if (slot_used[i])
+            continue;
+        if (pthread_create(&threads[i], NULL, sched_main, (void *)(intptr_t)i) != 0)
+            return -1;
+        slot_used[i] = 1;
+        if (++nlive == nbase + 1 && nidle > 0)
+            pthread_cond_broadcast(&qcond); /* the idle ones wait with a deadline from now on */
+        return 0;
+    }
+    return -1;
 }
 
 long cn_cpus_available(void)
@@ -321,16 +424,16 @@ int cn_sched_start(int n)
         long c = cn_cpus_available();
         n = c > 0 ? (int)c : 1;
     }
+    pthread_once(&qcond_once, init_qcond);
+    pthread_mutex_lock(&qlock);
     nbase = n;
     threads = calloc((size_t)n + MAX_EXTRA, sizeof *threads);
-    if (!threads)
-        return -1;
-    for (int i = 0; i < n; i++) {
-        if (pthread_create(&threads[i], NULL, sched_main, NULL) != 0)
-            return -1;
-        nthreads_started++;
-    }
-    return 0;
+    slot_used = calloc((size_t)n + MAX_EXTRA, 1);
+    int r = threads && slot_used ? 0 : -1;
+    for (int i = 0; r == 0 && i < n; i++)
+        r = start_thread();
+    pthread_mutex_unlock(&qlock);
+    return r;
 }
 
 void cn_sched_run_io(void)
@@ -343,7 +446,7 @@ void cn_sched_run_io(void)
     pthread_mutex_lock(&qlock);
     io_mode = 1;
     pthread_mutex_unlock(&qlock);
-    sched_loop(1);
+    sched_loop(-1);
 }
 
 int cn_sched_count(void)
@@ -351,14 +454,28 @@ int cn_sched_count(void)
     return nbase;
 }
 
+int cn_sched_threads(void)
+{
+    pthread_mutex_lock(&qlock);
+    int n = nlive + io_mode;
+    pthread_mutex_unlock(&qlock);
+    return n;
+}
+
+void cn_sched_set_retire_ms(int ms)
+{
+    pthread_mutex_lock(&qlock);
+    retire_ns = (uint64_t)(ms > 0 ? ms : RETIRE_MS) * 1000000u;
+    pthread_mutex_unlock(&qlock);
+}
+
 void cn_sched_block_begin(void)
 {
     pthread_mutex_lock(&qlock);
     int w0 = give_back(); /* the sockets must be served while this thread waits */
     blocked++;
-    if (!stopping && nthreads_started - blocked < nbase && nthreads_started < nbase + MAX_EXTRA &&
-        pthread_create(&threads[nthreads_started], NULL, sched_main, NULL) == 0)
-        nthreads_started++;
+    if (!stopping && nlive - blocked < nbase)
+        start_thread();   /* bounded by the slots: nbase + MAX_EXTRA */
     int w = wake_which(); /* this thread's place is free for queued work */
     pthread_mutex_unlock(&qlock);
     if (w0 && w != WAKE_IDLE)
@@ -369,6 +486,8 @@ void cn_sched_block_begin(void)
 void cn_sched_block_end(void)
 {
     pthread_mutex_lock(&qlock);
+    if (nlive - blocked <= nbase)
+        surplus_since = now_ns(); /* a process that blocks again and again keeps its threads */
     blocked--;
     pthread_mutex_unlock(&qlock);
 }
@@ -401,11 +520,21 @@ void cn_sched_stop(int drain_ms)
         close(wdfd);
         wdfd = -1;
     }
-    for (int i = 0; i < nthreads_started; i++)
-        pthread_join(threads[i], NULL);
+    /* No thread starts or retires once stopping is set: the slots hold still. */
+    for (int i = 0; threads && slot_used && i < nbase + MAX_EXTRA; i++)
+        if (slot_used[i])
+            pthread_join(threads[i], NULL);
+    pthread_mutex_lock(&qlock);
+    int reap = retired_pending;
+    retired_pending = 0;
+    nlive = 0;
+    pthread_mutex_unlock(&qlock);
+    if (reap)
+        pthread_join(last_retired, NULL); /* it joined the one before it, and so on */
     free(threads);
+    free(slot_used);
     threads = NULL;
-    nthreads_started = 0;
+    slot_used = NULL;
     /* Whatever is still queued is dropped with the process table at exit. */
     pthread_mutex_lock(&qlock);
     while (qhead) {

@@ -18,6 +18,12 @@ void cn_sched_enqueue(cn_proc *p);
 /* Wait (bounded) until no process is queued or running, then stop the threads. */
 void cn_sched_stop(int drain_ms);
 int cn_sched_count(void);
+/* Scheduler threads now (the main thread included once it serves the loop): more than
+ * cn_sched_count() + 1 while processes block, back to that once the extra ones retire. */
+int cn_sched_threads(void);
+/* How long more threads than needed must have been unblocked before the extra ones exit (ms;
+ * <= 0: the default, 3000). For tests. */
+void cn_sched_set_retire_ms(int ms);
 /* A process is about to block its scheduler thread (cn_call). If that would leave fewer
  * runnable schedulers than configured, another thread joins (bounded), so a call between
  * two processes of this node cannot deadlock. */

@@ -273,7 +273,7 @@ static int info_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
     (void)buf;
     (void)idx;
     (void)arity;
-    ei_x_encode_map_header(out, 12);
+    ei_x_encode_map_header(out, 13);
     ei_x_encode_atom(out, "version");
     ei_x_encode_binary(out, CN_VERSION, (long)strlen(CN_VERSION));
     ei_x_encode_atom(out, "node");
@@ -286,6 +286,9 @@ static int info_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
     ei_x_encode_ulonglong(out, cn_ix_uptime_ms());
     ei_x_encode_atom(out, "schedulers");
     ei_x_encode_long(out, cn_sched_count());
+    /* Threads now: schedulers + 1 (the poller), more while processes block in calls. */
+    ei_x_encode_atom(out, "scheduler_threads");
+    ei_x_encode_long(out, cn_sched_threads());
     ei_x_encode_atom(out, "process_count");
     ei_x_encode_ulong(out, (unsigned long)cn_proc_count());
     ei_x_encode_atom(out, "exports");
