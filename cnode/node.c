@@ -330,6 +330,8 @@ int cn_node_start(const cn_config *c, char *err, size_t errlen, int *code)
     cn_node.hidden = c->hidden;
     cn_node.longnames = c->longnames;
     cn_node.flags = cn_flags_ours(c->hidden);
+    if (c->no_fragments)
+        cn_node.flags &= ~DFLAG_FRAGMENTS;
     cn_node.epmd_port = cn_epmd_default_port(c->epmd_port);
     cn_node.ticktime_ms = (c->net_ticktime > 0 ? c->net_ticktime : 60) * 1000;
     cn_node.handshake_timeout_ms = c->handshake_timeout_ms > 0 ? c->handshake_timeout_ms : 7000;

@@ -43,6 +43,8 @@ static const char usage[] =
     "  --schedulers N          scheduler threads (default: one per CPU it may run on)\n"
     "  --rx-coalesce-us US     while a peer streams, read its connection every US\n"
     "                          microseconds, not on every arrival (default 150; 0: off)\n"
+    "  --no-fragments          do not offer fragmented messages: a large message goes whole,\n"
+    "                          both ways (faster round trips; holds up the link meanwhile)\n"
     "  --max-message-size N    largest message accepted, in bytes (default 512 MiB)\n"
     "  --log-level LEVEL       error, warn, info (default) or debug\n"
     "  --trust-key FILE        load native modules signed with this public key (repeatable)\n"
@@ -137,6 +139,7 @@ enum {
     O_PG_SCOPE,
     O_RECONNECT_MAX_MS,
     O_RX_COALESCE_US,
+    O_NO_FRAGMENTS,
     O_DRAIN_TO,
     O_NET_TICKTIME,
     O_HANDSHAKE_TIMEOUT,
@@ -175,6 +178,7 @@ static const struct {
     [O_PG_SCOPE] = {"pg-scope", 1},
     [O_RECONNECT_MAX_MS] = {"reconnect-max-ms", 1},
     [O_RX_COALESCE_US] = {"rx-coalesce-us", 1},
+    [O_NO_FRAGMENTS] = {"no-fragments", 0},
     [O_DRAIN_TO] = {"drain-to", 1},
     [O_NET_TICKTIME] = {"net-ticktime", 1},
     [O_HANDSHAKE_TIMEOUT] = {"handshake-timeout", 1},
@@ -236,6 +240,9 @@ static int apply_opt(cn_config *c, int k, const char *a, char *v)
         break;
     case O_NO_EPMD_START:
         c->no_epmd_start = 1;
+        break;
+    case O_NO_FRAGMENTS:
+        c->no_fragments = 1;
         break;
     case O_ALLOW_UNSIGNED:
         cn_code_allow_unsigned(1);

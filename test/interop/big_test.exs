@@ -49,6 +49,33 @@ defmodule Interop.BigTest do
     assert_same(timed_echo(c, list, "200_000-element mixed list"), list)
   end
 
+  test "--no-fragments: the link offers no fragments, and large terms still come back equal", %{c: c} do
+    # The default node offers fragments (the check below can fail)...
+    assert wait_log(c, "connection up", 10_000) =~ "FRAGMENTS"
+    whole = connect!(start_cnode(args: ["--no-fragments"]))
+    # ...this one does not, so neither side cuts a large message into 64 KiB pieces.
+    line = wait_log(whole, "connection up", 10_000)
+    refute line =~ "FRAGMENTS"
+    assert line =~ "DIST_HDR_ATOM_CACHE"
+
+    for size <- [2 * @mib, 16 * @mib] do
+      bin = :crypto.strong_rand_bytes(size)
+      assert_same(timed_echo(whole, bin, "#{div(size, @mib)} MiB binary, whole"), bin)
+    end
+
+    # Concurrent callers' large messages and a small one behind them all arrive intact.
+    1..4
+    |> Enum.map(fn i ->
+      Task.async(fn ->
+        bin = <<i>> <> :crypto.strong_rand_bytes(4 * @mib)
+        assert_same(echo(whole, bin, 60_000), bin, "binary #{i}")
+      end)
+    end)
+    |> Task.await_many(90_000)
+
+    assert echo(whole, :after) == :after
+  end
+
   test "several 2 MiB binaries from concurrent callers each come back to their sender", %{c: c} do
     1..8
     |> Enum.map(fn i ->
