@@ -22,9 +22,11 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -599,6 +601,17 @@ static void epmd_names(const char *addr, ei_x_buff *out)
     free(text);
 }
 
+/* Is host this machine's name (full or short)? */
+static int is_this_host(const char *host)
+{
+    char me[256];
+    if (gethostname(me, sizeof me) != 0)
+        return 0;
+    me[sizeof me - 1] = '\0';
+    size_t short_len = strcspn(me, ".");
+    return !strcmp(host, me) || (strlen(host) == short_len && !strncmp(host, me, short_len));
+}
+
 /* The first IPv4 address of host, as erl_epmd looks it up (inet:gethostbyname/3, inet):
  * 0, or -1 (the BEAM answers {error, nxdomain}). getaddrinfo waits as the resolver does. */
 static int resolve4(const char *host, char *addr, size_t cap)
@@ -606,7 +619,11 @@ static int resolve4(const char *host, char *addr, size_t cap)
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_STREAM;
-    if (!host[0] || getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+    if (host[0] && (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) && is_this_host(host)) {
+        snprintf(addr, cap, "127.0.0.1"); /* as the BEAM's inet_db knows its own host */
+        return 0;
+    }
+    if (!host[0] || !res)
         return -1;
     int r =
         inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr, (socklen_t)cap)
