@@ -329,4 +329,35 @@ defmodule Interop.AppbifsTest do
       ])
     end
   end
+
+  describe "a clean stop" do
+    test "after every function, many times: exit 0, and no ASan or UBSan report (SAN=1 builds)" do
+      c = connect!(start_cnode(args: ["--net-ticktime", "30"]))
+      me = self()
+
+      calls = [
+        {:application, :which_applications, []}, {:application, :which_applications, [1 <<< 40]},
+        {:application, :get_all_key, [:cnode]}, {:application, :get_key, [:cnode, :modules]},
+        {:application, :get_application, [me]}, {:application, :get_application, [:kv]},
+        {:os, :getenv, []}, {:os, :getenv, ['HOME']}, {:os, :getenv, [[1000, 2000]]},
+        {:os, :getenv, ['A=B', :x]}, {:init, :get_arguments, []}, {:init, :get_argument, [:kernel]},
+        {:net_adm, :names, []}, {:net_adm, :names, ['no-such-host.invalid']},
+        {:net_adm, :names, [{1, 2}]}, {:erlang, :make_ref, []}, {:erlang, :unique_integer, [[:x]]}
+      ]
+
+      for _ <- 1..20, {m, f, a} <- calls, do: rpc(c, m, f, a)
+      assert echo(c, :still_here) == :still_here
+      mark = log_mark(c)
+      sigterm(c)
+      status = wait_exit(c, 10_000)
+
+      for bad <- ["AddressSanitizer", "LeakSanitizer: detected", "runtime error:"] do
+        assert log_lines(c, bad, after: mark) == [], "#{bad} in the log:\n#{log_text(c, 60)}"
+      end
+
+      # an ASan build in a root without /proc: LeakSanitizer itself fails and exits 1
+      unless status == 1 and log_lines(c, "LeakSanitizer has encountered a fatal error") != [],
+        do: assert(status == 0, "exit status #{inspect(status)}")
+    end
+  end
 end
