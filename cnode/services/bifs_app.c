@@ -212,7 +212,7 @@ static int get_application_0(cn_proc *self, const char *buf, int *idx, int arity
     return CN_RPC_RETURN;
 }
 
-/* The worker modules are the application's; every name copied before the next call. */
+/* The application's modules: cnode and the worker modules (names live as long as the node). */
 static int is_app_module(const char *m)
 {
     const char *names[512];
@@ -562,7 +562,9 @@ static int get_argument_1(cn_proc *self, const char *buf, int *idx, int arity, e
 /* ---- net_adm:names ------------------------------------------------------------------- */
 
 /* {ok, [{Name, Port}]} from the epmd at the (numeric) address, in erl_epmd's order (the
- * reverse of epmd's lines), or {error, address} when it does not answer. */
+ * reverse of epmd's lines), or {error, address} when it does not answer. The wait holds this
+ * scheduler thread, as cn_call does: at once for this host's epmd, at most 5 s for a host
+ * that drops the connection (where the BEAM's caller would wait for TCP to give up). */
 static void epmd_names(const char *addr, ei_x_buff *out)
 {
     enum { CAP = 64 * 1024 }; /* epmd itself sends at most about this much */

@@ -277,6 +277,14 @@ defmodule Interop.AppbifsTest do
 
       same_errors(c, p, [
         {:net_adm, :names, [{1, 2}]},
+        {:net_adm, :names, ['']},
+        {:net_adm, :names, [:""]},
+        {:net_adm, :names, ["localhost"]},
+        {:net_adm, :names, [[1000]]},
+        {:net_adm, :names, [[-1]]},
+        {:net_adm, :names, [[?a | ?b]]},
+        {:net_adm, :names, [{127, 0, 0, 1, 0}]},
+        {:net_adm, :names, [{127, 0, 0, -1}]},
         {:net_adm, :names, [{1, 2, 3, 256}]},
         {:net_adm, :names, [123]},
         {:net_adm, :names, [self()]},
