@@ -35,6 +35,11 @@ typedef struct {
 int cn_epmd_parse_port2_resp(const uint8_t *p, size_t n, cn_epmd_port_info *out);
 /* NAMES_REQ with length prefix (3 bytes). Returns 3, or -1 if cap < 3. */
 int cn_epmd_build_names(uint8_t *out, size_t cap);
+/* One line of a NAMES reply (without its newline), read as erl_epmd reads it: "name ",
+ * the name up to the next blank, then "at port " and an integer. Returns 0 with the name
+ * (*name, *name_len: inside line) and *port, or -1 for a line erl_epmd skips. */
+int cn_epmd_parse_names_line(const char *line, size_t len, const char **name, size_t *name_len,
+                             long long *port);
 
 /* ---- Socket layer ----
  * Blocking calls bounded by one overall deadline of timeout_ms (<= 0: CN_EPMD_TIMEOUT_MS), for

@@ -130,3 +130,36 @@ int cn_epmd_build_names(uint8_t *out, size_t cap)
     out[2] = TAG_NAMES_REQ;
     return 3;
 }
+
+int cn_epmd_parse_names_line(const char *line, size_t len, const char **name, size_t *name_len,
+                             long long *port)
+{
+    static const char head[] = "name ", mid[] = "at port ";
+    if (!line || len < sizeof head - 1 || memcmp(line, head, sizeof head - 1) != 0)
+        return -1;
+    size_t i = sizeof head - 1, start = i;
+    while (i < len && line[i] != ' ')
+        i++;
+    if (i == len)
+        return -1; /* no blank after the name */
+    size_t nlen = i - start;
+    i++;
+    if (len - i < sizeof mid - 1 || memcmp(line + i, mid, sizeof mid - 1) != 0)
+        return -1;
+    i += sizeof mid - 1;
+    int neg = 0;
+    if (i < len && (line[i] == '+' || line[i] == '-'))
+        neg = line[i++] == '-';
+    if (i == len || len - i > 18) /* no digits, or more than a long long holds for sure */
+        return -1;
+    long long v = 0;
+    for (; i < len; i++) {
+        if (line[i] < '0' || line[i] > '9')
+            return -1;
+        v = v * 10 + (line[i] - '0');
+    }
+    *name = line + start;
+    *name_len = nlen;
+    *port = neg ? -v : v;
+    return 0;
+}

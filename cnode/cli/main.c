@@ -419,6 +419,7 @@ static int apply_config(cn_config *c, const char *path, const unsigned char *giv
         int r = apply_opt(c, k, e->name, (char *)e->value);
         if (r)
             return r;
+        cn_note_argument(e->name, e->value); /* in place, as erl expands -args_file */
     }
     usage_where[0] = '\0';
     return 0;
@@ -463,6 +464,7 @@ int main(int argc, char **argv)
         int r = apply_opt(&c, k, a, v);
         if (r)
             return r;
+        cn_note_argument(a + 2, v); /* for init:get_arguments/0 */
     }
     if (config) {
         int r = apply_config(&c, config, given);

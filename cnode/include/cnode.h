@@ -355,6 +355,14 @@ void cn_node_stop(void);
 /* This node's full name. */
 const char *cn_node_self_name(void);
 
+/* ---- The command line, as init:get_arguments/0 reports it over rpc (init_args.c) ------- */
+
+/* Note one option the program was started with, in order: its name without the dashes
+ * ("sname") and its value (NULL for a flag). Reported under erl's name for the same setting
+ * (net-ticktime as -kernel net_ticktime N), others under their own; a cookie never. The
+ * strings are copied. Returns 0, or -1 (more than 256, or no memory). */
+int cn_note_argument(const char *name, const char *value);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,8 @@
  * Left out, and why:
  *   erlang:halt/0,1, init:stop/0           stop the node (the harness's process);
  *   net_kernel:connect_node/1, net_adm:ping/1   dial other nodes (no network here);
+ *   net_adm:names/0,1                      ask an epmd; names/1 resolves and dials any host
+ *                                          (its line parser is check_appbifs's);
  *   sys:get_state/get_status/suspend/resume     wait on another process's mailbox with a
  *                                          caller's timeout (up to infinity);
  *   code:load_binary/3, cnode:load/1, cnode:upgrade/1,2   the loader (fuzz_mod covers it);
@@ -138,6 +140,30 @@ static const struct fn_ent {
     {"global", "register_name", 3, T_SECOND_PID},
     {"global", "unregister_name", 1, T_NONE},
     {"global", "send", 2, T_NONE},
+    {"application", "which_applications", 0, T_NONE},
+    {"application", "which_applications", 1, T_NONE},
+    {"application", "loaded_applications", 0, T_NONE},
+    {"application", "get_application", 0, T_NONE},
+    {"application", "get_application", 1, T_NONE},
+    {"application", "get_env", 1, T_NONE},
+    {"application", "get_env", 2, T_NONE},
+    {"application", "get_env", 3, T_NONE},
+    {"application", "get_all_env", 0, T_NONE},
+    {"application", "get_all_env", 1, T_NONE},
+    {"application", "get_key", 1, T_NONE},
+    {"application", "get_key", 2, T_NONE},
+    {"application", "get_all_key", 0, T_NONE},
+    {"application", "get_all_key", 1, T_NONE},
+    {"os", "getenv", 0, T_NONE},
+    {"os", "getenv", 1, T_NONE},
+    {"os", "getenv", 2, T_NONE},
+    {"init", "get_arguments", 0, T_NONE},
+    {"init", "get_argument", 1, T_NONE},
+    {"init", "get_plain_arguments", 0, T_NONE},
+    {"erlang", "self", 0, T_NONE},
+    {"erlang", "make_ref", 0, T_NONE},
+    {"erlang", "unique_integer", 0, T_NONE},
+    {"erlang", "unique_integer", 1, T_NONE},
 };
 #define NFNS (sizeof fns / sizeof fns[0])
 
