@@ -1,13 +1,16 @@
 /* bifs: the process and node BIFs that tools call on a node over rpc (is_process_alive,
- * exit/2, send/2, register/2, halt, os:getpid, function_exported, ...), with the BEAM's
+ * exit/2, send/2, register/2, halt, os:getpid, function_exported, self, make_ref,
+ * unique_integer, ...), with the BEAM's
  * answers and its badarg for what it refuses. Each runs in the rpc's own process. */
 #include "proc/ident.h"
 #include "proc/proc.h"
+#include "services/bif_args.h"
 #include "services/exports.h"
 #include "services/introspect.h"
 #include "services/services.h"
 #include "util/log.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,12 +24,6 @@ static int term_span(const char *buf, int *idx, const char **t, int *len)
     *t = buf + start;
     *len = *idx - start;
     return 0;
-}
-
-static int is_atom_type(int type)
-{
-    return type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
-           type == ERL_SMALL_ATOM_UTF8_EXT;
 }
 
 /* A pid of this node's incarnation (not an earlier node's of the same name). */
@@ -94,7 +91,7 @@ static int send_2(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
         if (cn_decode_pid(buf, &i, &pid) < 0 || term_span(buf, &i, &msg, &len) < 0)
             return cn_ix_badarg(out);
         cn_send(self, &pid, msg, len);
-    } else if (is_atom_type(type)) {
+    } else if (cn_is_atom_type(type)) {
         if (ei_decode_atom(buf, &i, name) < 0 || term_span(buf, &i, &msg, &len) < 0 ||
             cn_whereis(name, &pid) < 0)
             return cn_ix_badarg(out); /* an unregistered name: badarg, as on the BEAM */
@@ -189,6 +186,49 @@ static int halt_n(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
     _exit((int)status);
 }
 
+/* ---- erlang:self/0, make_ref/0, unique_integer/0,1 ----------------------------------- */
+
+static int self_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    CN_RPC_UNUSED;
+    cn_pid me = cn_self(self);
+    cn_encode_pid(out, &me);
+    return CN_RPC_RETURN;
+}
+
+static int make_ref_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    CN_RPC_UNUSED;
+    cn_ref r = cn_make_ref();
+    cn_encode_ref(out, &r);
+    return CN_RPC_RETURN;
+}
+
+/* One counter for the node: every value is unique, positive and larger than those handed
+ * out before, so it meets what any combination of options asks. */
+static atomic_llong unique_counter;
+
+static int unique_integer_n(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+{
+    (void)self;
+    if (arity == 1) { /* a proper list of positive and monotonic */
+        int type, size, n, i = *idx;
+        char a[MAXATOMLEN_UTF8];
+        if (ei_get_type(buf, &i, &type, &size) < 0 ||
+            (type != ERL_NIL_EXT && type != ERL_LIST_EXT) || ei_decode_list_header(buf, &i, &n) < 0)
+            return cn_ix_badarg(out);
+        for (int k = 0; k < n; k++)
+            if (ei_get_type(buf, &i, &type, &size) < 0 || !cn_is_atom_type(type) ||
+                ei_decode_atom(buf, &i, a) < 0 || (strcmp(a, "positive") && strcmp(a, "monotonic")))
+                return cn_ix_badarg(out);
+        if (n > 0 && (ei_get_type(buf, &i, &type, &size) < 0 || type != ERL_NIL_EXT))
+            return cn_ix_badarg(out);
+        *idx = i;
+    }
+    ei_x_encode_longlong(out, atomic_fetch_add(&unique_counter, 1) + 1);
+    return CN_RPC_RETURN;
+}
+
 int cn_bifs_start(void)
 {
     int r = 0;
@@ -204,5 +244,9 @@ int cn_bifs_start(void)
     r |= cn_export("erlang", "halt", 0, halt_n);
     r |= cn_export("erlang", "halt", 1, halt_n);
     r |= cn_export("os", "getpid", 0, getpid_0);
+    r |= cn_export("erlang", "self", 0, self_0);
+    r |= cn_export("erlang", "make_ref", 0, make_ref_0);
+    r |= cn_export("erlang", "unique_integer", 0, unique_integer_n);
+    r |= cn_export("erlang", "unique_integer", 1, unique_integer_n);
     return r < 0 ? -1 : 0;
 }

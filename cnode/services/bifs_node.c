@@ -10,6 +10,7 @@
  * their difference when asked (it follows the OS clock, as in the BEAM's multi_time_warp
  * mode). Times and units may be bignums, as on the BEAM, up to 2048 bits (badarg beyond). */
 #include "node.h"
+#include "services/bif_args.h"
 #include "services/introspect.h"
 #include "services/observer_enc.h"
 #include "services/services.h"
@@ -20,35 +21,6 @@
 #include <sys/utsname.h>
 #include <time.h>
 
-#define UNUSED4                                                                                    \
-    (void)self;                                                                                    \
-    (void)buf;                                                                                     \
-    (void)idx;                                                                                     \
-    (void)arity
-
-static int is_atom_type(int type)
-{
-    return type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT || type == ERL_ATOM_UTF8_EXT ||
-           type == ERL_SMALL_ATOM_UTF8_EXT;
-}
-
-/* The argument is an atom: decode it into a (0), else -1 (idx unchanged). */
-static int atom_arg(const char *buf, int *idx, char *a)
-{
-    int type, size, i = *idx;
-    if (ei_get_type(buf, &i, &type, &size) < 0 || !is_atom_type(type) ||
-        ei_decode_atom(buf, &i, a) < 0)
-        return -1;
-    *idx = i;
-    return 0;
-}
-
-static int rpc_error(ei_x_buff *out, const char *reason)
-{
-    ei_x_encode_atom(out, reason);
-    return CN_RPC_ERROR;
-}
-
 /* ---- connections --------------------------------------------------------------------- */
 
 /* net_kernel:connect_node(Node): true | false; not an atom: function_clause, as its guard. */
@@ -56,8 +28,8 @@ static int connect_node_1(cn_proc *self, const char *buf, int *idx, int arity, e
 {
     (void)arity;
     char node[MAXATOMLEN_UTF8];
-    if (atom_arg(buf, idx, node) < 0)
-        return rpc_error(out, "function_clause");
+    if (cn_atom_arg(buf, idx, node) < 0)
+        return cn_rpc_error(out, "function_clause");
     ei_x_encode_boolean(out, cn_connect_node(self, node));
     return CN_RPC_RETURN;
 }
@@ -75,8 +47,8 @@ static int ping_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
 {
     (void)arity;
     char node[MAXATOMLEN_UTF8];
-    if (atom_arg(buf, idx, node) < 0)
-        return rpc_error(out, "function_clause");
+    if (cn_atom_arg(buf, idx, node) < 0)
+        return cn_rpc_error(out, "function_clause");
     if (!strcmp(node, cn_node_name(0))) {
         ei_x_encode_atom(out, "pong");
         return CN_RPC_RETURN;
@@ -110,7 +82,7 @@ static int disconnect_node_1(cn_proc *self, const char *buf, int *idx, int arity
     (void)arity;
     char node[MAXATOMLEN_UTF8];
     int type, size, i = *idx;
-    int ok = atom_arg(buf, idx, node) == 0 && cn_disconnect_node(self, node);
+    int ok = cn_atom_arg(buf, idx, node) == 0 && cn_disconnect_node(self, node);
     if (i == *idx && ei_get_type(buf, &i, &type, &size) == 0 && ei_skip_term(buf, &i) == 0)
         *idx = i; /* not an atom: skipped */
     ei_x_encode_boolean(out, ok);
@@ -119,14 +91,14 @@ static int disconnect_node_1(cn_proc *self, const char *buf, int *idx, int arity
 
 static int get_net_ticktime_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
-    UNUSED4;
+    CN_RPC_UNUSED;
     ei_x_encode_long(out, cn_node.ticktime_ms / 1000);
     return CN_RPC_RETURN;
 }
 
 static int nodename_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
-    UNUSED4;
+    CN_RPC_UNUSED;
     ei_x_encode_atom(out, cn_node_name(0));
     return CN_RPC_RETURN;
 }
@@ -224,7 +196,7 @@ static int convert_time_unit_3(cn_proc *self, const char *buf, int *idx, int ari
 /* os:timestamp/0, erlang:timestamp/0: {MegaSecs, Secs, MicroSecs} of the wall clock. */
 static int timestamp_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
-    UNUSED4;
+    CN_RPC_UNUSED;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     cn_obs_encode_now(out, (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
@@ -260,28 +232,28 @@ static void encode_now(ei_x_buff *out, int local, int parts)
 
 static int localtime_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
-    UNUSED4;
+    CN_RPC_UNUSED;
     encode_now(out, 1, T_DATE | T_TIME);
     return CN_RPC_RETURN;
 }
 
 static int universaltime_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
-    UNUSED4;
+    CN_RPC_UNUSED;
     encode_now(out, 0, T_DATE | T_TIME);
     return CN_RPC_RETURN;
 }
 
 static int date_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
-    UNUSED4;
+    CN_RPC_UNUSED;
     encode_now(out, 1, T_DATE);
     return CN_RPC_RETURN;
 }
 
 static int time_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
-    UNUSED4;
+    CN_RPC_UNUSED;
     encode_now(out, 1, T_TIME);
     return CN_RPC_RETURN;
 }
@@ -348,7 +320,7 @@ int cn_ix_time_info(const char *key, ei_x_buff *out)
 /* os:type/0: {unix, Sysname} with the kernel's name in lower case, as the BEAM gives it. */
 static int os_type_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
-    UNUSED4;
+    CN_RPC_UNUSED;
     struct utsname u;
     char name[sizeof u.sysname] = "unknown";
     if (uname(&u) == 0) {
@@ -369,7 +341,7 @@ static int os_type_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_b
  * a missing part is 0. */
 static int os_version_0(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
-    UNUSED4;
+    CN_RPC_UNUSED;
     struct utsname u;
     long v[3] = {0, 0, 0};
     if (uname(&u) == 0) {

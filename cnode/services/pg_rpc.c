@@ -1,5 +1,6 @@
 /* pg_rpc: OTP pg's functions over rpc (pg:join/2,3 ... pg:start/1), as exports that call the
  * local scope processes (pg.c) the way pg.erl calls its gen_server. */
+#include "services/bif_args.h"
 #include "services/pg.h"
 
 #include <string.h>
@@ -24,12 +25,6 @@ static int span(const char *buf, int *idx, const char **s, int *n)
     *s = buf + start;
     *n = *idx - start;
     return 0;
-}
-
-static int rpc_error(ei_x_buff *out, const char *atom)
-{
-    ei_x_encode_atom(out, atom);
-    return CN_RPC_ERROR;
 }
 
 /* The scope argument: an atom (or, with arity below `full`, the default scope pg). */
@@ -115,15 +110,15 @@ static int rpc_member(cn_proc *self, const char *buf, int *idx, int arity, ei_x_
     if ((arity != 2 && arity != 3) || scope_arg(buf, idx, arity, 3, scope) < 0 ||
         span(buf, idx, &g, &glen) < 0 || ei_get_type(buf, idx, &type, &size) < 0 ||
         span(buf, idx, &p, &plen) < 0)
-        return rpc_error(out, "function_clause");
+        return cn_rpc_error(out, "function_clause");
     if (type != ERL_PID_EXT && type != ERL_NEW_PID_EXT && type != ERL_LIST_EXT &&
         type != ERL_NIL_EXT && type != ERL_STRING_EXT)
-        return rpc_error(out, "function_clause");
+        return cn_rpc_error(out, "function_clause");
     if (check_local(p, plen, out) < 0)
         return CN_RPC_ERROR;
     ei_x_buff q;
     if (ei_x_new(&q) < 0)
-        return rpc_error(out, "system_limit");
+        return cn_rpc_error(out, "system_limit");
     ei_x_encode_tuple_header(&q, 3);
     ei_x_encode_atom(&q, op);
     ei_x_append_buf(&q, g, glen);
@@ -146,37 +141,37 @@ static int rpc_pg(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
     if (!strcmp(fn, "get_members") || !strcmp(fn, "get_local_members")) {
         int local = fn[4] == 'l';
         if (arity != 1 && arity != 2)
-            return rpc_error(out, "function_clause");
+            return cn_rpc_error(out, "function_clause");
         strcpy(scope, "pg");
         if (arity == 2 && ei_decode_atom(buf, idx, scope) < 0) {
             ei_x_encode_empty_list(out); /* not a scope: OTP's ets lookup fails, gives [] */
             return CN_RPC_RETURN;
         }
         if (span(buf, idx, &g, &glen) < 0)
-            return rpc_error(out, "function_clause");
+            return cn_rpc_error(out, "function_clause");
         if (cn_pg_encode_group_members(scope, g, glen, local, out) < 0)
-            return rpc_error(out, "badarg");
+            return cn_rpc_error(out, "badarg");
         return CN_RPC_RETURN;
     }
     if (!strcmp(fn, "which_groups") || !strcmp(fn, "which_local_groups")) {
         if (arity > 1 || scope_arg(buf, idx, arity, 1, scope) < 0)
-            return rpc_error(out, "function_clause");
+            return cn_rpc_error(out, "function_clause");
         if (cn_pg_which_groups(scope, fn[6] == 'l', out) < 0)
-            return rpc_error(out, "badarg");
+            return cn_rpc_error(out, "badarg");
         return CN_RPC_RETURN;
     }
     if (!strcmp(fn, "monitor_scope") || !strcmp(fn, "monitor")) {
         int group = fn[7] != '_';
         int full = group ? 2 : 1;
         if (arity > full || arity < full - 1 || scope_arg(buf, idx, arity, full, scope) < 0)
-            return rpc_error(out, "function_clause");
+            return cn_rpc_error(out, "function_clause");
         ei_x_buff q;
         if (ei_x_new(&q) < 0)
-            return rpc_error(out, "system_limit");
+            return cn_rpc_error(out, "system_limit");
         if (group) {
             if (span(buf, idx, &g, &glen) < 0) {
                 ei_x_free(&q);
-                return rpc_error(out, "function_clause");
+                return cn_rpc_error(out, "function_clause");
             }
             ei_x_encode_tuple_header(&q, 2);
             ei_x_encode_atom(&q, "monitor");
@@ -191,7 +186,7 @@ static int rpc_pg(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
     if (!strcmp(fn, "demonitor")) {
         if ((arity != 1 && arity != 2) || scope_arg(buf, idx, arity, 2, scope) < 0 ||
             span(buf, idx, &g, &glen) < 0)
-            return rpc_error(out, "function_clause");
+            return cn_rpc_error(out, "function_clause");
         ei_x_buff q, r;
         ei_x_new(&q);
         ei_x_new(&r);
@@ -227,7 +222,7 @@ static int rpc_pg(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff
         cn_encode_pid(out, &sp);
         return CN_RPC_RETURN;
     }
-    return rpc_error(out, "function_clause");
+    return cn_rpc_error(out, "function_clause");
 }
 
 #define PG_FN(name)                                                                                \

@@ -13,9 +13,11 @@ int cn_builtins_start(void);
 /* net_kernel:connect_node/1, net_adm:ping/1, disconnect_node/1, the clocks, os:type/0 ...
  * over rpc (bifs_node.c). */
 int cn_bifs_node_start(void);
-/* application:which_applications/0 and friends, os:getenv/0,1,2, init:get_arguments/0,
- * net_adm:names/0,1, erlang:self/0, make_ref/0, unique_integer/0,1 over rpc (bifs_app.c). */
+/* application:which_applications/0 and friends over rpc (bifs_app.c). */
 int cn_bifs_app_start(void);
+/* os:getenv/0,1,2, init:get_arguments/0 and friends, net_adm:names/0,1 over rpc
+ * (bifs_host.c). */
+int cn_bifs_host_start(void);
 
 /* net_kernel, registered as `net_kernel` (net_kernel.c). */
 int cn_net_kernel_start(void);
