@@ -13,6 +13,7 @@
 #include "proc/ident.h"
 #include "proc/proc.h"
 #include "services/bif_args.h"
+#include "services/exports.h"
 #include "services/introspect.h"
 #include "services/services.h"
 
@@ -320,11 +321,7 @@ static int get_all_key_0(cn_proc *self, const char *buf, int *idx, int arity, ei
 
 int cn_bifs_app_start(void)
 {
-    static const struct {
-        const char *m, *f;
-        int a;
-        cn_rpc_fn fn;
-    } t[] = {
+    static const cn_export_row t[] = {
         {"application", "which_applications", 0, which_applications_0},
         {"application", "which_applications", 1, which_applications_1},
         {"application", "loaded_applications", 0, which_applications_0},
@@ -340,8 +337,5 @@ int cn_bifs_app_start(void)
         {"application", "get_all_key", 0, get_all_key_0},
         {"application", "get_all_key", 1, get_all_key_1},
     };
-    int r = 0;
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        r |= cn_export(t[i].m, t[i].f, t[i].a, t[i].fn);
-    return r < 0 ? -1 : 0;
+    return cn_export_rows(t, sizeof t / sizeof t[0]);
 }

@@ -6,6 +6,7 @@
 #include "epmd_client/epmd.h"
 #include "node.h"
 #include "services/bif_args.h"
+#include "services/exports.h"
 #include "services/init_args.h"
 #include "services/introspect.h"
 #include "services/services.h"
@@ -319,11 +320,7 @@ static int names_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buf
 
 int cn_bifs_host_start(void)
 {
-    static const struct {
-        const char *m, *f;
-        int a;
-        cn_rpc_fn fn;
-    } t[] = {
+    static const cn_export_row t[] = {
         {"os", "getenv", 0, getenv_0},
         {"os", "getenv", 1, getenv_1},
         {"os", "getenv", 2, getenv_2},
@@ -333,8 +330,5 @@ int cn_bifs_host_start(void)
         {"net_adm", "names", 0, names_0},
         {"net_adm", "names", 1, names_1},
     };
-    int r = 0;
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        r |= cn_export(t[i].m, t[i].f, t[i].a, t[i].fn);
-    return r < 0 ? -1 : 0;
+    return cn_export_rows(t, sizeof t / sizeof t[0]);
 }

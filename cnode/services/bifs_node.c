@@ -11,6 +11,7 @@
  * mode). Times and units may be bignums, as on the BEAM, up to 2048 bits (badarg beyond). */
 #include "node.h"
 #include "services/bif_args.h"
+#include "services/exports.h"
 #include "services/introspect.h"
 #include "services/observer_enc.h"
 #include "services/services.h"
@@ -364,11 +365,7 @@ static int os_version_0(cn_proc *self, const char *buf, int *idx, int arity, ei_
 
 int cn_bifs_node_start(void)
 {
-    static const struct {
-        const char *m, *f;
-        int a;
-        cn_rpc_fn fn;
-    } t[] = {
+    static const cn_export_row t[] = {
         {"net_kernel", "connect_node", 1, connect_node_1},
         {"net_kernel", "disconnect", 1, disconnect_node_1},
         {"net_kernel", "get_net_ticktime", 0, get_net_ticktime_0},
@@ -396,8 +393,5 @@ int cn_bifs_node_start(void)
         {"os", "type", 0, os_type_0},
         {"os", "version", 0, os_version_0},
     };
-    int r = 0;
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        r |= cn_export(t[i].m, t[i].f, t[i].a, t[i].fn);
-    return r < 0 ? -1 : 0;
+    return cn_export_rows(t, sizeof t / sizeof t[0]);
 }

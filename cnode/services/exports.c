@@ -226,3 +226,11 @@ size_t cn_export_module_fns(const char *module, ei_x_buff *x)
     pthread_rwlock_unlock(&lock);
     return n;
 }
+
+int cn_export_rows(const cn_export_row *rows, size_t n)
+{
+    int r = 0;
+    for (size_t i = 0; i < n; i++)
+        r |= cn_export(rows[i].module, rows[i].function, rows[i].arity, rows[i].fn);
+    return r < 0 ? -1 : 0;
+}

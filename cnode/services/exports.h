@@ -25,6 +25,14 @@ size_t cn_export_module_fns(const char *module, ei_x_buff *x);
  * its Module:module_info/0,1 (args: the arguments, arity 0 or 1) into out: the class. */
 int cn_module_known(const char *module);
 int cn_module_info(const char *module, const char *args, int arity, ei_x_buff *out);
+/* A table of built-in functions to export at start: cn_export for each row; 0, or -1 if any
+ * failed. */
+typedef struct cn_export_row {
+    const char *module, *function;
+    int arity;
+    cn_rpc_fn fn;
+} cn_export_row;
+int cn_export_rows(const cn_export_row *rows, size_t n);
 /* Append [{Module, Function, Arity}] of everything exported (arity -1 shows as '_'). */
 void cn_export_list(ei_x_buff *x);
 
