@@ -5,8 +5,9 @@
 # Environment (set by scripts/bench.sh): BENCH_BEAM / BENCH_CNODE (node names),
 # BENCH_BEAM_PID / BENCH_CNODE_PID (OS pids, for CPU time from /proc), BENCH_ROUNDS,
 # BENCH_SECONDS (length of one measurement), BENCH_EI / BENCH_EI_PID (a plain erl_interface
-# C node, test/bench/ei_echo.c: a third target for reference), BENCH_OUT (result file), BENCH_PROCS (the idle
-# process figures: "c_bytes b_bytes c_secs b_secs n"), BENCH_CMD (the command, for the file).
+# C node, test/bench/ei_echo.c: a third target for reference), BENCH_OUT (result file),
+# BENCH_PROCS (the idle process figures: "c_bytes b_bytes c_secs b_secs n"), BENCH_CMD (the
+# command, for the file).
 defmodule Bench do
   import Bitwise
   @clk_tck (case System.cmd("getconf", ["CLK_TCK"]) do
@@ -57,10 +58,9 @@ defmodule Bench do
 
   def call(t, req, timeout \\ 60_000), do: GenServer.call({:echo, t}, req, timeout)
 
-  # One measurement of every metric against target t (os pid p): a list of {metric, value}.
-  # One measurement of the selected metric groups against target t (os pid p): [{metric, value}].
-  # The ei node answers echo calls and casts only (no spawn requests: no erpc).
-  def measure(t, p, secs, only, groups \\ [:seq, :conc, :cast, :big, :erpc, :connect]) do
+  # One measurement of the selected metric groups against target t (os pid p), among those
+  # the target can do (groups/1): [{metric, value}].
+  def measure(t, p, secs, only, groups) do
     Enum.flat_map(groups, fn g ->
       if only == [] or g in only, do: group(g, t, p, secs), else: []
     end)
@@ -252,6 +252,7 @@ defmodule Bench do
     IO.puts("bench: results written to #{path}")
   end
 
+  # The ei node answers echo calls and casts only (no spawn requests: no erpc).
   def groups(:ei), do: [:seq, :conc, :cast, :big, :connect]
   def groups(_), do: [:seq, :conc, :cast, :big, :erpc, :connect]
 
