@@ -9,8 +9,8 @@
  * what observer asks for) it follows the links of this node's processes, a link to an already
  * queued process being secondary and a remote process a leaf on a secondary link. Any other
  * application, or no cnode_sup (between the keeper's restarts), is the empty tree. As OTP's,
- * each task is redone every 2 s (unless its timeout is at_most_once) and delivered again
- * only when its answer changed. */
+ * each task is redone every 2 s (unless its timeout is at_most_once), delivered again only
+ * when its answer changed, and dropped when it is turned off or its client process ends. */
 #include "proc/proc.h"
 #include "services/app_info.h"
 #include "services/observer_enc.h"
@@ -29,6 +29,7 @@ static const char TICK[] = "\x77\x0c$appmon_tick"; /* our timer message (an atom
 
 typedef struct task {
     cn_pid from;
+    cn_ref mon; /* on from: its tasks go when it does (OTP's server links to its clients) */
     int is_ctrl, once, sup_mode;
     char *aux; /* the Aux term as it came (encoded) */
     int aux_len;
@@ -286,8 +287,9 @@ static void task_free(task *k)
     free(k->last);
 }
 
-static void task_del(am *s, int at)
+static void task_del(cn_proc *self, am *s, int at)
 {
+    cn_demonitor(self, &s->t[at].mon);
     task_free(&s->t[at]);
     memmove(&s->t[at], &s->t[at + 1], (size_t)(s->n - at - 1) * sizeof s->t[0]);
     s->n--;
@@ -359,10 +361,10 @@ static int am_cast(cn_proc *self, void *state, const char *buf, int *idx)
         return ei_skip_term(buf, idx), CN_NOREPLY;
     int at = task_find(s, &from, is_ctrl, aux, aux_len);
     if (at >= 0)
-        task_del(s, at);
+        task_del(self, s, at);
     if (!strcmp(onoff, "true")) {
         if (s->n == MAX_TASKS)
-            task_del(s, 0);
+            task_del(self, s, 0);
         task *k = &s->t[s->n];
         memset(k, 0, sizeof *k);
         k->from = from;
@@ -373,7 +375,7 @@ static int am_cast(cn_proc *self, void *state, const char *buf, int *idx)
             k->aux_len = aux_len;
             read_opts(buf, i, k);
             run_task(self, k);
-            if (k->once)
+            if (k->once || cn_monitor(self, &from, &k->mon) < 0)
                 task_free(k);
             else
                 s->n++;
@@ -388,12 +390,20 @@ static int am_info(cn_proc *self, void *state, const char *buf, int *idx)
 {
     am *s = state;
     char a[MAXATOMLEN_UTF8];
-    int i = *idx;
+    int i = *idx, j = *idx, n;
+    cn_pid gone;
     if (ei_decode_atom(buf, &i, a) == 0 && !strcmp(a, TICK + 2)) {
         s->ticking = 0;
         for (int k = 0; k < s->n; k++)
             run_task(self, &s->t[k]);
         tick_later(self, s);
+    } else if (ei_decode_tuple_header(buf, &j, &n) == 0 && n == 5 &&
+               ei_decode_atom(buf, &j, a) == 0 && !strcmp(a, "DOWN") &&
+               ei_skip_term(buf, &j) == 0 && ei_skip_term(buf, &j) == 0 &&
+               cn_decode_pid(buf, &j, &gone) == 0) {
+        for (int k = s->n - 1; k >= 0; k--) /* a client gone: its tasks go */
+            if (pid_eq(&s->t[k].from, &gone))
+                task_del(self, s, k);
     }
     ei_skip_term(buf, idx);
     return CN_NOREPLY;

@@ -433,6 +433,22 @@ defmodule Interop.ObserverTest do
       :appmon_info.app_ctrl(am, {:again, c.node}, true, [])
       assert_receive {:delivery, ^am, :app_ctrl, {:again, _}, [{^root, :cnode, ^triple}]}, 5_000
       assert rpc(c, :erlang, :is_process_alive, [am])
+
+      # a client's tasks go when it does: it is no longer watched (nor delivered to)
+      me = self()
+
+      client =
+        spawn(fn ->
+          :appmon_info.app(am, :cnode, true, [])
+          receive do: ({:delivery, ^am, :app, :cnode, _} -> send(me, :got))
+          receive do: (:stop -> :ok)
+        end)
+
+      assert_receive :got, 10_000
+      watched = fn -> for({:process, p} <- rpc(c, :erlang, :process_info, [am, :monitors]) |> elem(1), do: p) end
+      assert client in watched.()
+      send(client, :stop)
+      eventually(fn -> client not in watched.() end, 10_000, what: "appmon_info forgetting a gone client")
     end
 
     test "process_info items observer's process window reads", %{c: c} do
