@@ -12,6 +12,7 @@
 #include "proc/gen.h"
 #include "proc/ident.h"
 #include "proc/proc.h"
+#include "services/app_info.h"
 #include "services/bif_args.h"
 #include "services/exports.h"
 #include "services/introspect.h"
@@ -20,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define APP "cnode"
-#define APP_DESCR "cnode  C node in the Erlang distribution"
+#define APP CN_APP_NAME
+#define APP_DESCR CN_APP_DESCR
 
 /* ---- application --------------------------------------------------------------------- */
 
@@ -31,7 +32,7 @@ static void encode_app_list(ei_x_buff *out)
     ei_x_encode_tuple_header(out, 3);
     ei_x_encode_atom(out, APP);
     ei_x_encode_string(out, APP_DESCR);
-    ei_x_encode_string(out, CN_VERSION);
+    ei_x_encode_string(out, CN_APP_VSN);
     ei_x_encode_empty_list(out);
 }
 
@@ -212,7 +213,7 @@ static void encode_key(ei_x_buff *out, const char *key)
     if (!strcmp(key, "description")) {
         ei_x_encode_string(out, APP_DESCR);
     } else if (!strcmp(key, "vsn")) {
-        ei_x_encode_string(out, CN_VERSION);
+        ei_x_encode_string(out, CN_APP_VSN);
     } else if (!strcmp(key, "modules")) {
         const char *names[512];
         size_t n = cn_worker_list(names, sizeof names / sizeof names[0]);

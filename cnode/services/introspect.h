@@ -70,6 +70,11 @@ typedef struct cn_ix_summary {
  * not waited for: its memory then counts only its record and mailbox. 0, or -1 if p died. */
 int cn_ix_proc_summary(cn_proc *self, cn_proc *p, cn_ix_summary *s);
 
+/* process_info(Pid, links) of a local process, read as process_info reads it (waiting for it
+ * to hold still): at most cap pids into out, *n of them. 0, or -1 if it is gone, there are
+ * more than cap, or self must give up. */
+int cn_ix_links(cn_proc *self, const cn_pid *pid, cn_pid *out, size_t cap, size_t *n);
+
 /* observer_backend:* for observer and etop (observer.c), with appmon_info:start_link2/3 for
  * its Applications tab (observer_appmon.c). Returns 0 or -1. */
 int cn_observer_start(void);

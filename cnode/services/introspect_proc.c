@@ -560,6 +560,28 @@ static int process_info_2(cn_proc *self, const char *buf, int *idx, int arity, e
     return r;
 }
 
+int cn_ix_links(cn_proc *self, const cn_pid *pid, cn_pid *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    cn_proc *p = cn_proc_get(pid);
+    if (!p)
+        return -1;
+    int h = hold_still(self, p, -1);
+    if (h > 0) {
+        for (const cn_linkent *l = p->links; l; l = l->next)
+            if (l->unlink_id == 0) {
+                if (*n >= cap) {
+                    h = -1;
+                    break;
+                }
+                out[(*n)++] = l->pid;
+            }
+        pthread_mutex_unlock(&p->lock);
+    }
+    cn_proc_release(p);
+    return h > 0 ? 0 : -1;
+}
+
 int cn_introspect_proc_start(void)
 {
     int r = 0;

@@ -109,6 +109,36 @@ defmodule Interop.ObserverTest do
 
   defp kvs(c, n), do: for(_ <- 1..n, do: Node.spawn(c.node, :kv, :start, []))
 
+  defp start_child!(sup) do
+    assert {:ok, pid} = DynamicSupervisor.start_child(sup, %{id: :kv, start: {:kv, :start_link, [:arg]}})
+    assert is_pid(pid)
+    pid
+  end
+
+  # appmon_info's {Root, [{Pid, Name}], PrimaryLinks, SecondaryLinks}: root is cnode_sup, every
+  # worker is listed and linked from it
+  defp check_tree({root_s, p2n, links, xlinks}, root, workers) do
+    names = Map.new(p2n)
+    assert root_s == ~c"cnode_sup" and names[root] == root_s
+    assert is_list(xlinks)
+
+    for w <- workers do
+      assert [name] = for({^w, n} <- p2n, do: n), "#{inspect(w)} not in #{inspect(p2n)}"
+      assert to_string(name) =~ ~r/^<0\.\d+\.\d+>$/
+      assert {root_s, name} in links
+    end
+  end
+
+  defp string?(s), do: is_list(s) and s != [] and Enum.all?(s, &is_integer/1)
+
+  # the kinds of the parts: a string root; {pid, string} entries; {string, string} links
+  defp tree_shape({root, p2n, links, xlinks}) do
+    {string?(root),
+     Enum.uniq(for e <- p2n, do: match?({p, _} when is_pid(p), e) and string?(elem(e, 1))),
+     Enum.uniq(for {a, b} <- links, do: string?(a) and string?(b)),
+     Enum.all?(xlinks, fn {a, b} -> string?(a) and string?(b) end)}
+  end
+
   defp etop_collect(node) do
     Process.flag(:trap_exit, true)
     pid = Node.spawn_link(node, :observer_backend, :etop_collect, [self()])
@@ -348,22 +378,77 @@ defmodule Interop.ObserverTest do
       assert_receive {:DOWN, ^ref, :process, ^f, :normal}, 5_000
     end
 
-    test "the Applications tab's appmon_info: no applications, no crash", %{c: c} do
+    test "the Applications tab's appmon_info: cnode and the tree under cnode_sup, as a BEAM peer's app",
+         %{c: c} do
+      sup = {:cnode_sup, c.node}
+      w1 = start_child!(sup)
+      w2 = start_child!(sup)
+      root = rpc(c, :erlang, :whereis, [:cnode_sup])
+      assert is_pid(root) and node(root) == c.node
+
       # as observer_app_wx starts and asks it
       assert {:ok, am} = rpc(c, :appmon_info, :start_link2, [self(), self(), []])
       assert node(am) == c.node
       assert rpc(c, :appmon_info, :start_link2, [self(), self(), []]) == {:ok, am}
       :appmon_info.app_ctrl(am, c.node, true, [])
-      assert_receive {:delivery, ^am, :app_ctrl, node, []}, 5_000
+      assert_receive {:delivery, ^am, :app_ctrl, node, apps}, 5_000
       assert node == c.node
+      # the triple which_applications gives, with cnode_sup where the application master goes
+      [triple] = rpc(c, :application, :which_applications, [])
+      assert {:cnode, _, _} = triple
+      assert apps == [{root, :cnode, triple}]
+
+      # the tree (link mode, appmon_info's default and what observer asks for)
+      :appmon_info.app(am, :cnode, true, [])
+      assert_receive {:delivery, ^am, :app, :cnode, tree}, 10_000
+      check_tree(tree, root, [w1, w2])
+
+      # the same shape as a BEAM peer's appmon_info gives for kernel
+      p = start_peer()
+      assert {:ok, pam} = :rpc.call(p.node, :appmon_info, :start_link2, [self(), self(), []], 10_000)
+      :appmon_info.app(pam, :kernel, true, [])
+      assert_receive {:delivery, ^pam, :app, :kernel, beam_tree}, 10_000
+      assert tree_shape(tree) == tree_shape(beam_tree)
+      :appmon_info.app(pam, :kernel, false, [])
+
+      # sup mode: which_children's pids, linked from cnode_sup
+      :appmon_info.app(am, :cnode, true, info_type: :sup)
+      assert_receive {:delivery, ^am, :app, :cnode, sup_tree}, 10_000
+      check_tree(sup_tree, root, [w1, w2])
+      assert tree_shape(sup_tree) == tree_shape(beam_tree)
+
+      # redone every 2 s: a child gone is delivered again without asking
+      :ok = DynamicSupervisor.terminate_child(sup, w2)
+      assert_receive {:delivery, ^am, :app, :cnode, {_, p2n, _, _}}, 10_000
+      assert Enum.any?(p2n, &match?({^w1, _}, &1))
+      refute Enum.any?(p2n, &match?({^w2, _}, &1))
+      :appmon_info.app(am, :cnode, false, [])
+
+      # other applications: the empty tree
       :appmon_info.app(am, :kernel, true, [])
       assert_receive {:delivery, ^am, :app, :kernel, {[], [], [], []}}, 5_000
       # junk casts are ignored, as by any gen_server cast it does not know
       GenServer.cast(am, :junk)
       GenServer.cast(am, {self(), :app_ctrl, c.node, :true})
-      :appmon_info.app_ctrl(am, c.node, true, [])
-      assert_receive {:delivery, ^am, :app_ctrl, _, []}, 5_000
+      :appmon_info.app_ctrl(am, {:again, c.node}, true, [])
+      assert_receive {:delivery, ^am, :app_ctrl, {:again, _}, [{^root, :cnode, ^triple}]}, 5_000
       assert rpc(c, :erlang, :is_process_alive, [am])
+
+      # a client's tasks go when it does: it is no longer watched (nor delivered to)
+      me = self()
+
+      client =
+        spawn(fn ->
+          :appmon_info.app(am, :cnode, true, [])
+          receive do: ({:delivery, ^am, :app, :cnode, _} -> send(me, :got))
+          receive do: (:stop -> :ok)
+        end)
+
+      assert_receive :got, 10_000
+      watched = fn -> for({:process, p} <- rpc(c, :erlang, :process_info, [am, :monitors]) |> elem(1), do: p) end
+      assert client in watched.()
+      send(client, :stop)
+      eventually(fn -> client not in watched.() end, 10_000, what: "appmon_info forgetting a gone client")
     end
 
     test "process_info items observer's process window reads", %{c: c} do
