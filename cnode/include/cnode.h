@@ -336,9 +336,10 @@ typedef struct cn_config {
     /* Receive moderation: while a peer streams messages, read its connection every this many
      * microseconds instead of on every arrival (default 150; 0: always on arrival). */
     int rx_coalesce_us;
-    /* 1: do not offer DFLAG_FRAGMENTS, so large messages travel whole both ways: on loopback
-     * 1 MiB round trips ran 1.0-1.7x faster (the BEAM peer writes and reassembles no 64 KiB
-     * fragments), but one holds up the connection's other messages until it is through. */
+    /* 1: do not offer DFLAG_FRAGMENTS, so large messages travel whole both ways: the BEAM
+     * peer writes and reassembles no 64 KiB fragments (round trips 1.4-1.5x faster on
+     * loopback with CUBIC, mixed with BBR: README "Performance"), but a large message holds
+     * up the connection's other messages until it is through. */
     int no_fragments;
     /* On SIGTERM or init:stop, first hand every worker that exports and imports its state off
      * to this node (cnode:handoff/2), then stop. NULL: stop at once. */
