@@ -5,7 +5,8 @@
 # Starts a private epmd (random free port), the BEAM target, cnoded and the driver; kills all
 # of them by pid at the end, also on error or Ctrl-C. Results go to bench/results/.
 # Environment: ROUNDS, SECONDS_PER (per measurement), N (idle processes), CNODE_ARGS (more
-# cnoded flags), ONLY=seq,conc,cast,big,erpc,connect (a subset), BASE=/path/to/other/cnoded
+# cnoded flags), ONLY=seq,conc,cast,big,erpc,connect (a subset), CALLERS (concurrent callers,
+# default 64), BASE=/path/to/other/cnoded
 # (measured in the same rounds; the table gains its column and the cnode/base ratio), PIN=1
 # (targets on the last CPU, the driver on the others), EI_ECHO=/path/to/ei_echo (a plain
 # erl_interface C node, test/bench/ei_echo.c, measured as a third target; the Makefile sets
@@ -106,7 +107,7 @@ if [ -n "${EI_ECHO:-}" ] && [ "${EI:-1}" != 0 ]; then # the simplest C node, for
   grep -q ready "$tmp/ei.log" || { say "ei_echo did not start"; exit 1; }
   export BENCH_EI="ei_$cname@$host" BENCH_EI_PID=$eipid
 fi
-export BENCH_ONLY=${ONLY:-}
+export BENCH_ONLY=${ONLY:-} BENCH_CALLERS=${CALLERS:-64}
 
 # elixir execs erl, which execs beam.smp: the pid stays the BEAM's once it is up.
 for _ in $(seq 100); do grep -q ready "$tmp/beam.log" 2>/dev/null && break; sleep 0.1; done

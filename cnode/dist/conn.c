@@ -230,6 +230,7 @@ size_t cn_conn_stats(cn_conn_stat *out, size_t cap)
                                   .reads = atomic_load(&c->reads),
                                   .coalesced_reads = atomic_load(&c->coalesced),
                                   .quick_acks = atomic_load(&c->quick_acks),
+                                  .longest_nap_us = atomic_load(&c->longest_nap_us),
                                   .outgoing = c->role == CN_HS_INITIATOR};
     }
     pthread_mutex_unlock(&conn_tlock);

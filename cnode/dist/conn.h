@@ -85,6 +85,7 @@ typedef struct cn_conn_stat {
     uint64_t bytes_in, bytes_out;
     uint64_t reads, coalesced_reads; /* read turns; those after a nap (receive moderation) */
     uint64_t quick_acks;             /* ACKs sent at once in ack mode (conn_ack.c) */
+    uint32_t longest_nap_us;         /* the longest nap receive moderation chose */
     int outgoing;
 } cn_conn_stat;
 /* The up connections, at most cap; returns how many were written. */

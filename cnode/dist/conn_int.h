@@ -67,6 +67,7 @@ struct cn_conn {
     uint64_t created_ms, last_read_ms;
     _Atomic uint64_t bytes_in, bytes_out; /* written by the I/O thread, read by introspection */
     _Atomic uint64_t reads, coalesced;    /* read turns, and those that waited for a nap */
+    _Atomic uint32_t longest_nap_us;      /* the longest nap moderation chose */
     _Atomic uint64_t ack_owed;            /* the first read since the last write (ns; conn_ack.c) */
     cn_ackmod ackmod;                     /* (I/O thread only) */
     _Atomic uint64_t quick_acks;          /* ACKs it sent */

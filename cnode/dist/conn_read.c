@@ -174,6 +174,8 @@ static void moderate(cn_conn *c, unsigned msgs, int due)
         atomic_fetch_add_explicit(&c->coalesced, 1, memory_order_relaxed);
     uint64_t now = cn_now_ns();
     uint64_t nap = c->state == C_UP ? cn_rxmod_after(&c->mod, msgs, now) : 0;
+    if (nap / 1000 > atomic_load_explicit(&c->longest_nap_us, memory_order_relaxed))
+        atomic_store_explicit(&c->longest_nap_us, (uint32_t)(nap / 1000), memory_order_relaxed);
     if (nap && cn_loop_defer(&c->ev, now + nap) < 0)
         c->mod.napping = 0;
     else if (!nap)

@@ -27,6 +27,8 @@ static uint64_t leave(cn_rxmod *m, uint64_t now)
         m->backoff * 2 > CN_RXMOD_BACKOFF_MAX_NS ? CN_RXMOD_BACKOFF_MAX_NS : m->backoff * 2;
     m->napping = 0;
     m->streak = 0;
+    m->resume = 0;
+    m->hold = 0;
     return 0;
 }
 
@@ -35,6 +37,39 @@ static uint64_t leave(cn_rxmod *m, uint64_t now)
 static int keeps_pace(const cn_rxmod *m, uint64_t msgs, uint64_t dt, unsigned pct)
 {
     return msgs * m->free_dt * 100u >= (uint64_t)pct * m->free_n * dt;
+}
+
+/* msgs / dt >= pct % of n / ndt */
+static int pace_ge(uint64_t msgs, uint64_t dt, uint64_t n, uint64_t ndt, unsigned pct)
+{
+    return msgs * ndt * 100u >= (uint64_t)pct * n * dt;
+}
+
+/* Back to the shorter nap, for this try and the next few. */
+static void take_back(cn_rxmod *m)
+{
+    m->cur /= 2;
+    m->capped = 1;
+    m->hold = CN_RXMOD_HOLD_TRIES;
+}
+
+/* A judgement the naps passed (they kept the free pace): double the nap while that keeps the
+ * pace of the shorter one, else go back to it for the rest of the try. */
+static void step(cn_rxmod *m)
+{
+    if (m->capped)
+        return;
+    if (m->lvl_dt && !pace_ge(m->nap_n, m->nap_dt, m->lvl_n, m->lvl_dt, CN_RXMOD_STEP_PCT)) {
+        take_back(m);
+        return;
+    }
+    if (m->cur * 2 > CN_RXMOD_NAP_MAX_NS) {
+        m->capped = 1; /* as long as it gets */
+        return;
+    }
+    m->lvl_n = m->nap_n;
+    m->lvl_dt = m->nap_dt;
+    m->cur *= 2;
 }
 
 uint64_t cn_rxmod_after(cn_rxmod *m, unsigned msgs, uint64_t now)
@@ -60,15 +95,26 @@ uint64_t cn_rxmod_after(cn_rxmod *m, unsigned msgs, uint64_t now)
             !keeps_pace(m, m->nap_n, m->nap_dt, CN_RXMOD_EARLY_PCT))
             return leave(m, now);
         if (m->nap_dt < CN_RXMOD_JUDGE_NS)
-            return nap;
-        if (!keeps_pace(m, m->nap_n, m->nap_dt, CN_RXMOD_KEEP_PCT))
-            return leave(m, now);
-        m->judged = 1;
+            return m->cur;
+        if (!keeps_pace(m, m->nap_n, m->nap_dt, CN_RXMOD_KEEP_PCT)) {
+            if (m->cur <= nap)
+                return leave(m, now);
+            take_back(m); /* the doubling before cost it */
+        } else {
+            m->judged = 1;
+            m->backoff = CN_RXMOD_BACKOFF_MIN_NS;
+            step(m);
+        }
         m->nap_n = m->nap_dt = 0;
-        m->backoff = CN_RXMOD_BACKOFF_MIN_NS;
-        if (now - m->tried >= CN_RXMOD_BACKOFF_MAX_NS)
-            return leave(m, now); /* paid: measure the pace on readiness again soon */
-        return nap;
+        if (now - m->tried >= CN_RXMOD_BACKOFF_MAX_NS) { /* paid: measure the pace again */
+            uint64_t cur = m->cur;
+            unsigned hold = m->hold;
+            leave(m, now);
+            m->resume = cur;
+            m->hold = hold;
+            return 0;
+        }
+        return m->cur;
     }
     /* The first read after a quiet gap (or after napping) only starts the measurement: the
      * time before it says nothing of the peer's pace. */
@@ -92,5 +138,10 @@ uint64_t cn_rxmod_after(cn_rxmod *m, unsigned msgs, uint64_t now)
     m->nap_n = m->nap_dt = 0;
     m->judged = 0;
     m->napping = 1;
-    return nap;
+    m->cur = m->resume > nap && m->resume <= CN_RXMOD_NAP_MAX_NS ? m->resume : nap;
+    m->lvl_n = m->lvl_dt = 0;
+    m->capped = m->hold > 0;
+    if (m->hold)
+        m->hold--;
+    return m->cur;
 }

@@ -18,7 +18,12 @@
  * repeated only after a back-off, doubled each time up to CN_RXMOD_BACKOFF_MAX_NS: a caller
  * making one call at a time waits for a nap at most once per back-off. A try that pays ends
  * after CN_RXMOD_BACKOFF_MAX_NS all the same, so that the pace on readiness is measured
- * again. */
+ * again. A try starts with the nap set by cn_rxmod_set_nap and doubles it at each judgement,
+ * up to CN_RXMOD_NAP_MAX_NS, while the longer nap keeps CN_RXMOD_STEP_PCT % of the pace the
+ * shorter one kept: a stream of casts does not wait for us, so longer naps only save reads,
+ * while callers wait for their answers, and each doubling that slows them is taken back for
+ * the rest of the try. The next try starts with the nap a paid try ended with, and after a
+ * doubling was taken back the next CN_RXMOD_HOLD_TRIES tries keep it without doubling. */
 #define CN_RXMOD_ENTER 4
 #define CN_RXMOD_STAY 3
 #define CN_RXMOD_MEASURE_NS 1000000u /* 1 ms */
@@ -29,6 +34,9 @@
 #define CN_RXMOD_KEEP_PCT 90
 #define CN_RXMOD_BACKOFF_MIN_NS 1000000u   /* 1 ms */
 #define CN_RXMOD_BACKOFF_MAX_NS 100000000u /* 100 ms */
+#define CN_RXMOD_NAP_MAX_NS 600000u        /* below CN_RXMOD_QUIET_NS */
+#define CN_RXMOD_STEP_PCT 95
+#define CN_RXMOD_HOLD_TRIES 8
 
 typedef struct cn_rxmod {
     int napping;
@@ -40,6 +48,11 @@ typedef struct cn_rxmod {
     int judged;                 /* the naps have kept the pace once already */
     uint64_t nap_n, nap_dt;     /* messages and time of the naps since the last judgement */
     uint64_t next_try, backoff; /* no try before next_try (ns) */
+    uint64_t cur;               /* this try's nap (ns) */
+    uint64_t lvl_n, lvl_dt;     /* the pace at the nap before the last doubling (0: none) */
+    int capped;                 /* a doubling cost pace: this try's nap stays */
+    uint64_t resume;            /* the nap the next try starts with (0: cn_rxmod_nap's) */
+    unsigned hold;              /* tries left that keep their first nap */
 } cn_rxmod;
 
 /* The nap in microseconds for every connection (--rx-coalesce-us; 0 turns moderation off). */

@@ -199,7 +199,7 @@ static void encode_connections(ei_x_buff *out)
     }
     for (size_t i = 0; v && i < n; i++) {
         ei_x_encode_list_header(out, 1);
-        ei_x_encode_map_header(out, 9);
+        ei_x_encode_map_header(out, 10);
         ei_x_encode_atom(out, "node");
         ei_x_encode_atom(out, cn_node_name(v[i].node));
         ei_x_encode_atom(out, "type");
@@ -218,6 +218,8 @@ static void encode_connections(ei_x_buff *out)
         ei_x_encode_ulonglong(out, v[i].coalesced_reads);
         ei_x_encode_atom(out, "quick_acks");
         ei_x_encode_ulonglong(out, v[i].quick_acks);
+        ei_x_encode_atom(out, "longest_nap_us");
+        ei_x_encode_ulong(out, v[i].longest_nap_us);
     }
     free(v);
     ei_x_encode_empty_list(out);

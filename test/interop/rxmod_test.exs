@@ -46,11 +46,14 @@ defmodule Interop.RxmodTest do
 
   test "a stream of casts is read in naps, and every cast arrives in order", %{c: c} do
     before = conn_stats(c)
+    assert before.longest_nap_us == 0
     stream(c, 4, 50_000)
     later = conn_stats(c)
     assert later.coalesced_reads > before.coalesced_reads
     # fewer reads than messages: the point of it
     assert later.reads - before.reads < 200_000 / 4
+    # the senders do not wait for us: the naps grew past the first one (150 us)
+    assert later.longest_nap_us > 150
   end
 
   test "one call at a time rarely waits for a nap: a try that does not pay backs off", %{c: c} do
@@ -131,6 +134,7 @@ defmodule Interop.RxmodTest do
     later = conn_stats(c)
     assert later.coalesced_reads == before.coalesced_reads
     assert later.reads > before.reads
+    assert later.longest_nap_us == 0
   end
 
   test "a bad --rx-coalesce-us is a usage error (status 2)" do

@@ -1,8 +1,9 @@
 /* check_rxmod: unit tests for receive moderation (dist/rxmod) and the event loop's deferred
  * calls it runs on (loop.c): when a connection starts and stops napping, that a nap which
  * slows the peer down ends and is tried ever more rarely (a caller making one call at a time
- * almost never waits), and that a deferred call fires once, moves, and is
- * cancelled by cn_loop_undefer and cn_loop_del. */
+ * almost never waits), that naps grow while the peer keeps its pace and shrink back when
+ * that slows it, and that a deferred call fires once, moves, and is cancelled by
+ * cn_loop_undefer and cn_loop_del. */
 #include "dist/rxmod.h"
 #include "loop.h"
 
@@ -51,6 +52,38 @@ static int naps_until_leave(cn_rxmod *m, unsigned msgs)
 
 #define MEASURE_US (CN_RXMOD_MEASURE_NS / US)
 
+/* A peer that answers each nap with what it managed to send meanwhile: per_nap(nap_us).
+ * Naps on from the nap `first` (what started the try) for `ms` of the made-up clock or
+ * until the try ends; returns the last answer (0: it ended). */
+static uint64_t nap_on(cn_rxmod *m, uint64_t first, unsigned (*per_nap)(uint64_t nap_us), int ms)
+{
+    uint64_t nap = first, t0 = clock_ns;
+    while (nap && clock_ns - t0 < (uint64_t)ms * 1000000u) {
+        clock_ns += nap;
+        nap = cn_rxmod_after(m, per_nap(nap / US), clock_ns);
+    }
+    return nap;
+}
+
+/* Casts at 400 k/s: the sender never waits for us, whatever the nap. */
+static unsigned casts(uint64_t nap_us)
+{
+    return (unsigned)(nap_us * 2 / 5);
+}
+
+/* 64 callers at 53 k/s, however long the nap: 64 calls fit in any nap up to 1.2 ms. */
+static unsigned callers64(uint64_t nap_us)
+{
+    return (unsigned)(nap_us * 53 / 1000);
+}
+
+/* 16 callers at 50 k/s: a nap holds back at most 16 calls, one per caller. */
+static unsigned callers16(uint64_t nap_us)
+{
+    unsigned n = (unsigned)(nap_us * 50 / 1000);
+    return n < 16 ? n : 16;
+}
+
 /* 64 callers: a request every 20 us read on arrival (50 k/s), 8 in a nap (53 k/s). */
 START_TEST(many_callers_nap_and_stop_when_the_stream_ends)
 {
@@ -59,11 +92,10 @@ START_TEST(many_callers_nap_and_stop_when_the_stream_ends)
     /* the pace is measured for CN_RXMOD_MEASURE_NS first (the first read only starts it) */
     ck_assert_int_eq(until_nap(&m, 1, 20), MEASURE_US / 20 + 1);
     ck_assert_uint_eq(m.free_n, MEASURE_US / 20);
-    /* while the naps keep the pace, it naps on */
-    ck_assert_uint_eq(feed(&m, 100, 8, 150), NAP_NS);
-    ck_assert_uint_eq(feed(&m, 1, 40, 150), NAP_NS);
+    /* while the naps keep the pace, it naps on, ever longer */
+    ck_assert_uint_eq(nap_on(&m, NAP_NS, callers64, 50), CN_RXMOD_NAP_MAX_NS);
     /* fewer than CN_RXMOD_STAY: the stream is over, read on arrival again */
-    ck_assert_uint_eq(feed(&m, 1, CN_RXMOD_STAY - 1, 150), 0);
+    ck_assert_uint_eq(feed(&m, 1, CN_RXMOD_STAY - 1, 600), 0);
     ck_assert(!m.napping);
     /* and it takes a measurement (and the back-off, 1 ms) to come back */
     ck_assert_int_eq(until_nap(&m, 1, 20), MEASURE_US / 20 + 1);
@@ -75,8 +107,49 @@ START_TEST(a_stream_of_casts_naps)
 {
     cn_rxmod_set_nap(150);
     cn_rxmod m = {0};
-    until_nap(&m, 3, 10);                               /* 300 k/s */
-    ck_assert_uint_eq(feed(&m, 1000, 60, 150), NAP_NS); /* 400 k/s */
+    until_nap(&m, 3, 10); /* 300 k/s */
+    /* 400 k/s: the nap doubles at each judgement up to the longest */
+    ck_assert_uint_eq(nap_on(&m, NAP_NS, casts, CN_RXMOD_JUDGE_NS / 1000000u + 1), 2 * NAP_NS);
+    ck_assert_uint_eq(nap_on(&m, 2 * NAP_NS, casts, CN_RXMOD_JUDGE_NS / 1000000u + 1), 4 * NAP_NS);
+    ck_assert_uint_eq(nap_on(&m, 4 * NAP_NS, casts, 80), CN_RXMOD_NAP_MAX_NS);
+    /* the try ends after CN_RXMOD_BACKOFF_MAX_NS, and the next one starts where it was */
+    ck_assert_uint_eq(nap_on(&m, CN_RXMOD_NAP_MAX_NS, casts, 20), 0);
+    ck_assert(!m.napping);
+    until_nap(&m, 3, 10);
+    ck_assert_uint_eq(m.cur, CN_RXMOD_NAP_MAX_NS);
+}
+END_TEST
+
+/* 16 callers: 300 us holds them all back once (as many calls, at the same pace), 600 us
+ * twice (half the pace): the nap goes back to 300 us for the rest of the try, which pays. */
+START_TEST(a_longer_nap_that_slows_callers_is_taken_back)
+{
+    cn_rxmod_set_nap(150);
+    cn_rxmod m = {0};
+    until_nap(&m, 1, 20); /* 50 k/s on readiness */
+    uint64_t left = nap_on(&m, NAP_NS, callers16, 30);
+    ck_assert_uint_eq(left, 2 * NAP_NS);
+    ck_assert(m.capped);
+    ck_assert_uint_eq(nap_on(&m, left, callers16, 50), 2 * NAP_NS);
+    ck_assert(m.napping);
+    /* the next tries, after the pace on readiness is measured again, start at 300 us and
+     * stay there; then one tries 600 us again */
+    for (int i = 0; i < CN_RXMOD_HOLD_TRIES; i++) {
+        ck_assert_uint_eq(nap_on(&m, m.cur, callers16, 200), 0);
+        until_nap(&m, 1, 20);
+        ck_assert_uint_eq(m.cur, 2 * NAP_NS);
+        ck_assert(m.capped);
+    }
+    ck_assert_uint_eq(nap_on(&m, m.cur, callers16, 200), 0);
+    until_nap(&m, 1, 20);
+    ck_assert(!m.capped);
+    ck_assert_uint_eq(nap_on(&m, m.cur, callers16, 2 * CN_RXMOD_JUDGE_NS / 1000000u + 1),
+                      2 * NAP_NS);
+    ck_assert(m.capped);
+    /* one that fails (a slower peer) starts at the base nap again */
+    ck_assert_uint_eq(feed(&m, 1, 1, 300), 0);
+    until_nap(&m, 1, 20);
+    ck_assert_uint_eq(m.cur, NAP_NS);
 }
 END_TEST
 
@@ -98,28 +171,42 @@ START_TEST(a_nap_that_slows_the_peer_ends_and_backs_off)
     ck_assert_int_ge(tries, 30);
     ck_assert_int_le(tries, 8 + 4000 / (int)(CN_RXMOD_BACKOFF_MAX_NS / 1000000u) + 1);
     ck_assert_uint_eq(m.backoff, CN_RXMOD_BACKOFF_MAX_NS);
-    /* a try that pays resets the back-off */
+    /* a try that pays resets the back-off (and doubles the nap) */
     until_nap(&m, 1, 20);
-    ck_assert_uint_eq(feed(&m, CN_RXMOD_JUDGE_NS / NAP_NS + 1, 12, 150), NAP_NS);
+    ck_assert_uint_eq(feed(&m, CN_RXMOD_JUDGE_NS / NAP_NS + 1, 12, 150), 2 * NAP_NS);
     ck_assert_uint_eq(m.backoff, CN_RXMOD_BACKOFF_MIN_NS);
 }
 END_TEST
 
 /* The first naps after reading on readiness bring fewer messages while the peer settles:
  * 64 callers at 50 k/s bring 5 in the first naps and 10 later (67 k/s). */
+static unsigned per_nap_now; /* messages per 150 us: the peer's pace, changed by the test */
+
+static unsigned paced(uint64_t nap_us)
+{
+    return (unsigned)(nap_us * per_nap_now / 150);
+}
+
 START_TEST(the_pace_is_judged_over_spans_of_time)
 {
     cn_rxmod_set_nap(150);
     cn_rxmod m = {0};
     until_nap(&m, 1, 20);
     ck_assert_uint_eq(feed(&m, 8, 5, 150), NAP_NS); /* 33 k/s: 67% */
-    ck_assert_uint_eq(feed(&m, 100, 10, 150), NAP_NS);
+    per_nap_now = 10;
+    uint64_t nap = nap_on(&m, NAP_NS, paced, 15);
+    ck_assert_uint_ge(nap, NAP_NS);
     /* the peer slows down to 7 a nap (47 k/s, 93%): still paying */
-    ck_assert_uint_eq(feed(&m, 100, 7, 150), NAP_NS);
-    /* to 6 (40 k/s, 80%): the next judgement ends it; the early one applied only once */
-    int naps = naps_until_leave(&m, 6);
-    ck_assert_int_le(naps, (int)(CN_RXMOD_JUDGE_NS / NAP_NS) + 1);
-    ck_assert_int_gt(naps, (int)(CN_RXMOD_EARLY_NS / NAP_NS) + 1);
+    per_nap_now = 7;
+    nap = nap_on(&m, nap, paced, 15);
+    ck_assert_uint_ge(nap, NAP_NS);
+    /* to 6 (40 k/s, 80%): the next judgements take the doublings back and end it; the early
+     * one applied only once */
+    per_nap_now = 6;
+    uint64_t t0 = clock_ns;
+    ck_assert_uint_eq(nap_on(&m, nap, paced, 3 * CN_RXMOD_JUDGE_NS / 1000000u + 2), 0);
+    ck_assert_uint_gt(clock_ns - t0, CN_RXMOD_EARLY_NS + NAP_NS);
+    ck_assert(!m.napping);
 }
 END_TEST
 
@@ -130,10 +217,12 @@ START_TEST(a_try_that_pays_is_measured_again)
     cn_rxmod_set_nap(150);
     cn_rxmod m = {0};
     until_nap(&m, 1, 20);
-    int naps = naps_until_leave(&m, 10);
-    ck_assert_int_ge(naps, (int)(CN_RXMOD_BACKOFF_MAX_NS / NAP_NS));
-    ck_assert_int_le(naps,
-                     (int)(CN_RXMOD_BACKOFF_MAX_NS / NAP_NS + CN_RXMOD_JUDGE_NS / NAP_NS) + 1);
+    per_nap_now = 10;
+    uint64_t t0 = clock_ns;
+    ck_assert_uint_eq(nap_on(&m, NAP_NS, paced, 1000), 0);
+    ck_assert_uint_ge(clock_ns - t0, CN_RXMOD_BACKOFF_MAX_NS);
+    ck_assert_uint_le(clock_ns - t0,
+                      CN_RXMOD_BACKOFF_MAX_NS + CN_RXMOD_JUDGE_NS + CN_RXMOD_NAP_MAX_NS);
     ck_assert_int_eq(until_nap(&m, 1, 20), MEASURE_US / 20 + 1);
 }
 END_TEST
@@ -274,6 +363,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("moderation");
     tcase_add_test(tc, many_callers_nap_and_stop_when_the_stream_ends);
     tcase_add_test(tc, a_stream_of_casts_naps);
+    tcase_add_test(tc, a_longer_nap_that_slows_callers_is_taken_back);
     tcase_add_test(tc, a_nap_that_slows_the_peer_ends_and_backs_off);
     tcase_add_test(tc, the_pace_is_judged_over_spans_of_time);
     tcase_add_test(tc, a_try_that_pays_is_measured_again);
