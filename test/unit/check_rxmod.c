@@ -121,7 +121,8 @@ START_TEST(a_stream_of_casts_naps)
 END_TEST
 
 /* 16 callers: 300 us holds them all back once (as many calls, at the same pace), 600 us
- * twice (half the pace): the nap goes back to 300 us for the rest of the try, which pays. */
+ * twice (half the pace): the nap goes back to 300 us for the rest of the try, which pays,
+ * and for the next CN_RXMOD_HOLD_TRIES tries. */
 START_TEST(a_longer_nap_that_slows_callers_is_taken_back)
 {
     cn_rxmod_set_nap(150);
