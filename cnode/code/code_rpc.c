@@ -12,6 +12,7 @@
 #include "proc/sched.h"
 #include "services/exports.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -84,21 +85,7 @@ static int get_file(const char *buf, int *idx, char *file)
             long c;
             if (ei_decode_long(buf, idx, &c) < 0 || c <= 0 || c > 0x10FFFF || at + 4 >= FILE_MAX)
                 return -1;
-            if (c < 0x80) {
-                file[at++] = (char)c;
-            } else if (c < 0x800) {
-                file[at++] = (char)(0xC0 | c >> 6);
-                file[at++] = (char)(0x80 | (c & 63));
-            } else if (c < 0x10000) {
-                file[at++] = (char)(0xE0 | c >> 12);
-                file[at++] = (char)(0x80 | (c >> 6 & 63));
-                file[at++] = (char)(0x80 | (c & 63));
-            } else {
-                file[at++] = (char)(0xF0 | c >> 18);
-                file[at++] = (char)(0x80 | (c >> 12 & 63));
-                file[at++] = (char)(0x80 | (c >> 6 & 63));
-                file[at++] = (char)(0x80 | (c & 63));
-            }
+            at += cn_utf8_put((unsigned long)c, file + at);
         }
         file[at] = 0;
         return ei_get_type(buf, idx, &type, &size) == 0 && type == ERL_NIL_EXT

@@ -1,6 +1,7 @@
 #include "services/bif_args.h"
 
 #include "cnode.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 
@@ -36,27 +37,7 @@ void cn_skip_args(const char *buf, int *idx, int n)
 static void put_utf8(ei_x_buff *u8, unsigned long c)
 {
     char b[4];
-    int n;
-    if (c < 0x80) {
-        b[0] = (char)c;
-        n = 1;
-    } else if (c < 0x800) {
-        b[0] = (char)(0xc0 | c >> 6);
-        b[1] = (char)(0x80 | (c & 0x3f));
-        n = 2;
-    } else if (c < 0x10000) {
-        b[0] = (char)(0xe0 | c >> 12);
-        b[1] = (char)(0x80 | (c >> 6 & 0x3f));
-        b[2] = (char)(0x80 | (c & 0x3f));
-        n = 3;
-    } else {
-        b[0] = (char)(0xf0 | c >> 18);
-        b[1] = (char)(0x80 | (c >> 12 & 0x3f));
-        b[2] = (char)(0x80 | (c >> 6 & 0x3f));
-        b[3] = (char)(0x80 | (c & 0x3f));
-        n = 4;
-    }
-    ei_x_append_buf(u8, b, n);
+    ei_x_append_buf(u8, b, cn_utf8_put(c, b));
 }
 
 int cn_utf8_arg(const char *buf, int *idx, ei_x_buff *u8)

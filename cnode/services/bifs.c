@@ -218,8 +218,7 @@ static int unique_integer_n(cn_proc *self, const char *buf, int *idx, int arity,
             (type != ERL_NIL_EXT && type != ERL_LIST_EXT) || ei_decode_list_header(buf, &i, &n) < 0)
             return cn_ix_badarg(out);
         for (int k = 0; k < n; k++)
-            if (ei_get_type(buf, &i, &type, &size) < 0 || !cn_is_atom_type(type) ||
-                ei_decode_atom(buf, &i, a) < 0 || (strcmp(a, "positive") && strcmp(a, "monotonic")))
+            if (cn_atom_arg(buf, &i, a) < 0 || (strcmp(a, "positive") && strcmp(a, "monotonic")))
                 return cn_ix_badarg(out);
         if (n > 0 && (ei_get_type(buf, &i, &type, &size) < 0 || type != ERL_NIL_EXT))
             return cn_ix_badarg(out);

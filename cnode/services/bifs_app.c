@@ -235,10 +235,9 @@ static void encode_key(ei_x_buff *out, const char *key)
 static void key_answer(const char *buf, int *idx, ei_x_buff *out)
 {
     char k[MAXATOMLEN_UTF8];
-    int type, size, i = *idx;
+    int i = *idx;
     int known = -1;
-    if (ei_get_type(buf, &i, &type, &size) == 0 && cn_is_atom_type(type) &&
-        ei_decode_atom(buf, &i, k) == 0)
+    if (cn_atom_arg(buf, &i, k) == 0)
         for (size_t n = 0; n < sizeof app_keys / sizeof app_keys[0]; n++)
             if (!strcmp(k, app_keys[n]))
                 known = (int)n;
@@ -255,9 +254,8 @@ static void key_answer(const char *buf, int *idx, ei_x_buff *out)
 static int is_app_arg(const char *buf, int *idx)
 {
     char a[MAXATOMLEN_UTF8];
-    int type, size, i = *idx;
-    int yes = ei_get_type(buf, &i, &type, &size) == 0 && cn_is_atom_type(type) &&
-              ei_decode_atom(buf, &i, a) == 0 && !strcmp(a, APP);
+    int i = *idx;
+    int yes = cn_atom_arg(buf, &i, a) == 0 && !strcmp(a, APP);
     ei_skip_term(buf, idx);
     return yes;
 }

@@ -72,34 +72,23 @@ static int lookup_env(const char *buf, int *idx, const char **val)
     return r;
 }
 
-static int getenv_1(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
+/* getenv(Name) answers false for a variable that is not set, getenv(Name, Default) the
+ * default as it came. */
+static int getenv_12(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
 {
     (void)self;
-    (void)arity;
-    const char *v;
-    if (lookup_env(buf, idx, &v) < 0)
-        return cn_ix_badarg(out);
-    if (v)
-        cn_encode_os_text(out, v, strlen(v));
-    else
-        ei_x_encode_atom(out, "false");
-    return CN_RPC_RETURN;
-}
-
-static int getenv_2(cn_proc *self, const char *buf, int *idx, int arity, ei_x_buff *out)
-{
-    (void)self;
-    (void)arity;
     const char *v;
     if (lookup_env(buf, idx, &v) < 0)
         return cn_ix_badarg(out);
     int start = *idx;
-    if (ei_skip_term(buf, idx) < 0)
+    if (arity == 2 && ei_skip_term(buf, idx) < 0)
         return cn_ix_badarg(out);
     if (v)
         cn_encode_os_text(out, v, strlen(v));
-    else
+    else if (arity == 2)
         ei_x_append_buf(out, buf + start, *idx - start);
+    else
+        ei_x_encode_atom(out, "false");
     return CN_RPC_RETURN;
 }
 
@@ -157,10 +146,9 @@ static int get_argument_1(cn_proc *self, const char *buf, int *idx, int arity, e
     (void)self;
     (void)arity;
     char flag[MAXATOMLEN_UTF8];
-    int type, size, i = *idx;
+    int i = *idx;
     flag_match m = {flag, out, 0};
-    if (ei_get_type(buf, &i, &type, &size) == 0 && cn_is_atom_type(type) &&
-        ei_decode_atom(buf, &i, flag) == 0)
+    if (cn_atom_arg(buf, &i, flag) == 0)
         cn_init_args_each(match_arg, &m);
     ei_skip_term(buf, idx);
     if (m.n)
@@ -322,8 +310,8 @@ int cn_bifs_host_start(void)
 {
     static const cn_export_row t[] = {
         {"os", "getenv", 0, getenv_0},
-        {"os", "getenv", 1, getenv_1},
-        {"os", "getenv", 2, getenv_2},
+        {"os", "getenv", 1, getenv_12},
+        {"os", "getenv", 2, getenv_12},
         {"init", "get_arguments", 0, get_arguments_0},
         {"init", "get_argument", 1, get_argument_1},
         {"init", "get_plain_arguments", 0, empty_list_n}, /* cnoded takes none */

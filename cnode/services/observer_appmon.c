@@ -61,16 +61,10 @@ typedef struct tree {
     size_t n1, n2;
 } tree;
 
-static int pid_eq(const cn_pid *a, const cn_pid *b)
-{
-    return a->node == b->node && a->id == b->id && a->serial == b->serial &&
-           a->creation == b->creation;
-}
-
 static int in_list(const cn_pid *v, size_t from, size_t to, const cn_pid *x)
 {
     for (size_t i = from; i < to; i++)
-        if (pid_eq(&v[i], x))
+        if (cn_pid_eq(&v[i], x))
             return 1;
     return 0;
 }
@@ -165,14 +159,20 @@ static void link_children(cn_proc *self, tree *t, const cn_pid *x, const cn_pid 
     free(links);
 }
 
+/* {[], [], [], []}: no tree. */
+static void empty_tree(ei_x_buff *out)
+{
+    ei_x_encode_tuple_header(out, 4);
+    for (int k = 0; k < 4; k++)
+        ei_x_encode_empty_list(out);
+}
+
 /* The tree of our application rooted at root, appended to out. */
 static void encode_tree(cn_proc *self, const cn_pid *root, int sup_mode, ei_x_buff *out)
 {
     tree *t = calloc(1, sizeof *t);
     if (!t) {
-        ei_x_encode_tuple_header(out, 4);
-        for (int k = 0; k < 4; k++)
-            ei_x_encode_empty_list(out);
+        empty_tree(out);
         return;
     }
     /* as find_avoid: processes the tree never goes through */
@@ -248,9 +248,7 @@ static void answer(cn_proc *self, const task *k, ei_x_buff *out)
         encode_tree(self, &root, k->sup_mode, out);
         return;
     }
-    ei_x_encode_tuple_header(out, 4);
-    for (int n = 0; n < 4; n++)
-        ei_x_encode_empty_list(out);
+    empty_tree(out);
 }
 
 /* do_work: compute the task's answer and deliver it if it changed. */
@@ -299,8 +297,8 @@ static void task_del(cn_proc *self, am *s, int at)
 static int task_find(const am *s, const cn_pid *from, int is_ctrl, const char *aux, int len)
 {
     for (int k = 0; k < s->n; k++)
-        if (s->t[k].is_ctrl == is_ctrl && pid_eq(&s->t[k].from, from) && s->t[k].aux_len == len &&
-            !memcmp(s->t[k].aux, aux, (size_t)len))
+        if (s->t[k].is_ctrl == is_ctrl && cn_pid_eq(&s->t[k].from, from) &&
+            s->t[k].aux_len == len && !memcmp(s->t[k].aux, aux, (size_t)len))
             return k;
     return -1;
 }
@@ -402,7 +400,7 @@ static int am_info(cn_proc *self, void *state, const char *buf, int *idx)
                ei_skip_term(buf, &j) == 0 && ei_skip_term(buf, &j) == 0 &&
                cn_decode_pid(buf, &j, &gone) == 0) {
         for (int k = s->n - 1; k >= 0; k--) /* a client gone: its tasks go */
-            if (pid_eq(&s->t[k].from, &gone))
+            if (cn_pid_eq(&s->t[k].from, &gone))
                 task_del(self, s, k);
     }
     ei_skip_term(buf, idx);

@@ -4,7 +4,9 @@
  * reads them (hostile lines refused). */
 #include "cnode.h"
 #include "epmd_client/epmd.h"
+#include "services/bif_args.h"
 #include "services/init_args.h"
+#include "util/utf8.h"
 
 #include <check.h>
 #include <ei.h>
@@ -228,6 +230,66 @@ START_TEST(names_lines)
 }
 END_TEST
 
+/* Code points at each UTF-8 length's edges, and a charlist of them as a charlist argument
+ * (os:getenv's names, net_adm:names' hosts; code:load_file's names use the same encoder). */
+START_TEST(utf8_edges)
+{
+    static const struct {
+        unsigned long c;
+        const char *u8;
+    } v[] = {{0x41, "A"},
+             {0x7f, "\x7f"},
+             {0x80, "\xc2\x80"},
+             {0x7ff, "\xdf\xbf"},
+             {0x800, "\xe0\xa0\x80"},
+             {0xffff, "\xef\xbf\xbf"},
+             {0x10000, "\xf0\x90\x80\x80"},
+             {0x10ffff, "\xf4\x8f\xbf\xbf"}};
+    ei_x_buff arg, u8;
+    ei_x_new(&arg);
+    ei_x_encode_list_header(&arg, (long)(sizeof v / sizeof v[0]));
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        char b[4];
+        int n = cn_utf8_put(v[k].c, b);
+        ck_assert_int_eq(n, (int)strlen(v[k].u8));
+        ck_assert(memcmp(b, v[k].u8, (size_t)n) == 0);
+        ei_x_encode_long(&arg, (long)v[k].c);
+    }
+    ei_x_encode_empty_list(&arg);
+    ei_x_new(&u8);
+    int idx = 0;
+    ck_assert_int_eq(cn_utf8_arg(arg.buff, &idx, &u8), 0);
+    ck_assert_int_eq(idx, arg.index);
+    ck_assert_int_eq(u8.index, 1 + 1 + 2 + 2 + 3 + 3 + 4 + 4);
+    ck_assert(memcmp(u8.buff + u8.index - 4, "\xf4\x8f\xbf\xbf", 4) == 0);
+    ei_x_free(&u8);
+    ei_x_free(&arg);
+    /* a surrogate, past 0x10FFFF, an improper tail: refused, idx unchanged */
+    const long bad[] = {0xd800, 0x110000, -1};
+    for (size_t k = 0; k < 3; k++) {
+        ei_x_new(&arg);
+        ei_x_encode_list_header(&arg, 1);
+        ei_x_encode_long(&arg, bad[k]);
+        ei_x_encode_empty_list(&arg);
+        ei_x_new(&u8);
+        idx = 0;
+        ck_assert_int_eq(cn_utf8_arg(arg.buff, &idx, &u8), -1);
+        ck_assert_int_eq(idx, 0);
+        ei_x_free(&u8);
+        ei_x_free(&arg);
+    }
+    ei_x_new(&arg);
+    ei_x_encode_list_header(&arg, 1);
+    ei_x_encode_long(&arg, 'a');
+    ei_x_encode_long(&arg, 'b'); /* [$a | $b] */
+    ei_x_new(&u8);
+    idx = 0;
+    ck_assert_int_eq(cn_utf8_arg(arg.buff, &idx, &u8), -1);
+    ei_x_free(&u8);
+    ei_x_free(&arg);
+}
+END_TEST
+
 static Suite *s(void)
 {
     Suite *su = suite_create("appbifs");
@@ -238,6 +300,7 @@ static Suite *s(void)
     tcase_add_test(tc, noted_in_order_without_cookie);
     tcase_add_test(tc, os_text);
     tcase_add_test(tc, charlists);
+    tcase_add_test(tc, utf8_edges);
     tcase_add_test(tc, names_lines);
     suite_add_tcase(su, tc);
     return su;
